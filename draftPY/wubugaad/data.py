@@ -1,0 +1,259 @@
+"""Clip datasets over memory-mapped video caches, the validation split and data loaders (DESIGN §11).
+
+A clip is T = num_input_frames + num_predict_frames frames taken every ``frame_skip`` frames: the window
+starting at frame s covers frames s, s+k, …, s+(T−1)k, i.e. a span of (T−1)k+1 source frames. Every start
+with s + span ≤ N of the same video is a window, so windows never cross a video boundary.
+
+Without a validation video, windows (in video order) are grouped into blocks of ``val_block_size``; a
+seeded choice of ⌈fraction · blocks⌉ blocks becomes validation. Training windows whose start lies closer
+than one span to a validation window of the same video are dropped (the guard band), so no training window
+shares a source frame with a validation window. The split depends only on the seed and the data, so every
+DDP rank computes the same one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .video_cache import (
+    VIDEO_EXTENSIONS,
+    DataError,
+    ensure_cached,
+    find_videos,
+    make_demo_video,
+    open_cache,
+)
+
+__all__ = [
+    "DataError",
+    "VideoClipDataset",
+    "build_dataloader",
+    "build_datasets",
+    "frames_to_model",
+    "make_demo_video",
+    "split_windows",
+]
+
+log = logging.getLogger(__name__)
+
+OPENCV_FLOW_TYPES = ("dis", "farneback")
+
+
+def frames_to_model(x: torch.Tensor) -> torch.Tensor:
+    """uint8 frames (any shape, e.g. a (B, T, C, H, W) batch) → float32 in [-1, 1]: x / 127.5 − 1."""
+    return x.to(torch.float32) / 127.5 - 1.0
+
+
+class VideoClipDataset(Dataset):
+    """Clips read from raw uint8 caches. Pickles as cache paths plus two small index arrays.
+
+    Item ``i`` is ``{"frames": uint8 (T, C, H, W), "index": i}`` plus ``"flow"`` float32 (T−1, 2, H, W)
+    when an OpenCV flow method is set. Memory maps are opened lazily in the process that reads (a
+    DataLoader worker) and are not pickled.
+    """
+
+    def __init__(self, cache_files: list[str], height: int, width: int, channels: int,
+                 video_ids: np.ndarray, starts: np.ndarray, clip_len: int, frame_skip: int,
+                 flow_method: str | None = None):
+        self.cache_files = [str(f) for f in cache_files]
+        self.height, self.width, self.channels = height, width, channels
+        self.video_ids = np.asarray(video_ids, dtype=np.int32)
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.clip_len, self.frame_skip = clip_len, frame_skip
+        self.flow_method = flow_method
+        self._maps: dict[int, np.memmap] = {}
+
+    def __len__(self) -> int:
+        return int(self.starts.shape[0])
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_maps"] = {}
+        return state
+
+    def _video(self, vid: int) -> np.memmap:
+        mm = self._maps.get(vid)
+        if mm is None:
+            mm = open_cache(self.cache_files[vid], self.width, self.height, self.channels)
+            self._maps[vid] = mm
+        return mm
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if i < 0:
+            i += len(self)
+        s = int(self.starts[i])
+        span = (self.clip_len - 1) * self.frame_skip + 1
+        frames = np.array(self._video(int(self.video_ids[i]))[s : s + span : self.frame_skip])  # (T, H, W, C)
+        item: dict[str, Any] = {
+            "frames": torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(),  # (T, C, H, W)
+            "index": i,
+        }
+        if self.flow_method is not None:
+            from .motion import opencv_flow  # lazy: data must import without the motion module
+
+            item["flow"] = torch.from_numpy(np.ascontiguousarray(opencv_flow(frames, self.flow_method)))
+        return item
+
+
+def split_windows(video_ids: np.ndarray, starts: np.ndarray, span: int, fraction: float, block_size: int,
+                  seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (train, val) over windows sorted by (video, start), per the module docstring.
+
+    Guard: training window s is dropped if a validation window u of the same video has |s − u| < span,
+    which covers every pair of windows whose frame ranges [s, s+span) intersect.
+    """
+    n = video_ids.shape[0]
+    n_blocks = math.ceil(n / block_size)
+    n_val_blocks = min(n_blocks, max(1, math.ceil(fraction * n_blocks - 1e-9)))
+    chosen = np.random.default_rng(seed).permutation(n_blocks)[:n_val_blocks]
+    block_is_val = np.zeros(n_blocks, dtype=bool)
+    block_is_val[chosen] = True
+    val = block_is_val[np.arange(n) // block_size]
+    near_val = np.zeros(n, dtype=bool)
+    for vid in np.unique(video_ids):
+        idx = np.flatnonzero(video_ids == vid)
+        s = starts[idx]
+        # count of validation starts in [s − span + 1, s + span − 1] via a prefix sum over start positions
+        hits = np.zeros(int(s.max()) + 1, dtype=np.int64)
+        hits[s] = val[idx]
+        prefix = np.concatenate([[0], np.cumsum(hits)])
+        hi = np.minimum(s + span, hits.shape[0])
+        lo = np.maximum(s - span + 1, 0)
+        near_val[idx] = prefix[hi] - prefix[lo] > 0
+    return ~near_val, val
+
+
+def _resolve_sources(path_str: str, what: str, flag: str,
+                     demo: tuple[int, int, int, int] | None) -> list[Path]:
+    path = Path(path_str)
+    if demo is not None and "demo_video_data" in path_str and (not path.exists() or not find_videos(path)):
+        num_frames, W, H, seed = demo
+        target = path if path.suffix.lower() in VIDEO_EXTENSIONS else path / "demo_video.mp4"
+        log.info("generating demo video %s (%d frames, %dx%d)", target, num_frames, W, H)
+        make_demo_video(target, num_frames, W, H, seed)
+    if not path.exists():
+        raise DataError(f"{what} path does not exist: {path_str} (set {flag} to a video file or folder)")
+    videos = find_videos(path)
+    if not videos:
+        raise DataError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) found under {path_str} ({flag})")
+    return videos
+
+
+def _windows(counts: list[int], span: int) -> tuple[np.ndarray, np.ndarray]:
+    """(video_ids, starts) of every window of ``span`` frames, in video order."""
+    vids = [np.full(max(n - span + 1, 0), v, dtype=np.int32) for v, n in enumerate(counts)]
+    starts = [np.arange(max(n - span + 1, 0), dtype=np.int64) for n in counts]
+    return np.concatenate(vids), np.concatenate(starts)
+
+
+def _dataset_for(path_str: str, what: str, flag: str, args: Any, span: int, clip_len: int,
+                 flow: str | None, demo: tuple[int, int, int, int] | None,
+                 prepare: Callable[[], None]) -> tuple[VideoClipDataset, np.ndarray, np.ndarray]:
+    W, H, C = args.image_w, args.image_h, args.num_channels
+    mode = getattr(args, "resize_mode", "crop") or "crop"
+    cache_dir = getattr(args, "cache_dir", None) or ".wubugaad_cache"
+    prepare()
+    videos = _resolve_sources(path_str, what, flag, demo)
+    cached = [ensure_cached(v, cache_dir, W, H, C, mode) for v in videos]
+    counts = [n for _, n in cached]
+    for v, n in zip(videos, counts, strict=True):
+        if n < span:
+            log.warning("skipping %s: %d frames, a clip needs %d", v, n, span)
+    vids, starts = _windows(counts, span)
+    if vids.shape[0] == 0:
+        raise DataError(
+            f"{what} video too short: {videos[0]} has {counts[0]} frames but one clip needs {span} "
+            f"(num_input_frames + num_predict_frames = {clip_len}, frame_skip = {args.frame_skip})")
+    ds = VideoClipDataset([str(p) for p, _ in cached], H, W, C, vids, starts, clip_len, args.frame_skip, flow)
+    return ds, vids, starts
+
+
+def _train_and_val(args: Any, clip_len: int, span: int, flow: str | None,
+                   prepare: Callable[[], None]) -> tuple[VideoClipDataset, VideoClipDataset | None]:
+    val_path = getattr(args, "validation_video_path", None)
+    fraction = float(getattr(args, "validation_split_fraction", 0.0) or 0.0)
+    # enough demo frames for ~20 validation windows plus the guard band and a training set 4x that size
+    demo_frames = max(120, 8 * span + (0 if val_path else 2 * args.val_block_size))
+    demo = (demo_frames, args.image_w + args.image_w % 2, args.image_h + args.image_h % 2, args.seed)
+    train, vids, starts = _dataset_for(args.video_data_path, "training", "--video_data_path", args, span,
+                                       clip_len, flow, demo, prepare)
+    if val_path:
+        val, _, _ = _dataset_for(val_path, "validation", "--validation_video_path", args, span, clip_len,
+                                 flow, None, lambda: None)
+        return train, val
+    if fraction <= 0:
+        return train, None
+    train_mask, val_mask = split_windows(vids, starts, span, fraction, args.val_block_size, args.seed)
+    if not train_mask.any():
+        raise DataError(
+            f"only {len(vids)} clip windows: too few to hold out validation blocks of "
+            f"{args.val_block_size} (lower --validation_split_fraction/--val_block_size, set it to 0, "
+            f"or give --validation_video_path)")
+    geometry = (train.cache_files, train.height, train.width, train.channels)
+    val = VideoClipDataset(*geometry, vids[val_mask], starts[val_mask], clip_len, args.frame_skip, flow)
+    train = VideoClipDataset(*geometry, vids[train_mask], starts[train_mask], clip_len, args.frame_skip, flow)
+    return train, val
+
+
+def build_datasets(
+    args: Any, rank: int = 0, world_size: int = 1, barrier: Callable[[], None] | None = None,
+) -> tuple[VideoClipDataset, VideoClipDataset | None]:
+    """(train dataset, validation dataset or None) from the settings in ``args`` (DESIGN §11).
+
+    Caches are safe to build concurrently without ``barrier``. When one is given and ``world_size > 1``,
+    rank 0 generates/decodes first while the other ranks wait at the barrier, then they find everything
+    ready. Rank 0 reaches the barrier even when it fails, so the other ranks hit the same ``DataError``
+    instead of hanging.
+    """
+    if args.num_channels not in (1, 3):
+        raise DataError(f"--num_channels must be 3 (RGB) or 1 (grayscale), got {args.num_channels}")
+    clip_len = args.num_input_frames + args.num_predict_frames
+    if clip_len < 1 or args.frame_skip < 1:
+        raise DataError(f"a clip needs ≥ 1 frame and --frame_skip ≥ 1 (got {clip_len} frames, "
+                        f"frame_skip {args.frame_skip})")
+    span = (clip_len - 1) * args.frame_skip + 1
+    flow = None
+    flow_type = getattr(args, "optical_flow_net_type", "")
+    if getattr(args, "use_wubu_motion_branch", False) and flow_type in OPENCV_FLOW_TYPES:
+        flow = flow_type
+    use_barrier = barrier is not None and world_size > 1
+
+    def prepare() -> None:
+        if use_barrier and rank != 0:
+            barrier()
+
+    try:
+        return _train_and_val(args, clip_len, span, flow, prepare)
+    finally:
+        if use_barrier and rank == 0:
+            barrier()
+
+
+def build_dataloader(ds: Dataset, args: Any, shuffle: bool, sampler: Any = None,
+                     drop_last: bool = False) -> DataLoader:
+    """DataLoader with persistent workers (when any) and pinned memory only when CUDA is present."""
+    workers = max(0, int(getattr(args, "num_workers", 0)))
+    generator = None
+    if shuffle and sampler is None:
+        generator = torch.Generator().manual_seed(int(getattr(args, "seed", 0)))
+    return DataLoader(
+        ds,
+        batch_size=args.batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        drop_last=drop_last,
+        generator=generator,
+        prefetch_factor=2 if workers > 0 else None,
+    )
+
