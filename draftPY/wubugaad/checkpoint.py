@@ -1,0 +1,302 @@
+"""Checkpoints (DESIGN §13): plain-data payloads, atomic writes, safe loads, partial restores, file names.
+
+A payload holds only tensors and plain Python data, so it loads with ``torch.load(weights_only=True)``:
+
+    {"format_version", "torch_version", "step", "epoch", "best_metric", "config",
+     "model", "discriminator", "opt_g", "opt_d", "scaler_g", "scaler_d",
+     "q_controller_g", "q_controller_d", "excluded_state_prefixes", "extra"}
+
+Frozen pretrained weights (the RAFT flow estimator) are left out: every model ``state_dict`` key that starts
+with one of ``model.excluded_state_prefixes`` is neither saved nor restored nor reported.
+
+Writes go to a temporary file in the target folder, are flushed and fsync'ed, then ``os.replace``d over
+the target: a crash or kill at any moment leaves either the old or the new complete file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import os
+import re
+import tempfile
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+CHECKPOINT_PREFIX = "wubugaad_hybridgen_ckpt_v01"
+FORMAT_VERSION = 1
+TMP_SUFFIX = ".tmp"
+
+_PERIODIC_RE = re.compile(rf"^{CHECKPOINT_PREFIX}_(?:ep(\d+)_)?step(\d+)\.pt$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read, or does not match the model under ``strict``."""
+
+
+def checkpoint_name(kind: str, epoch: int | None = None, step: int | None = None) -> str:
+    """File name for ``kind``: 'best', 'last', 'epoch' (``_ep{E}_step{S}``) or 'step' (``_step{S}``)."""
+    if kind in ("best", "last"):
+        return f"{CHECKPOINT_PREFIX}_{kind}.pt"
+    if kind == "epoch" and epoch is not None and step is not None:
+        return f"{CHECKPOINT_PREFIX}_ep{int(epoch)}_step{int(step)}.pt"
+    if kind == "step" and step is not None:
+        return f"{CHECKPOINT_PREFIX}_step{int(step)}.pt"
+    raise ValueError(f"checkpoint_name: kind '{kind}' needs kind in best|last, epoch (with epoch and step) "
+                     f"or step (with step); got epoch={epoch}, step={step}")
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The plain module behind DDP/DataParallel and ``torch.compile`` wrappers (their keys carry prefixes)."""
+    while True:
+        if isinstance(module, nn.parallel.DistributedDataParallel | nn.DataParallel):
+            module = module.module
+        elif hasattr(module, "_orig_mod"):
+            module = module._orig_mod
+        else:
+            return module
+
+
+def _excluded(module: nn.Module) -> tuple[str, ...]:
+    return tuple(getattr(module, "excluded_state_prefixes", ()))
+
+
+def _keep(key: str, excluded: tuple[str, ...]) -> bool:
+    return not any(key.startswith(prefix) for prefix in excluded)
+
+
+def to_plain(value, where: str = "payload"):
+    """Convert ``value`` to tensors + plain Python data accepted by ``torch.load(weights_only=True)``.
+
+    dict/list/tuple recurse (``defaultdict`` becomes dict; ``OrderedDict`` keeps its state_dict
+    ``_metadata``), sets become sorted lists, numpy
+    arrays become tensors, numpy/enum scalars their Python value, dataclasses dicts. Anything else is a bug
+    in the caller, reported with its position (``where``).
+    """
+    if value is None or type(value) in (bool, int, float, str, torch.dtype, torch.Size):
+        return value
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, enum.Enum):
+        return to_plain(value.value, where)
+    if type(value).__module__ == "numpy":
+        # numpy scalars (np.float64 subclasses float) pickle as numpy globals that weights_only refuses.
+        return torch.as_tensor(value) if getattr(value, "shape", ()) != () else value.item()
+    for plain in (bool, int, float, str):  # other subclasses of plain types
+        if isinstance(value, plain):
+            return plain(value)
+    if isinstance(value, Mapping):
+        items = ((to_plain(k, f"{where} key"), to_plain(v, f"{where}[{k!r}]")) for k, v in value.items())
+        if not isinstance(value, OrderedDict):
+            return dict(items)
+        # state_dicts are OrderedDicts whose `_metadata` carries module versions used when loading.
+        plain = OrderedDict(items)
+        if hasattr(value, "_metadata"):
+            plain._metadata = to_plain(value._metadata, f"{where}._metadata")
+        return plain
+    if isinstance(value, set | frozenset):
+        return [to_plain(v, where) for v in sorted(value)]
+    if isinstance(value, list | tuple):
+        items = [to_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if isinstance(value, tuple) else items
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_plain(dataclasses.asdict(value), where)
+    raise CheckpointError(f"cannot store {where} of type {type(value).__name__} in a checkpoint "
+                          f"(only tensors and plain data load with weights_only=True)")
+
+
+def _module_state(module: nn.Module | None) -> dict | None:
+    if module is None:
+        return None
+    module = unwrap(module)
+    excluded = _excluded(module)
+    return {k: v for k, v in module.state_dict().items() if _keep(k, excluded)}
+
+
+def _q_state(optimizer) -> dict | None:
+    controller = getattr(optimizer, "q_controller", None)
+    return None if controller is None else to_plain(controller.state_dict(), "q_controller")
+
+
+def build_payload(model, discriminator, opt_g, opt_d, scaler_g, scaler_d, step: int, epoch: int,
+                  best_metric: float | None, config_dict: dict, extra: dict | None = None) -> dict:
+    """Plain-data checkpoint payload (module docstring lists the keys); any of the objects may be None."""
+    model_plain = None if model is None else unwrap(model)
+    return to_plain({
+        "format_version": FORMAT_VERSION,
+        "torch_version": str(torch.__version__),
+        "step": int(step),
+        "epoch": int(epoch),
+        "best_metric": None if best_metric is None else float(best_metric),
+        "config": dict(config_dict),
+        "model": _module_state(model),
+        "discriminator": _module_state(discriminator),
+        "opt_g": None if opt_g is None else opt_g.state_dict(),
+        "opt_d": None if opt_d is None else opt_d.state_dict(),
+        "scaler_g": None if scaler_g is None else scaler_g.state_dict(),
+        "scaler_d": None if scaler_d is None else scaler_d.state_dict(),
+        "q_controller_g": _q_state(opt_g),
+        "q_controller_d": _q_state(opt_d),
+        "excluded_state_prefixes": list(_excluded(model_plain)) if model_plain is not None else [],
+        "extra": dict(extra or {}),
+    })
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself (POSIX); Windows cannot open folders, where the rename is enough."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
+    """Atomically write ``payload`` to ``path`` (temp file in the same folder, fsync, ``os.replace``).
+
+    Leftover temporary files of earlier, killed writers of the same name are removed first. On any error
+    the temporary file is removed and the previous ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*{TMP_SUFFIX}"):
+        stale.unlink(missing_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load a payload with ``weights_only=True``.
+
+    Missing file → ``FileNotFoundError``; unreadable, truncated, non-plain or newer-format file →
+    ``CheckpointError`` with one line naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: '{path}' "
+                                f"(check --load_checkpoint / --checkpoint_dir)")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for bad files; all mean "unreadable"
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(f"checkpoint '{path}' is corrupt or unreadable: {reason}") from err
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise CheckpointError(f"checkpoint '{path}' is not a WuBuGAADHybridGen checkpoint "
+                              f"(no format_version)")
+    if payload["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint '{path}' has format {payload['format_version']}; "
+                              f"this code reads up to {FORMAT_VERSION} (update the code)")
+    return payload
+
+
+def restore_model(module: nn.Module, state: Mapping[str, torch.Tensor] | None,
+                  strict: bool = False) -> tuple[list[str], list[str], list[str]]:
+    """Load the entries of ``state`` that match ``module``; return (missing, unexpected, mismatched) keys.
+
+    missing: in the module, not in the checkpoint (they keep their fresh initialisation); unexpected: in
+    the checkpoint only; mismatched: in both with different shapes (kept fresh). Keys under the module's
+    ``excluded_state_prefixes`` are skipped on both sides. ``strict`` raises ``CheckpointError`` listing
+    all three instead of loading anything when any is non-empty.
+    """
+    module = unwrap(module)
+    excluded = _excluded(module)
+    own = {k: v for k, v in module.state_dict().items() if _keep(k, excluded)}
+    incoming = {k: v for k, v in (state or {}).items() if _keep(k, excluded)}
+    missing = sorted(k for k in own if k not in incoming)
+    unexpected = sorted(k for k in incoming if k not in own)
+    mismatched = sorted(k for k in own if k in incoming and tuple(own[k].shape) != tuple(incoming[k].shape))
+    if strict and (missing or unexpected or mismatched):
+        raise CheckpointError(
+            f"checkpoint does not match {type(module).__name__} (--load_strict): missing {missing}, "
+            f"unexpected {unexpected}, shape-mismatched {mismatched}; "
+            f"drop --load_strict to load what matches")
+    matching = OrderedDict((k, v) for k, v in incoming.items() if k in own and k not in mismatched)
+    if hasattr(state, "_metadata"):
+        matching._metadata = state._metadata
+    module.load_state_dict(matching, strict=False)
+    return missing, unexpected, mismatched
+
+
+def _checkpoints(folder: Path) -> Iterable[Path]:
+    return (p for p in folder.glob(f"{CHECKPOINT_PREFIX}_*.pt") if p.is_file() and TMP_SUFFIX not in p.name)
+
+
+def _step_of(path: Path) -> int:
+    """Step from the name when it has one, else from the file (memory-mapped: tensors stay on disk)."""
+    match = _PERIODIC_RE.match(path.name)
+    if match:
+        return int(match.group(2))
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001 - any failure means the file cannot be resumed from
+        raise CheckpointError(f"checkpoint '{path}' is corrupt or unreadable: {err}") from err
+    return int(payload.get("step", -1)) if isinstance(payload, dict) else -1
+
+
+def find_latest_checkpoint(folder: str | os.PathLike) -> Path | None:
+    """Newest checkpoint in ``folder`` by step, then modification time (``--load_checkpoint auto``).
+
+    Temporary files of interrupted writes are ignored. None when there is no checkpoint.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    candidates = [(_step_of(p), p.stat().st_mtime_ns, p) for p in _checkpoints(folder)]
+    return max(candidates, key=lambda c: c[:2])[2] if candidates else None
+
+
+def prune_checkpoints(folder: str | os.PathLike, keep_last_n: int) -> list[Path]:
+    """Delete all but the newest ``keep_last_n`` periodic (``_ep*_step*``/``_step*``) checkpoints.
+
+    ``_best.pt`` and ``_last.pt`` are never touched; ``keep_last_n <= 0`` keeps everything. Returns the
+    deleted paths.
+    """
+    if keep_last_n <= 0:
+        return []
+    periodic = []
+    for path in _checkpoints(Path(folder)):
+        match = _PERIODIC_RE.match(path.name)
+        if match:
+            periodic.append((int(match.group(2)), path.stat().st_mtime_ns, path))
+    periodic.sort(key=lambda c: c[:2], reverse=True)
+    doomed = [path for *_, path in periodic[keep_last_n:]]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def diff_settings(old_config: Mapping, new_config: Mapping,
+                  ignore: Iterable[str] = ()) -> list[tuple[str, object, object]]:
+    """(key, old, new) for every setting that differs between two resolved configs, sorted by key.
+
+    A key present on one side only shows ``None`` on the other. ``ignore`` skips keys such as
+    ``load_checkpoint`` that always change between phases.
+    """
+    skip = set(ignore)
+    keys = sorted((set(old_config) | set(new_config)) - skip)
+    return [(k, old_config.get(k), new_config.get(k)) for k in keys
+            if not _same(old_config.get(k), new_config.get(k))]

@@ -1,0 +1,245 @@
+"""Flag definitions of the one argument parser (CLI_CONTRACT §15.1 kept flags, §15.3 new flags).
+
+Only declarations live here; validation, broadcasting and derived settings are in ``config.py``.
+Defaults make the no-argument run a quick CPU demo; every default that differs from v0.1 says so in its
+help text ("v0.1 default: ..."), so ``--help`` documents the change.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+FLOW_NET_TYPES = ("raft_small", "raft_large", "dis", "farneback")
+RAFT_TYPES = ("raft_small", "raft_large")
+GAAD_TYPES = ("subdivide", "spiral", "hybrid", "motion_adaptive")
+FLOW_STATS = ("mag_mean", "angle_mean", "mag_std", "angle_std")
+DISCRIMINATOR_TYPES = ("spatio_temporal_cnn", "regional_cnn")
+ABLATIONS = ("distances", "spread", "descriptors", "boundaries", "flow", "rotation")
+RECON_METRICS = ("avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips")
+PRED_METRICS = ("pred_mse", "pred_psnr", "pred_ssim", "pred_lpips")
+KNOWN_METRICS = RECON_METRICS + PRED_METRICS
+LPIPS_METRICS = ("avg_val_lpips", "pred_lpips")
+
+# Per stack: (key, readable name, num_levels, hyperbolic dims, curvatures, v0.1 dims when changed).
+STACKS = (
+    ("s", "WuBu-S (spatial)", 2, [32, 16], [1.0, 0.8], "64 32"),
+    ("m", "WuBu-M (motion)", 1, [32], [0.7], None),
+    ("t", "WuBu-T (temporal)", 1, [32], [0.5], "128"),
+)
+
+
+def _v01(value: object) -> str:
+    return f" (v0.1 default: {value}; smaller for the quick CPU demo)"
+
+
+def _add_on_off(group, name: str, default: bool, help_on: str) -> None:
+    """``--name`` / ``--no_name`` pair writing one boolean destination."""
+    group.add_argument(f"--{name}", dest=name, action="store_true", help=help_on)
+    group.add_argument(f"--no_{name}", dest=name, action="store_false", help=f"turn off --{name}")
+    group.set_defaults(**{name: default})
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("run, data and output")
+    g.add_argument("--video_data_path", type=str, default="demo_video_data_dir",
+                   help="training video: a file or a folder of videos; a path containing `demo_video_data` "
+                        "gets a generated demo video")
+    g.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=-1,
+                   help="accepted for old torch.distributed launchers; the rank comes from the environment "
+                        "(LOCAL_RANK)")
+    g.add_argument("--epochs", type=int, default=2,
+                   help="number of epochs (absolute index: a resumed run continues up to it)" + _v01(100))
+    g.add_argument("--max_steps", type=int, default=0,
+                   help="stop after this many optimizer steps in total (0 = no limit)")
+    g.add_argument("--batch_size", type=int, default=4, help="clips per process per micro-batch")
+    g.add_argument("--image_h", type=int, default=64, help="frame height after resizing")
+    g.add_argument("--image_w", type=int, default=64, help="frame width after resizing")
+    g.add_argument("--num_channels", type=int, default=3, help="image channels (3 for RGB)")
+    g.add_argument("--num_input_frames", type=int, default=3,
+                   help="context frames per clip (0 = unconditional VAE-GAN)")
+    g.add_argument("--num_predict_frames", type=int, default=1,
+                   help="frames the generator produces per clip (>= 1)")
+    g.add_argument("--frame_skip", type=int, default=1, help="take every k-th frame of the source video")
+    g.add_argument("--resize_mode", choices=("crop", "stretch"), default="crop",
+                   help="crop: keep the aspect ratio (centre crop to the target aspect); "
+                        "stretch: plain resize")
+    g.add_argument("--cache_dir", type=str, default=".wubugaad_cache",
+                   help="folder of the memory-mapped uint8 frame cache")
+    g.add_argument("--seed", type=int, default=42, help="random seed (per-rank offsets derived from it)")
+    g.add_argument("--deterministic", action="store_true",
+                   help="deterministic algorithms (for resume-equivalence checks; slower)")
+    g.add_argument("--num_workers", type=int, default=2, help="data-loader worker processes")
+    g.add_argument("--checkpoint_dir", type=str, default="wubugaad_hybridgen_checkpoints_v01",
+                   help="where checkpoints, samples, config.json and metrics.jsonl go")
+    g.add_argument("--run_name", type=str, default=None,
+                   help="name of this run (console, config.json; WandB run name when --wandb_run_name is "
+                        "absent)")
+    g.add_argument("--load_checkpoint", type=str, default=None,
+                   help="checkpoint to resume or to start a new phase from (`auto` = newest in "
+                        "--checkpoint_dir)")
+    g.add_argument("--load_strict", action="store_true",
+                   help="refuse to start when the checkpoint does not match the architecture exactly")
+    g.add_argument("--keep_last_n", type=int, default=3,
+                   help="periodic checkpoints kept on disk (best and last are always kept; 0 = keep all)")
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("GAAD regions, motion and encoder")
+    g.add_argument("--gaad_num_regions", type=int, default=12, help="appearance regions per frame")
+    g.add_argument("--gaad_decomposition_type", choices=GAAD_TYPES, default="hybrid",
+                   help="appearance GAAD: subdivide, spiral or hybrid (motion_adaptive needs the motion "
+                        "branch)")
+    g.add_argument("--gaad_min_size_px", type=int, default=4, help="smallest region side in pixels")
+    g.add_argument("--use_wubu_motion_branch", action="store_true",
+                   help="turn on the optical-flow motion branch (GAAD-M + WuBu-M)")
+    g.add_argument("--gaad_motion_num_regions", type=int, default=8, help="motion regions per frame pair")
+    g.add_argument("--gaad_motion_decomposition_type", choices=GAAD_TYPES, default="hybrid",
+                   help="motion GAAD type (subdivide, spiral, hybrid, motion_adaptive)")
+    g.add_argument("--optical_flow_net_type", choices=FLOW_NET_TYPES, default="raft_small",
+                   help="flow estimator: raft_small, raft_large (pretrained weights), "
+                        "dis, farneback (OpenCV)")
+    g.add_argument("--optical_flow_weights", type=str, default=None,
+                   help="RAFT weights file (default: the torch hub cache)")
+    g.add_argument("--freeze_flow_net", action="store_true",
+                   help="keep the flow estimator frozen (only it; the motion encoder still trains)")
+    g.add_argument("--flow_stats_components", type=str, nargs="+", choices=FLOW_STATS,
+                   default=["mag_mean", "angle_mean"],
+                   help="regional flow statistics: any of mag_mean, angle_mean (cos+sin), mag_std, angle_std")
+    g.add_argument("--latent_dim", type=int, default=64, help="VAE latent size" + _v01(256))
+    g.add_argument("--prior", choices=("fixed", "learned"), default="fixed",
+                   help="fixed: N(0, I) as in v0.1; learned: conditional Gaussian prior p(z | context)")
+    g.add_argument("--encoder_use_roi_align", action="store_true",
+                   help="region features by RoIAlign on a shallow CNN map (else resized pixel patches, "
+                        "also batched)")
+    g.add_argument("--encoder_shallow_cnn_channels", type=int, default=32,
+                   help="channels of that CNN (divisible by 8: GroupNorm)")
+    g.add_argument("--encoder_roi_align_output_h", type=int, default=4, help="RoIAlign output height")
+    g.add_argument("--encoder_roi_align_output_w", type=int, default=4, help="RoIAlign output width")
+    g.add_argument("--encoder_pixel_patch_size", type=int, default=16,
+                   help="patch side when RoIAlign is off")
+    g.add_argument("--encoder_initial_tangent_dim", type=int, default=64,
+                   help="size of region tokens entering WuBu-S (and motion tokens entering WuBu-M)"
+                        + _v01(128))
+
+    g = p.add_argument_group("generator and discriminator")
+    g.add_argument("--gen_base_channels", type=int, default=32,
+                   help="widest 3-D conv width of the generator (halved per upsampling block)")
+    g.add_argument("--gen_temporal_kernel_size", type=int, default=3,
+                   help="temporal kernel of the generator 3-D convolutions")
+    g.add_argument("--gen_final_conv_kernel_spatial", type=int, default=3,
+                   help="spatial kernel of the generator output convolution (odd)")
+    _add_on_off(g, "residual_generator", True,
+                "predict a residual on the last context frame (zero-initialised: the untrained model copies "
+                "the last frame); needs context frames")
+    g.add_argument("--discriminator_type", choices=DISCRIMINATOR_TYPES, default="spatio_temporal_cnn",
+                   help="spatio_temporal_cnn or regional_cnn")
+    g.add_argument("--disc_apply_spectral_norm", action="store_true",
+                   help="spectral normalisation in the discriminator")
+    g.add_argument("--disc_base_disc_channels", type=int, default=16,
+                   help="first 3-D conv width of the discriminator" + _v01(64))
+    g.add_argument("--disc_max_disc_channels", type=int, default=64, help="cap on its widths" + _v01(512))
+    g.add_argument("--disc_temporal_kernel_size", type=int, default=3, help="its temporal kernel")
+    g.add_argument("--disc_min_hidden_fc_dim", type=int, default=128,
+                   help="lower bound of its final hidden layer")
+    g.add_argument("--disc_max_hidden_fc_dim", type=int, default=512,
+                   help="upper bound of its final hidden layer")
+    g.add_argument("--disc_use_gaad_film_condition", action="store_true",
+                   help="FiLM-condition the discriminator on GAAD/context features")
+    g.add_argument("--disc_gaad_condition_dim_disc", type=int, default=64, help="size of that condition")
+    g.add_argument("--disc_patch_size", type=int, default=16, help="region size for regional_cnn")
+    g.add_argument("--disc_cnn_channels_2d", type=int, nargs="+", default=[64, 128, 256],
+                   help="2-D conv widths for regional_cnn")
+
+
+def add_wubu_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("WuBu nesting stacks")
+    g.add_argument("--wubu_dropout", type=float, default=0.1, help="dropout inside WuBu levels")
+    g.add_argument("--wubu_t_num_heads", type=int, default=4,
+                   help="attention heads of WuBu-T's causal mixing")
+    for key, name, levels, dims, curvs, old_dims in STACKS:
+        dims_help = (f"ball dimension per level of {name} (one value is broadcast to all levels)"
+                     + (_v01(old_dims) if old_dims else ""))
+        g.add_argument(f"--wubu_{key}_num_levels", type=int, default=levels, help=f"levels in {name}")
+        g.add_argument(f"--wubu_{key}_hyperbolic_dims", type=int, nargs="+", default=list(dims),
+                       help=dims_help)
+        g.add_argument(f"--wubu_{key}_initial_curvatures", type=float, nargs="+", default=list(curvs),
+                       help=f"initial curvature per level of {name} (one value is broadcast)")
+        g.add_argument(f"--wubu_{key}_use_rotation", action="store_true",
+                       help=f"SO(n) rotations in the transitions of {name}")
+        g.add_argument(f"--wubu_{key}_phi_influence_curvature", action="store_true",
+                       help=f"φ-scaled initial curvature per level of {name}")
+        g.add_argument(f"--wubu_{key}_phi_influence_rotation_init", action="store_true",
+                       help=f"φ-based initial rotation angles in {name}")
+        g.add_argument(f"--wubu_{key}_boundary_points", type=int, default=4,
+                       help=f"learnable boundary points per level of {name}")
+        _add_on_off(g, f"wubu_{key}_tangent_flow", True, f"tangent-space flow inside the levels of {name}")
+        g.add_argument(f"--wubu_{key}_ablate", nargs="*", choices=ABLATIONS, default=[],
+                       help=f"components of {name} to switch off for ablations: {', '.join(ABLATIONS)}")
+    for key in ("s", "m"):
+        g.add_argument(f"--wubu_{key}_output_dim", type=int, default=None,
+                       help="deprecated: derived from the last level "
+                            "(accepted and ignored; v0.1 default: 32)")
+
+
+def add_training_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("losses and optimisation")
+    g.add_argument("--lambda_recon", type=float, default=10.0, help="weight of the reconstruction MSE")
+    g.add_argument("--lambda_kl", type=float, default=0.1, help="weight of the KL term")
+    g.add_argument("--lambda_gan", type=float, default=1.0, help="weight of the generator adversarial term")
+    g.add_argument("--optimizer", choices=("risgd",), default="risgd",
+                   help="optimizer of both networks: risgd = RiemannianEnhancedSGD")
+    g.add_argument("--learning_rate_gen", type=float, default=1e-4,
+                   help="base learning rate of encoder+generator")
+    g.add_argument("--learning_rate_disc", type=float, default=1e-4,
+                   help="base learning rate of the discriminator")
+    g.add_argument("--risgd_momentum", type=float, default=0.9, help="RiSGD momentum, in [0, 1)")
+    g.add_argument("--weight_decay", type=float, default=0.01, help="RiSGD weight decay (>= 0)")
+    g.add_argument("--risgd_max_grad_norm", type=float, default=1.0,
+                   help="per-parameter gradient-norm cap inside RiemannianEnhancedSGD (<= 0: none)")
+    g.add_argument("--global_max_grad_norm", type=float, default=5.0,
+                   help="global gradient-norm clip per network (<= 0: none)")
+    g.add_argument("--q_controller_enabled", action="store_true",
+                   help="HAKMEM Q-controller on both optimizers")
+    g.add_argument("--grad_accum_steps", type=int, default=1, help="micro-batches per optimizer step (>= 1)")
+    g.add_argument("--use_amp", action="store_true", help="mixed precision on CUDA")
+    g.add_argument("--amp_dtype", choices=("bf16", "fp16"), default="bf16",
+                   help="AMP dtype: bf16 (no scaler) or fp16 (with gradient scalers)")
+    g.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA)")
+    g.add_argument("--detect_anomaly", action="store_true",
+                   help="autograd anomaly detection (slow; for debugging NaNs)")
+    g.add_argument("--max_consecutive_nonfinite", type=int, default=20,
+                   help="abort after this many optimizer steps in a row with non-finite losses or gradients")
+
+
+def add_logging_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("logging, validation and samples")
+    g.add_argument("--wandb", action="store_true", help="log to WandB (offline when not logged in)")
+    g.add_argument("--wandb_project", type=str, default="WuBuGAADHybridGenV01", help="WandB project")
+    g.add_argument("--wandb_run_name", type=str, default=None, help="WandB run name (generated when absent)")
+    g.add_argument("--log_interval", type=int, default=10,
+                   help="console/WandB scalar logging every N optimizer steps" + _v01(50))
+    g.add_argument("--save_interval", type=int, default=1000,
+                   help="extra checkpoint every N optimizer steps (<= 0 disables)")
+    g.add_argument("--log_grad_norm", action="store_true", help="log gradient norms per network")
+    g.add_argument("--wandb_log_train_recon_interval", type=int, default=0,
+                   help="log training predictions/context/targets every N steps (0: never)")
+    g.add_argument("--wandb_log_fixed_noise_samples_interval", type=int, default=0,
+                   help="log generations from a fixed latent (and fixed context) every N steps (0: never)")
+    g.add_argument("--use_lpips_for_verification", action="store_true", help="compute LPIPS in validation")
+    g.add_argument("--lpips_weights", type=str, default=None,
+                   help="LPIPS backbone weights file (default: the torch hub cache)")
+    g.add_argument("--validation_video_path", type=str, default=None,
+                   help="separate validation video or folder (a path that does not exist is an error)")
+    g.add_argument("--validation_split_fraction", type=float, default=0.1,
+                   help="share of windows held out when there is no validation video, in [0, 1)")
+    g.add_argument("--val_block_size", type=int, default=20, help="windows per held-out block")
+    g.add_argument("--val_interval", type=int, default=0,
+                   help="validate every N optimizer steps (0 = at the end of each epoch)")
+    g.add_argument("--val_max_clips", type=int, default=0, help="validation clips used at most (0 = all)")
+    g.add_argument("--val_primary_metric", choices=KNOWN_METRICS, default="avg_val_psnr",
+                   help="metric that selects the best checkpoint (v0.1 names; new pred_* names allowed)")
+    g.add_argument("--num_val_samples_to_log", type=int, default=2,
+                   help="clips whose frames are logged as images")
+    g.add_argument("--demo_num_samples", type=int, default=4, help="samples generated at the end of the run")
+    g.add_argument("--sample_format", choices=("mp4", "gif", "png"), default="mp4",
+                   help="format of sample clips (PNG grids are always written)")
