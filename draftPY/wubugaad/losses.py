@@ -1,0 +1,86 @@
+"""VAE-GAN losses (DESIGN §10): each function returns ``(total, breakdown)``.
+
+Generator objective::
+
+    L_G = λ_recon · MSE(pred, target) + λ_kl · KL(q ‖ p) + λ_gan · BCE(D(fake), 1)
+
+Discriminator objective::
+
+    L_D = ½ · (BCE(D(real), 1) + BCE(D(fake), 0))
+
+The breakdown dicts hold detached 0-dim tensors (no host sync here; the trainer averages them over a
+macro-batch and converts once per log step). Key names are the ones the Q-controller and the logger read.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["reconstruction_loss", "kl_divergence", "generator_losses", "discriminator_loss"]
+
+
+def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over every element, in the model's [-1, 1] pixel space."""
+    if pred.shape != target.shape:
+        raise ValueError(f"reconstruction_loss: pred shape {tuple(pred.shape)} != target shape "
+                         f"{tuple(target.shape)}; the generator must output exactly the target frames")
+    return F.mse_loss(pred, target)
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor | None = None,
+                  prior_logvar: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """KL(N(μ, σ²) ‖ N(μ_p, σ_p²)) for diagonal Gaussians, summed over latent dims, averaged over batch.
+
+    Per dim::
+
+        KL = ½ · (logσ_p² − logσ² + (σ² + (μ − μ_p)²) / σ_p² − 1)
+
+    which reduces to ``-½ (1 + logσ² − μ² − σ²)`` for the fixed prior N(0, I) (both prior args None).
+    Returns ``(kl, kl_per_dim)`` with ``kl_per_dim = kl / latent_dim`` (the value v0.1 logged).
+    """
+    if (prior_mu is None) != (prior_logvar is None):
+        raise ValueError("kl_divergence: pass both prior_mu and prior_logvar (learned prior) or neither "
+                         "(fixed N(0, I) prior)")
+    var = logvar.exp()
+    if prior_mu is None:
+        per_elem = -0.5 * (1.0 + logvar - mu.pow(2) - var)
+    else:
+        per_elem = 0.5 * (prior_logvar - logvar + (var + (mu - prior_mu).pow(2)) * torch.exp(-prior_logvar)
+                          - 1.0)
+    # (B, latent_dim) -> sum over latent dims -> mean over batch
+    kl = per_elem.flatten(1).sum(dim=1).mean()
+    return kl, kl / per_elem.flatten(1).shape[1]
+
+
+def generator_losses(pred: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+                     fake_logits: torch.Tensor, lambda_recon: float, lambda_kl: float, lambda_gan: float,
+                     prior_mu: torch.Tensor | None = None, prior_logvar: torch.Tensor | None = None,
+                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Weighted generator loss and its breakdown.
+
+    ``fake_logits`` is D's output on ``[context ; predictions]`` with gradients flowing into G; the
+    adversarial term is the non-saturating ``BCE(D(fake), 1)``. ``loss_g_total`` is built from exactly the
+    same three terms, so it equals ``λ_recon·recon + λ_kl·kl + λ_gan·adv`` bit-for-bit.
+    """
+    recon = reconstruction_loss(pred, target)
+    kl, kl_per_dim = kl_divergence(mu, logvar, prior_mu, prior_logvar)
+    adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    total = lambda_recon * recon + lambda_kl * kl + lambda_gan * adv
+    breakdown = {
+        "loss_g_recon": recon.detach(),
+        "loss_g_kl": kl.detach(),
+        "loss_g_kl_per_dim": kl_per_dim.detach(),
+        "loss_g_adv": adv.detach(),
+        "loss_g_total": total.detach(),
+    }
+    return total, breakdown
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``½ (BCE(real, 1) + BCE(fake, 0))``; ``fake_logits`` must come from detached predictions."""
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    total = 0.5 * (real + fake)
+    return total, {"loss_d_real": real.detach(), "loss_d_fake": fake.detach(), "loss_d_total": total.detach()}

@@ -1,0 +1,264 @@
+"""Optical flow and the WuBu-M motion encoder (DESIGN §8).
+
+Flow estimators (``--optical_flow_net_type``):
+
+- ``raft_small`` / ``raft_large``: torchvision RAFT with pretrained weights read from
+  ``--optical_flow_weights PATH`` or the torch hub cache; never re-initialised (``_is_pretrained_flow``),
+  always in ``eval()``, run without gradients when frozen. All ``B·(T−1)`` pairs go through one call.
+- ``dis`` / ``farneback``: OpenCV on CPU, computed by the data-loader workers (``opencv_flow``).
+
+Flow is in pixels per frame, channel 0 = x (right), channel 1 = y (down); pair ``(t−1, t)`` is stored at
+index ``t−1`` and describes the motion *into* frame ``t``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+from torchvision.models.optical_flow import Raft_Large_Weights, Raft_Small_Weights, raft_large, raft_small
+from torchvision.ops import roi_align
+
+from .gaad import cached_boxes, motion_adaptive_boxes
+from .nesting import WuBuStack, stack_config_from_args
+from .regions import AttentionPool, BoxEmbedding
+
+__all__ = ["FLOW_TYPES", "RAFT_TYPES", "OPENCV_TYPES", "STAT_COMPONENTS", "MissingWeightsError",
+           "opencv_flow", "raft_weights_file", "RaftFlow", "check_flow_config", "build_flow_estimator",
+           "regional_flow_stats", "stats_dim", "MotionEncoder"]
+
+FLOW_TYPES = ("raft_small", "raft_large", "dis", "farneback")
+RAFT_TYPES = ("raft_small", "raft_large")
+OPENCV_TYPES = ("dis", "farneback")
+# feature width of each regional statistic (angle_mean is the mean unit vector: cos and sin)
+STAT_COMPONENTS = {"mag_mean": 1, "angle_mean": 2, "mag_std": 1, "angle_std": 1}
+# builder, weights enum, refinement iterations used here
+_RAFT = {"raft_small": (raft_small, Raft_Small_Weights, 6),
+         "raft_large": (raft_large, Raft_Large_Weights, 12)}
+_EPS = 1e-12
+
+
+class MissingWeightsError(FileNotFoundError):
+    """Pretrained RAFT weights are not where we looked (the message says where and the two ways out)."""
+
+
+def opencv_flow(frames_uint8: np.ndarray, method: str = "dis") -> np.ndarray:
+    """Dense flow of each consecutive pair of ``(T, H, W, C)`` uint8 frames → float32 ``(T−1, 2, H, W)``.
+
+    ``dis``: DIS optical flow (FAST preset); ``farneback``: Farnebäck on grayscale. CPU data-pipeline code:
+    OpenCV has no batched API, so the pairs are looped here (never in a training step).
+    """
+    if method not in OPENCV_TYPES:
+        raise ValueError(f"opencv_flow: method {method!r} unknown; use one of {', '.join(OPENCV_TYPES)}")
+    if frames_uint8.dtype != np.uint8 or frames_uint8.ndim != 4 or frames_uint8.shape[-1] not in (1, 3):
+        raise ValueError(f"opencv_flow expects uint8 frames (T, H, W, 1|3), got {frames_uint8.dtype} "
+                         f"{frames_uint8.shape}")
+    T, H, W, C = frames_uint8.shape
+    if C == 3:
+        # ITU-R 601 luma, vectorised over all frames (same weights as cv2.COLOR_RGB2GRAY)
+        gray = np.rint(frames_uint8.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+        gray = gray.clip(0, 255).astype(np.uint8)
+    else:
+        gray = np.ascontiguousarray(frames_uint8[..., 0])
+    out = np.empty((max(T - 1, 0), 2, H, W), np.float32)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST) if method == "dis" else None
+    for t in range(1, T):
+        if dis is not None:
+            flow = dis.calc(gray[t - 1], gray[t], None)
+        else:
+            flow = cv2.calcOpticalFlowFarneback(gray[t - 1], gray[t], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        # (H, W, 2) -> (2, H, W)
+        out[t - 1] = flow.transpose(2, 0, 1)
+    return out
+
+
+def raft_weights_file(kind: str) -> Path:
+    """Where ``torch.hub`` keeps torchvision's default weights for ``kind`` (raft_small / raft_large)."""
+    url = _RAFT[kind][1].DEFAULT.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+
+
+def _resolve_weights(kind: str, weights_path: str | os.PathLike | None) -> Path:
+    path = Path(weights_path) if weights_path else raft_weights_file(kind)
+    if not path.is_file():
+        url = _RAFT[kind][1].DEFAULT.url
+        raise MissingWeightsError(
+            f"pretrained {kind} optical-flow weights not found: looked for {path}. Either put the file there "
+            f"(torchvision's {os.path.basename(urlparse(url).path)}, from {url}) or pass "
+            f"--optical_flow_weights PATH, or use --optical_flow_net_type dis (OpenCV, needs no weights).")
+    return path
+
+
+class RaftFlow(nn.Module):
+    """Frozen-able torchvision RAFT. ``forward(clip (B, T, C, H, W) in [-1, 1])`` → ``(B, T−1, 2, H, W)``.
+
+    Weights live under ``self.net`` (one prefix, so a model can exclude ``<name>.net.`` from checkpoints).
+    ``pretrained=False`` builds random weights (tests, benchmarks). The module never leaves eval mode.
+    """
+
+    _is_pretrained_flow = True
+
+    def __init__(self, kind: str, weights_path: str | os.PathLike | None = None, pretrained: bool = True,
+                 frozen: bool = True):
+        super().__init__()
+        if kind not in _RAFT:
+            raise ValueError(f"RaftFlow: kind {kind!r} unknown; use one of {', '.join(RAFT_TYPES)}")
+        builder, _, updates = _RAFT[kind]
+        self.kind = kind
+        self.net = builder(weights=None, progress=False)
+        if pretrained:
+            state = torch.load(_resolve_weights(kind, weights_path), map_location="cpu", weights_only=True)
+            self.net.load_state_dict(state)
+        # refinement iterations: fewer than RAFT's 12/32 default, enough for training-time motion cues
+        self.num_flow_updates = updates
+        self.frozen = bool(frozen)
+        self.net.requires_grad_(not self.frozen)
+        self.train(False)
+
+    def train(self, mode: bool = True) -> RaftFlow:
+        """Ignore ``mode``: RAFT's norm layers must keep their pretrained statistics."""
+        return super().train(False)
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        B, T, C, H, W = clip.shape
+        if C == 1:
+            clip = clip.expand(B, T, 3, H, W)
+        # all pairs in one batch: (B, T-1, 3, H, W) -> (B·(T-1), 3, H, W)
+        first = clip[:, :-1].reshape(B * (T - 1), 3, H, W)
+        second = clip[:, 1:].reshape(B * (T - 1), 3, H, W)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            flow = self.net(first.float(), second.float(), num_flow_updates=self.num_flow_updates)[-1]
+        # (B·(T-1), 2, H, W) -> (B, T-1, 2, H, W)
+        return flow.view(B, T - 1, 2, H, W)
+
+
+def check_flow_config(args) -> None:
+    """Reject an unknown flow type, and RAFT settings it cannot run with (when the motion branch is on)."""
+    kind = args.optical_flow_net_type
+    if kind not in FLOW_TYPES:
+        raise ValueError(f"--optical_flow_net_type {kind!r} unknown; use one of {', '.join(FLOW_TYPES)}")
+    if not args.use_wubu_motion_branch or kind not in RAFT_TYPES:
+        return
+    H, W = args.image_h, args.image_w
+    if min(H, W) < 128 or H % 8 or W % 8:
+        raise ValueError(f"--optical_flow_net_type {kind} needs --image_h/--image_w ≥ 128 and divisible by 8 "
+                         f"(got {H}×{W}); change the frame size or use --optical_flow_net_type dis")
+    if args.num_channels not in (1, 3):
+        raise ValueError(f"--optical_flow_net_type {kind} needs --num_channels 1 or 3 (got "
+                         f"{args.num_channels}); use --optical_flow_net_type dis for other inputs")
+
+
+def build_flow_estimator(args, pretrained: bool = True) -> RaftFlow | None:
+    """``RaftFlow`` for RAFT types with the motion branch on; ``None`` otherwise (OpenCV flow comes from
+    the data loader, and without the motion branch no flow is needed)."""
+    check_flow_config(args)
+    if not args.use_wubu_motion_branch or args.optical_flow_net_type not in RAFT_TYPES:
+        return None
+    return RaftFlow(args.optical_flow_net_type, weights_path=getattr(args, "optical_flow_weights", None),
+                    pretrained=pretrained, frozen=bool(args.freeze_flow_net))
+
+
+def stats_dim(components) -> int:
+    """Feature count ``F`` of ``regional_flow_stats`` for the selected components (validated)."""
+    unknown = [c for c in components if c not in STAT_COMPONENTS]
+    if unknown or not components:
+        raise ValueError(f"--flow_stats_components {list(components)} invalid; choose one or more of "
+                         f"{', '.join(STAT_COMPONENTS)}")
+    return sum(STAT_COMPONENTS[c] for c in components)
+
+
+def regional_flow_stats(flow: torch.Tensor, boxes: torch.Tensor, components) -> torch.Tensor:
+    """Flow statistics of every box of every flow field, ``(M, 2, H, W)`` × boxes → ``(M, N, F)``.
+
+    Region means ``E[·]`` of the per-pixel maps ``m = |f|``, ``cos θ``, ``sin θ``, ``m²`` come from one
+    RoIAlign call (one bin per box, adaptive sampling ≈ one sample per pixel). Then, in the order given:
+
+    - ``mag_mean = E[m]``; ``mag_std = sqrt(max(E[m²] − E[m]², 0))``;
+    - ``angle_mean = (E[cos θ], E[sin θ])`` — the mean unit vector (zero-flow pixels add (0, 0));
+    - ``angle_std = sqrt(−2 ln R)`` with ``R = |angle_mean|`` clamped to [1e-6, 1] (circular std; 0 for a
+      single direction, ≈ 5.3 when directions cancel or nothing moves).
+    ``boxes`` is ``(N, 4)`` (shared) or ``(M, N, 4)`` (per field), pixel ``[x1, y1, x2, y2]``.
+    """
+    stats_dim(components)
+    M = flow.shape[0]
+    N = boxes.shape[-2]
+    u, v = flow[:, 0], flow[:, 1]
+    mag2 = u * u + v * v
+    mag = torch.sqrt(mag2 + _EPS)
+    maps = torch.stack([mag, u / mag, v / mag, mag2], dim=1)  # (M, 4, H, W)
+    boxes = boxes.to(maps.dtype).expand(M, N, 4)
+    idx = torch.arange(M, device=flow.device, dtype=maps.dtype).repeat_interleave(N)
+    rois = torch.cat([idx[:, None], boxes.reshape(M * N, 4)], dim=1)
+    # (M·N, 4, 1, 1) -> (M, N, 4): region means of [m, cos, sin, m²]
+    means = roi_align(maps, rois, (1, 1), spatial_scale=1.0, sampling_ratio=-1, aligned=True).view(M, N, 4)
+    e_m, e_cos, e_sin, e_m2 = means.unbind(-1)
+    resultant = torch.sqrt(e_cos * e_cos + e_sin * e_sin + _EPS).clamp(1e-6, 1.0)
+    feats = {
+        "mag_mean": e_m[..., None],
+        "mag_std": torch.sqrt((e_m2 - e_m * e_m).clamp_min(_EPS))[..., None],
+        "angle_mean": torch.stack([e_cos, e_sin], dim=-1),
+        "angle_std": torch.sqrt((-2.0 * torch.log(resultant)).clamp_min(_EPS))[..., None],
+    }
+    return torch.cat([feats[c] for c in components], dim=-1)
+
+
+class MotionEncoder(nn.Module):
+    """Regional flow statistics → WuBu-M → per-frame motion code; ``(B, T−1, 2, H, W)`` → ``(B, T, out)``.
+
+    Flow is divided by ``max(H, W)`` (motion as a fraction of the frame, independent of resolution) before
+    the statistics. Boxes: static GAAD (``--gaad_motion_decomposition_type`` subdivide/spiral/hybrid) or
+    ``motion_adaptive`` boxes from each pair's flow magnitude. Region tokens = ``Linear(stats)`` +
+    ``BoxEmbedding``; WuBu-M over them; attention pooling; a linear head. Frame 0 has no incoming pair and
+    gets a learned no-motion embedding.
+    """
+
+    def __init__(self, args, out_dim: int):
+        super().__init__()
+        self.components = list(args.flow_stats_components)
+        n_feat = stats_dim(self.components)
+        kind = args.gaad_motion_decomposition_type
+        if kind not in ("subdivide", "spiral", "hybrid", "motion_adaptive"):
+            raise ValueError(f"--gaad_motion_decomposition_type {kind!r} unknown; use subdivide, spiral, "
+                             "hybrid or motion_adaptive")
+        if args.gaad_motion_num_regions < 1:
+            raise ValueError("--gaad_motion_num_regions must be ≥ 1")
+        self.adaptive = kind == "motion_adaptive"
+        self.num_regions = int(args.gaad_motion_num_regions)
+        self.min_size = float(args.gaad_min_size_px)
+        if not self.adaptive:
+            boxes = cached_boxes(args.image_w, args.image_h, self.num_regions, kind, self.min_size,
+                                 torch.device("cpu"))
+            # moves with .to(device); recomputed from the config, so not saved
+            self.register_buffer("boxes", boxes.float().clone(), persistent=False)
+        dim = int(args.encoder_initial_tangent_dim)
+        self.stat_proj = nn.Linear(n_feat, dim)
+        self.box_embed = BoxEmbedding(dim)
+        self.wubu_m = WuBuStack(stack_config_from_args(args, "m", dim))
+        self.pool = AttentionPool(self.wubu_m.output_dim)
+        self.head = nn.Linear(self.wubu_m.output_dim, out_dim)
+        self.no_motion = nn.Parameter(torch.randn(out_dim) / math.sqrt(out_dim))
+
+    def forward(self, flow: torch.Tensor) -> torch.Tensor:
+        B, P, _, H, W = flow.shape
+        start = self.no_motion.to(flow.dtype).expand(B, 1, -1)
+        if P == 0:
+            return start
+        # (B, T-1, 2, H, W) -> (B·(T-1), 2, H, W), in frame fractions
+        f = flow.reshape(B * P, 2, H, W) / max(H, W)
+        if self.adaptive:
+            energy = f.detach().float().pow(2).sum(dim=1).sqrt()  # (B·(T-1), H, W)
+            boxes = motion_adaptive_boxes(energy, self.num_regions, self.min_size).to(f.dtype)
+        else:
+            boxes = self.boxes.to(f.dtype)
+        stats = regional_flow_stats(f, boxes, self.components)  # (B·(T-1), N, F)
+        tokens = self.stat_proj(stats) + self.box_embed(boxes, W, H)
+        pooled = self.pool(self.wubu_m(tokens))  # (B·(T-1), D_m)
+        # (B·(T-1), out) -> (B, T-1, out), then frame 0 first
+        motion = self.head(pooled).view(B, P, -1)
+        return torch.cat([start, motion], dim=1)
