@@ -225,3 +225,12 @@ def test_batch_shapes_and_broadcast_curvature():
     assert P.lambda_x(y, c).shape == (2, 3, 1)
     for i, ci in enumerate((0.5, 2.0)):
         _close(y[i], P.expmap0(v[i], torch.tensor(ci, dtype=F64)))
+
+
+def test_gradients_stay_finite_for_diverging_tangent_norms():
+    """The series branch of tanh(u)/u must not overflow when u is huge (its 0·inf would poison backward)."""
+    c = torch.tensor(1.0)
+    for norm in (1e7, 1e12, 1e30):
+        v = torch.full((2, 3), norm, requires_grad=True)
+        P.expmap0(v, c).sum().backward()
+        assert torch.isfinite(v.grad).all()

@@ -70,7 +70,7 @@ def _norm(x: torch.Tensor) -> torch.Tensor:
 def _tanh_over(u: torch.Tensor) -> torch.Tensor:
     """tanh(u)/u for u ≥ 0: series `1 - u²/3 + 2u⁴/15 - 17u⁶/315` near 0, tanh(min(u, 15))/u elsewhere."""
     small = _SERIES_BELOW.get(u.dtype, 0.1)
-    u2 = u * u
+    u2 = u.clamp_max(small).square()  # the unused branch must not overflow (0·inf = NaN in backward)
     series = 1 - u2 / 3 + u2 * u2 * (2 / 15) - u2 * u2 * u2 * (17 / 315)
     safe = u.clamp_min(small)
     return torch.where(u < small, series, torch.tanh(safe.clamp_max(_TANH_CLAMP)) / safe)
@@ -79,7 +79,7 @@ def _tanh_over(u: torch.Tensor) -> torch.Tensor:
 def _artanh_over(u: torch.Tensor, limit: float) -> torch.Tensor:
     """artanh(min(u, limit))/u for u ≥ 0: series `1 + u²/3 + u⁴/5 + u⁶/7` near 0."""
     small = _SERIES_BELOW.get(u.dtype, 0.1)
-    u2 = u * u
+    u2 = u.clamp_max(small).square()  # the unused branch must not overflow (0·inf = NaN in backward)
     series = 1 + u2 / 3 + u2 * u2 / 5 + u2 * u2 * u2 / 7
     safe = u.clamp_min(small)
     return torch.where(u < small, series, torch.atanh(safe.clamp_max(limit)) / safe)
