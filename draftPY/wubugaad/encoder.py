@@ -1,0 +1,97 @@
+"""The clip encoder (DESIGN §3 steps 1–4): GAAD regions → WuBu-S → per-frame appearance `a_t`, optional
+motion `m_t` (GAAD-M + WuBu-M), WuBu-T over `[a_t ; m_t]` with causal time mixing → `h_t`.
+
+Causality is structural: `a_t` reads frame `t` only, `m_t` reads the pair `(t−1, t)` only (frame 0 a
+learned "no motion yet" code), and WuBu-T never lets position `t` attend to `t' > t`. So the context code
+`h_{num_input−1}` cannot see a target frame.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from wubugaad.gaad import cached_boxes, motion_adaptive_boxes
+from wubugaad.motion import MotionEncoder
+from wubugaad.nesting import WuBuStack, stack_config_from_args
+from wubugaad.regions import AttentionPool, RegionTokenizer
+
+
+class AppearanceEncoder(nn.Module):
+    """Frames `(B, T, C, H, W)` → appearance codes `(B, T, D_s)` from GAAD region tokens.
+
+    Static GAAD types use one cached box set for every frame. `motion_adaptive` (needs the motion
+    branch) places frame `t`'s boxes by the flow energy of pair `(t−1, t)`; frame 0 has no incoming
+    pair and uses the static hybrid set.
+    """
+
+    def __init__(self, args):
+        super().__init__()
+        kind = args.gaad_decomposition_type
+        self.adaptive = kind == "motion_adaptive"
+        self.num_regions = int(args.gaad_num_regions)
+        self.min_size = float(args.gaad_min_size_px)
+        static_kind = "hybrid" if self.adaptive else kind
+        static = cached_boxes(args.image_w, args.image_h, self.num_regions, static_kind, self.min_size,
+                              torch.device("cpu"))
+        # recomputed from the config, so not saved; moves with .to(device)
+        self.register_buffer("boxes", static.float().clone(), persistent=False)
+        dim = int(args.encoder_initial_tangent_dim)
+        self.tokenizer = RegionTokenizer(
+            in_channels=args.num_channels,
+            token_dim=dim,
+            use_roi_align=bool(args.encoder_use_roi_align),
+            cnn_channels=args.encoder_shallow_cnn_channels,
+            roi_output_hw=(args.encoder_roi_align_output_h, args.encoder_roi_align_output_w),
+            patch_size=args.encoder_pixel_patch_size,
+        )
+        self.wubu_s = WuBuStack(stack_config_from_args(args, "s", dim))
+        self.pool = AttentionPool(self.wubu_s.output_dim)
+        self.output_dim = self.wubu_s.output_dim
+
+    def frame_boxes(self, B: int, T: int, flow: torch.Tensor | None) -> torch.Tensor:
+        """`(N, 4)` shared boxes, or `(B·T, N, 4)` motion-adaptive boxes per frame."""
+        if not self.adaptive:
+            return self.boxes
+        if flow is None:
+            raise ValueError("--gaad_decomposition_type motion_adaptive needs flow: enable "
+                             "--use_wubu_motion_branch or pick subdivide/spiral/hybrid")
+        first = self.boxes.expand(B, 1, -1, -1)
+        if T == 1:  # a one-frame clip (predict mode with one context frame) has no pair to place boxes by
+            return first.flatten(0, 1)  # (B, N, 4)
+        # (B, T−1, 2, H, W) → per-pair energy (B·(T−1), H, W)
+        energy = flow.detach().float().pow(2).sum(dim=2).sqrt().flatten(0, 1)
+        moving = motion_adaptive_boxes(energy, self.num_regions, self.min_size).view(B, T - 1, -1, 4)
+        return torch.cat([first, moving.to(self.boxes.dtype)], dim=1).flatten(0, 1)  # (B·T, N, 4)
+
+    def forward(self, frames: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
+        B, T = frames.shape[:2]
+        boxes = self.frame_boxes(B, T, flow)
+        tokens = self.tokenizer(frames.flatten(0, 1), boxes)  # (B·T, N, D)
+        pooled = self.pool(self.wubu_s(tokens))  # (B·T, D_s)
+        return pooled.view(B, T, -1)
+
+
+class ClipEncoder(nn.Module):
+    """Clip (and flow) → `h` `(B, T, D_h)`, with `a` `(B, T, D_s)` kept for conditioning.
+
+    `forward(frames, flow)` → `(h, a)`. `flow` is `(B, T−1, 2, H, W)` when the motion branch is on.
+    """
+
+    def __init__(self, args):
+        super().__init__()
+        self.appearance = AppearanceEncoder(args)
+        in_dim = self.appearance.output_dim
+        self.motion = None
+        if args.use_wubu_motion_branch:
+            motion_dim = int(args.encoder_initial_tangent_dim)
+            self.motion = MotionEncoder(args, motion_dim)
+            in_dim += motion_dim
+        self.wubu_t = WuBuStack(stack_config_from_args(args, "t", in_dim))
+        self.output_dim = self.wubu_t.output_dim
+        self.appearance_dim = self.appearance.output_dim
+
+    def forward(self, frames: torch.Tensor, flow: torch.Tensor | None = None):
+        a = self.appearance(frames, flow)
+        seq = a if self.motion is None else torch.cat([a, self.motion(flow)], dim=-1)  # (B, T, D_s [+ D_m])
+        return self.wubu_t(seq), a

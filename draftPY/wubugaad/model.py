@@ -1,0 +1,160 @@
+"""WuBuGAADHybridGen, the video VAE-GAN network (DESIGN §3), and `build(args)`.
+
+`model(clip, mode, z=None, flow=None)` with `clip` `(B, T, C, H, W)` in [-1, 1]:
+
+- `"train"`: encode the whole clip, `z = μ + σ·ε` from the posterior `q(z | clip)`;
+- `"reconstruct"`: the same with `z = μ`;
+- `"predict"`: read only the first `num_input_frames` frames; `z` = the prior's mean (or the given `z`);
+- `"generate"`: like predict, with `z` sampled from the prior (no context needed when
+  `num_input_frames = 0`: pass a clip of length 0 or any clip; it is not read).
+
+The posterior reads `h_{T−1}`; the context code is `h_{num_input−1}`; the prior is `N(0, I)` (`--prior
+fixed`) or a diagonal Gaussian from the context code (`--prior learned`, zero-initialised so it starts at
+`N(0, I)`). The model holds no loss or optimizer logic.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from wubugaad.discriminator import build_discriminator
+from wubugaad.encoder import ClipEncoder
+from wubugaad.generator import VideoGenerator
+from wubugaad.motion import build_flow_estimator, check_flow_config
+
+MODES = ("train", "reconstruct", "predict", "generate")
+LOGVAR_RANGE = (-12.0, 8.0)  # keeps σ = exp(logvar/2) in a float32-safe range
+
+
+class ModelOutput(NamedTuple):
+    prediction: torch.Tensor  # (B, P, C, H, W)
+    mu: torch.Tensor  # (B, latent)
+    logvar: torch.Tensor  # (B, latent)
+    context: torch.Tensor | None  # (B, D_h) context code, None without context frames
+    prior_mu: torch.Tensor  # (B, latent)
+    prior_logvar: torch.Tensor  # (B, latent)
+    condition: torch.Tensor | None  # (B, disc_condition_dim), detached, for the discriminator's FiLM
+
+
+def aligned_clips(clip: torch.Tensor, prediction: torch.Tensor, num_input: int,
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's aligned pair (DESIGN §9): real `[context ; targets]`, fake `[context ; predictions]`.
+
+    `clip` `(B, I + P, C, H, W)`, `prediction` `(B, P, C, H, W)` → two `(B, I + P, C, H, W)` clips whose
+    frame `k` shows time index `k` in both, so D compares the same moments. The fake keeps the gradient
+    path into `prediction`; detach it for D's own step.
+    """
+    I, P = int(num_input), prediction.shape[1]
+    if clip.shape[1] != I + P or clip.shape[2:] != prediction.shape[2:]:
+        raise ValueError(f"aligned_clips needs clip (B, num_input_frames + P, C, H, W) = (B, {I + P}, "
+                         f"{', '.join(map(str, prediction.shape[2:]))}) for a prediction of shape "
+                         f"{tuple(prediction.shape)} and num_input_frames={I}; got clip {tuple(clip.shape)}")
+    fake = torch.cat([clip[:, :I], prediction.to(clip.dtype)], dim=1)  # (B, I + P, C, H, W)
+    return clip, fake
+
+
+class WuBuGAADHybridGen(nn.Module):
+    def __init__(self, args, flow_estimator: nn.Module | None = None):
+        super().__init__()
+        self.num_input = int(args.num_input_frames)
+        self.num_predict = int(args.num_predict_frames)
+        self.latent_dim = int(args.latent_dim)
+        self.learned_prior = args.prior == "learned" and self.num_input > 0
+        self.encoder = ClipEncoder(args)
+        self.flow_estimator = flow_estimator
+        frozen = flow_estimator is not None and not any(p.requires_grad for p in flow_estimator.parameters())
+        # frozen pretrained flow weights are not ours to save (DESIGN §13)
+        self.excluded_state_prefixes = ("flow_estimator.",) if frozen else ()
+        h_dim, a_dim = self.encoder.output_dim, self.encoder.appearance_dim
+        self.posterior = nn.Linear(h_dim, 2 * self.latent_dim)
+        self.prior_head = None
+        if self.learned_prior:
+            self.prior_head = nn.Linear(h_dim, 2 * self.latent_dim)
+            nn.init.zeros_(self.prior_head.weight)
+            nn.init.zeros_(self.prior_head.bias)
+        context_dim = h_dim if self.num_input > 0 else 0
+        appearance_dim = a_dim if self.num_input > 0 else 0
+        self.generator = VideoGenerator(args, context_dim, appearance_dim)
+        self.disc_condition_dim = context_dim + appearance_dim
+
+    def prior(self, context: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prior `(μ_p, logvar_p)`, each `(B, latent)`; `like` supplies batch size, dtype and device."""
+        if self.prior_head is None or context is None:
+            zeros = like.new_zeros(like.shape[0], self.latent_dim)
+            return zeros, zeros
+        mu, logvar = self.prior_head(context).chunk(2, dim=-1)
+        return mu, logvar.clamp(*LOGVAR_RANGE)
+
+    def _flow(self, frames: torch.Tensor, flow: torch.Tensor | None) -> torch.Tensor | None:
+        """Flow of the consecutive pairs of `frames`: given (OpenCV, from the data loader) or estimated."""
+        if self.encoder.motion is None and not self.encoder.appearance.adaptive:
+            return None
+        B, T, _, H, W = frames.shape
+        if flow is not None:
+            if flow.dim() != 5 or flow.shape[0] != B or flow.shape[1] < T - 1 or flow.shape[2:] != (2, H, W):
+                raise ValueError(f"flow must be (B, T-1, 2, H, W) = ({B}, {max(T - 1, 0)}, 2, {H}, {W}) for "
+                                 f"the {T} frames read (pair (t-1, t) at index t-1); got {tuple(flow.shape)}")
+            return flow[:, : max(T - 1, 0)]
+        if T < 2:
+            return frames.new_zeros(B, 0, 2, H, W)
+        if self.flow_estimator is None:
+            raise ValueError("the motion branch needs flow: pass flow=(B, T-1, 2, H, W) (OpenCV flow from "
+                             "the data loader) or build the model with a RAFT --optical_flow_net_type")
+        return self.flow_estimator(frames)
+
+    def forward(self, clip: torch.Tensor, mode: str = "train", z: torch.Tensor | None = None,
+                flow: torch.Tensor | None = None) -> ModelOutput:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        I = self.num_input
+        conditional = mode in ("predict", "generate")
+        frames = clip[:, :I] if conditional else clip
+        if not conditional and frames.shape[1] != I + self.num_predict:
+            raise ValueError(f"mode {mode!r} needs clips of num_input_frames + num_predict_frames = "
+                             f"{I + self.num_predict} frames, got {frames.shape[1]}")
+        context = appearance = last_frame = None
+        h = None
+        if frames.shape[1] > 0:
+            h, a = self.encoder(frames, self._flow(frames, flow))
+            if I > 0:
+                context, appearance, last_frame = h[:, I - 1], a[:, I - 1], clip[:, I - 1]
+        prior_mu, prior_logvar = self.prior(context, clip.new_empty(clip.shape[0], 1))
+        if conditional:
+            mu, logvar = prior_mu, prior_logvar
+            if z is None:
+                noise = torch.randn_like(mu) if mode == "generate" else torch.zeros_like(mu)
+                z = mu + (0.5 * logvar).exp() * noise
+        else:
+            mu, logvar = self.posterior(h[:, -1]).chunk(2, dim=-1)
+            logvar = logvar.clamp(*LOGVAR_RANGE)
+            if z is None:
+                z = mu + (0.5 * logvar).exp() * torch.randn_like(mu) if mode == "train" else mu
+        prediction = self.generator(z, context, appearance, last_frame)
+        condition = None
+        if context is not None:
+            condition = torch.cat([context, appearance], dim=-1).detach()
+        return ModelOutput(prediction, mu, logvar, context, prior_mu, prior_logvar, condition)
+
+    def geometry_stats(self) -> dict[str, torch.Tensor]:
+        """Per-stack geometry scalars keyed `wubu_{s,m,t}/…` (see `WuBuStack.geometry_stats`)."""
+        stacks = {"wubu_s": self.encoder.appearance.wubu_s, "wubu_t": self.encoder.wubu_t}
+        if self.encoder.motion is not None:
+            stacks["wubu_m"] = self.encoder.motion.wubu_m
+        return {f"{name}/{key}": value for name, stack in stacks.items()
+                for key, value in stack.geometry_stats().items()}
+
+
+def build(args, pretrained_flow: bool = True) -> tuple[WuBuGAADHybridGen, nn.Module]:
+    """`(model, discriminator)` from the parsed namespace. `pretrained_flow=False` gives RAFT random weights
+    (tests, benchmarks); otherwise missing RAFT weights raise `MissingWeightsError` with both ways out."""
+    if args.disc_use_gaad_film_condition and args.num_input_frames < 1:
+        raise ValueError("--disc_use_gaad_film_condition conditions D on the context code and GAAD features "
+                         "of the context frames: use --num_input_frames >= 1 or drop the flag")
+    check_flow_config(args)
+    flow_estimator = build_flow_estimator(args, pretrained=pretrained_flow)
+    model = WuBuGAADHybridGen(args, flow_estimator)
+    discriminator = build_discriminator(args, model.disc_condition_dim)
+    return model, discriminator
