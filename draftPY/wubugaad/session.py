@@ -1,0 +1,254 @@
+"""Everything the training loop needs, built before the first step (issue 5): ``setup(args) → Session``.
+
+Order: process group and device → seeds and determinism → run folder and tracker → datasets, samplers and
+loaders → model and discriminator (shared seed, so every rank starts from the same weights; DDP also
+broadcasts rank 0's) → optimizers and scalers → resume from ``--load_checkpoint`` → DDP wrappers and
+``torch.compile``. Errors of bad input (``DataError``, ``CheckpointError``, ``MissingWeightsError``,
+``ValueError``) propagate from here, before any training, so the entry script can report them in one line.
+
+Resume is exact on CPU with ``--deterministic`` and ``--num_workers 0``: the data order is a function of
+(seed, epoch) (``EpochSampler``), the position within the epoch is stored (``extra.batch_in_epoch``) and
+skipped on resume, and the torch / Python / NumPy RNG states are restored.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Sampler, Subset, default_collate
+
+from . import amp, checkpoint, config, data, distributed
+from . import model as model_lib
+from .metrics import LPIPSMetric
+from .optim import RiemannianEnhancedSGD
+from .tracking import Tracker
+
+__all__ = ["EpochSampler", "Session", "setup", "rng_state", "set_rng_state", "RESUME_IGNORED_SETTINGS"]
+
+# Settings whose change between phases is expected and not worth a log line.
+RESUME_IGNORED_SETTINGS = ("load_checkpoint", "local_rank", "wandb_run_name")
+
+
+class EpochSampler(Sampler[int]):
+    """Shuffled indices that depend only on (seed, epoch); sharded across ranks; resumable mid-epoch.
+
+    The permutation of ``range(n)`` is padded (by wrapping) to a multiple of ``world`` so every rank gets
+    ``ceil(n / world)`` indices — equal batch counts keep DDP collectives in step. ``set_epoch(e, skip)``
+    drops the first ``skip`` indices of this rank's share (the part consumed before a resume).
+    """
+
+    def __init__(self, n: int, rank: int, world: int, seed: int, shuffle: bool = True):
+        self.n, self.rank, self.world, self.seed, self.shuffle = n, rank, world, seed, shuffle
+        self.per_rank = math.ceil(n / world)
+        self.epoch, self.skip = 0, 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def __iter__(self):
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        else:
+            order = torch.arange(self.n)
+        total = self.per_rank * self.world
+        order = order.repeat(math.ceil(total / max(self.n, 1)))[:total]  # pad by wrapping
+        return iter(order[self.rank::self.world][self.skip:].tolist())
+
+    def __len__(self) -> int:
+        return max(self.per_rank - self.skip, 0)
+
+
+def rng_state() -> dict:
+    """torch (uint8 tensor), Python and NumPy RNG states as checkpoint-safe plain data."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss],
+             "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+@dataclass
+class Session:
+    """Built pieces plus the mutable counters the loop advances and checkpoints store."""
+
+    args: object
+    dist: distributed.DistInfo
+    tracker: Tracker
+    config_dict: dict
+    model: torch.nn.Module          # plain modules (state dicts, validation, the G-step's frozen D)
+    disc: torch.nn.Module
+    model_fwd: torch.nn.Module      # DDP-wrapped (and compiled) forwards used for training
+    disc_fwd: torch.nn.Module
+    opt_g: RiemannianEnhancedSGD
+    opt_d: RiemannianEnhancedSGD
+    scaler_g: torch.amp.GradScaler | None
+    scaler_d: torch.amp.GradScaler | None
+    autocast: object
+    train_loader: torch.utils.data.DataLoader
+    train_sampler: EpochSampler
+    val_loader: torch.utils.data.DataLoader | None
+    sample_batch: dict
+    fixed_z: torch.Tensor
+    lpips: object | None
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_metric: float | None = None
+    changed_settings: list = field(default_factory=list)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.tracker.dir
+
+
+def _determinism(args, device: torch.device) -> None:
+    if getattr(args, "deterministic", False):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+def _loaders(args, info: distributed.DistInfo):
+    train_ds, val_ds = data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier)
+    sampler = EpochSampler(len(train_ds), info.rank, info.world_size, args.seed)
+    train_loader = data.build_dataloader(train_ds, args, shuffle=False, sampler=sampler)
+    # a private generator: the loader's base seed must not consume the global RNG (exact resume)
+    train_loader.generator = torch.Generator().manual_seed(distributed.rank_seed(args.seed, info.rank))
+    val_loader = None
+    sample_source = train_ds
+    if val_ds is not None and len(val_ds) > 0:
+        limit = args.val_max_clips if getattr(args, "val_max_clips", 0) > 0 else len(val_ds)
+        limit = min(limit, len(val_ds))
+        # shard without padding: rank r scores clips r, r + world, ... so the gathered sums are exact
+        val_loader = data.build_dataloader(Subset(val_ds, range(info.rank, limit, info.world_size)), args,
+                                           shuffle=False)
+        sample_source = val_ds
+    count = min(max(args.num_val_samples_to_log, 1), len(sample_source))
+    sample_batch = default_collate([sample_source[i] for i in range(count)])
+    return train_loader, sampler, val_loader, sample_batch
+
+
+def _optimizers(args, model, disc):
+    # same controller seed on every rank: with all-reduced losses their choices stay identical
+    q_cfg = {"seed": args.seed} if getattr(args, "q_controller_enabled", False) else None
+    common = dict(momentum=args.risgd_momentum, weight_decay=args.weight_decay,
+                  max_grad_norm_risgd=args.risgd_max_grad_norm)
+    def make(module, lr, role):
+        q = None if q_cfg is None else {**q_cfg, "role": role}
+        return RiemannianEnhancedSGD([p for p in module.parameters() if p.requires_grad], lr=lr,
+                                     q_learning_config=q, **common)
+
+    opt_g, opt_d = make(model, args.learning_rate_gen, "gen"), make(disc, args.learning_rate_disc, "disc")
+    return opt_g, opt_d
+
+
+def _resume(s: Session) -> None:
+    """Restore a checkpoint, then let the command line's loss weights and base LRs win; log the changes."""
+    args = s.args
+    if args.load_checkpoint == "auto":
+        path = checkpoint.find_latest_checkpoint(s.run_dir)
+        if path is None:
+            raise checkpoint.CheckpointError(f"--load_checkpoint auto: no checkpoint in '{s.run_dir}' "
+                                             f"(give a file path, or drop --load_checkpoint to start fresh)")
+    else:
+        path = Path(args.load_checkpoint)
+    if not path.is_file():
+        raise checkpoint.CheckpointError(f"--load_checkpoint: no checkpoint file at '{path}' "
+                                         f"(check the path, or 'auto' for the newest in --checkpoint_dir)")
+    payload = checkpoint.load_checkpoint(path, map_location=s.dist.device)
+    strict = bool(getattr(args, "load_strict", False))
+    exact = True
+    for name, module in (("model", s.model), ("discriminator", s.disc)):
+        missing, unexpected, mismatched = checkpoint.restore_model(module, payload.get(name), strict=strict)
+        if missing or unexpected or mismatched:
+            exact = False
+            s.tracker.info(f"partial load of {name} from {path.name}: kept fresh (missing) {missing}; "
+                           f"ignored (unexpected) {unexpected}; kept fresh (shape changed) {mismatched}")
+    if exact:
+        for opt, key in ((s.opt_g, "opt_g"), (s.opt_d, "opt_d")):
+            if payload.get(key) is not None:
+                opt.load_state_dict(payload[key])
+        for scaler, key in ((s.scaler_g, "scaler_g"), (s.scaler_d, "scaler_d")):
+            if scaler is not None and payload.get(key):
+                scaler.load_state_dict(payload[key])
+    else:
+        s.tracker.info("architecture changed: optimizer and scaler states start fresh")
+    for opt, key in ((s.opt_g, "q_controller_g"), (s.opt_d, "q_controller_d")):
+        if opt.q_controller is not None and payload.get(key) is not None:
+            opt.q_controller.load_state_dict(payload[key])
+    extra = payload.get("extra") or {}
+    s.step, s.epoch = int(payload["step"]), int(payload["epoch"])
+    s.batch_in_epoch = int(extra.get("batch_in_epoch", 0))
+    s.best_metric = payload.get("best_metric")
+    if "rng" in extra and s.dist.world_size == 1:
+        set_rng_state(extra["rng"])
+    # a new phase means new settings: base LRs from the command line (loss weights are read from args)
+    s.opt_g.set_base_lr(args.learning_rate_gen)
+    s.opt_d.set_base_lr(args.learning_rate_disc)
+    s.changed_settings = checkpoint.diff_settings(payload.get("config") or {}, s.config_dict,
+                                                  ignore=RESUME_IGNORED_SETTINGS)
+    s.tracker.info(f"resumed from {path} at epoch {s.epoch}, step {s.step}")
+    for key, old, new in s.changed_settings:
+        s.tracker.info(f"setting changed since checkpoint: {key}: {old!r} -> {new!r}")
+
+
+def setup(args) -> Session:
+    """Build the whole training session (see the module docstring for the order)."""
+    info = distributed.setup()
+    _determinism(args, info.device)
+    # Python / NumPy share the seed on all ranks (identical Q-controller and data decisions); torch noise
+    # (dropout, ε) differs per rank.
+    distributed.seed_everything(args.seed)
+    config_dict = config.resolved_config(args)
+    tracker = Tracker(args, info.is_main, config_dict)
+    if getattr(args, "use_amp", False) and info.device.type != "cuda":
+        tracker.info("note: --use_amp applies on CUDA only; training in float32 on the CPU")
+    train_loader, sampler, val_loader, sample_batch = _loaders(args, info)
+    model, disc = model_lib.build(args, pretrained_flow=not getattr(args, "optical_flow_random_init", False))
+    model, disc = model.to(info.device), disc.to(info.device)
+    torch.manual_seed(distributed.rank_seed(args.seed, info.rank))
+    opt_g, opt_d = _optimizers(args, model, disc)
+    fixed_z = torch.randn(max(args.demo_num_samples, 1), args.latent_dim,
+                          generator=torch.Generator().manual_seed(args.seed)).to(info.device)
+    lpips = None
+    if getattr(args, "use_lpips_for_verification", False):
+        lpips = LPIPSMetric(weights_path=getattr(args, "lpips_weights", None), device=info.device)
+        if not lpips.available:
+            tracker.info("note: LPIPS unavailable (backbone weights could not be loaded); not reported")
+            lpips = None
+    s = Session(args=args, dist=info, tracker=tracker, config_dict=config_dict, model=model, disc=disc,
+                model_fwd=model, disc_fwd=disc, opt_g=opt_g, opt_d=opt_d,
+                scaler_g=amp.make_scaler(args, info.device), scaler_d=amp.make_scaler(args, info.device),
+                autocast=amp.autocast_factory(args, info.device), train_loader=train_loader,
+                train_sampler=sampler, val_loader=val_loader, sample_batch=sample_batch, fixed_z=fixed_z,
+                lpips=lpips)
+    if args.load_checkpoint:
+        _resume(s)
+    if info.world_size > 1:
+        ids = [info.device.index] if info.device.type == "cuda" else None
+        s.model_fwd = DistributedDataParallel(model, device_ids=ids)
+        s.disc_fwd = DistributedDataParallel(disc, device_ids=ids)
+    if getattr(args, "compile", False):
+        s.model_fwd, s.disc_fwd = torch.compile(s.model_fwd), torch.compile(s.disc_fwd)
+    return s

@@ -1,0 +1,160 @@
+"""Console, tqdm, WandB and local run-folder logging (DESIGN §12).
+
+Run folder: ``--checkpoint_dir`` itself, or ``--checkpoint_dir/--run_name`` when a run name is given
+(``run_dir``). It holds the checkpoints, ``config.json`` (resolved settings), ``metrics.jsonl`` (one JSON
+object per logged step: ``{"step": S, "epoch": E, key: value, ...}``), ``samples/`` and, with ``--wandb``,
+the ``wandb/`` folder.
+
+WandB is imported lazily (only with ``--wandb``) and only on rank 0. Mode: ``WANDB_MODE`` when set;
+otherwise online when a login exists (``WANDB_API_KEY`` or a ``api.wandb.ai`` netrc entry), else offline,
+so a machine without a login never blocks on a prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import netrc
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+__all__ = ["WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS",
+           "run_dir", "wandb_mode", "format_step_line", "Tracker"]
+
+# Scalar keys logged every --log_interval steps (the names of DESIGN §12).
+TRAIN_SCALAR_KEYS = (
+    "train/loss_recon", "train/loss_kl", "train/loss_g_adv", "train/loss_g_total",
+    "train/loss_d_real", "train/loss_d_fake", "train/loss_d_total",
+    "train/lr_gen", "train/lr_disc", "train/lambda_kl_eff",
+    "train/grad_norm_gen", "train/grad_norm_disc", "train/nonfinite_skipped",
+)
+Q_SCALAR_KEYS = tuple(f"q_ctrl_{role}/{name}" for role in ("gen", "disc")
+                      for name in ("epsilon", "lrscale", "momentumscale", "avgreward", "qtablesize"))
+# Validation metrics (logged as val/<metric>); reconstruction keys keep v0.1's names.
+VAL_METRIC_KEYS = (
+    "avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips",
+    "pred_mse", "pred_psnr", "pred_ssim", "pred_lpips",
+    "copy_last_mse", "copy_last_psnr", "copy_last_ssim", "copy_last_lpips",
+)
+WANDB_SCALAR_KEYS = TRAIN_SCALAR_KEYS + Q_SCALAR_KEYS + tuple(f"val/{k}" for k in VAL_METRIC_KEYS)
+# Geometry scalars: {stack} ∈ wubu_s, wubu_m, wubu_t; {i} the level index.
+GEOMETRY_KEY_PATTERNS = (
+    "geometry/{stack}/level{i}/curvature", "geometry/{stack}/level{i}/scale",
+    "geometry/{stack}/level{i}/spread", "geometry/{stack}/rotation_orthogonality_error",
+    "geometry/{stack}/boundary_saturation",
+)
+WANDB_IMAGE_KEYS = (
+    "samples/train_recon", "samples/train_context", "samples/train_ground_truth",
+    "samples/val_reconstruction_samples", "samples/val_prediction_samples", "samples/fixed_noise_generated",
+)
+# Breakdown key of the losses module → train/ key.
+LOSS_TO_KEY = {
+    "loss_g_recon": "train/loss_recon", "loss_g_kl": "train/loss_kl", "loss_g_adv": "train/loss_g_adv",
+    "loss_g_total": "train/loss_g_total", "loss_d_real": "train/loss_d_real",
+    "loss_d_fake": "train/loss_d_fake", "loss_d_total": "train/loss_d_total",
+}
+
+
+def run_dir(args) -> Path:
+    """``checkpoint_dir`` or ``checkpoint_dir/run_name``."""
+    base = Path(args.checkpoint_dir)
+    name = getattr(args, "run_name", None)
+    return base / name if name else base
+
+
+def wandb_mode(environ: Mapping[str, str] | None = None) -> str:
+    """``WANDB_MODE`` if set, ``online`` when logged in (API key or netrc), else ``offline``."""
+    env = os.environ if environ is None else environ
+    if env.get("WANDB_MODE"):
+        return env["WANDB_MODE"]
+    if env.get("WANDB_API_KEY"):
+        return "online"
+    try:
+        if netrc.netrc().authenticators("api.wandb.ai"):
+            return "online"
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        pass
+    return "offline"
+
+
+def _fmt(value: float) -> str:
+    return "nan" if not math.isfinite(value) else f"{value:.4f}"
+
+
+def format_step_line(epoch: int, step: int, scalars: Mapping[str, float]) -> str:
+    """v0.1-style console line from the ``train/`` and ``q_ctrl_*`` scalars of one log step."""
+    s = lambda k: _fmt(scalars.get(k, float("nan")))  # noqa: E731
+    line = (f"E{epoch} S{step} | G_tot:{s('train/loss_g_total')} (Rec:{s('train/loss_recon')} "
+            f"KL:{s('train/loss_kl')} Adv:{s('train/loss_g_adv')}) | D_tot:{s('train/loss_d_total')} "
+            f"(Real:{s('train/loss_d_real')} Fake:{s('train/loss_d_fake')}) | "
+            f"LR(G/D):{scalars.get('train/lr_gen', 0.0):.1e}/{scalars.get('train/lr_disc', 0.0):.1e}")
+    if "q_ctrl_gen/epsilon" in scalars:
+        q = lambda k: scalars.get(k, float("nan"))  # noqa: E731
+        line += (f" | Q_Eps(G/D):{q('q_ctrl_gen/epsilon'):.2f}/{q('q_ctrl_disc/epsilon'):.2f}"
+                 f" Q_Scl(G/D):{q('q_ctrl_gen/lrscale'):.2f}/{q('q_ctrl_disc/lrscale'):.2f}")
+    return line
+
+
+class Tracker:
+    """Rank-0 sink for console lines, scalars, images and files; every method is a no-op elsewhere."""
+
+    def __init__(self, args, is_main: bool, resolved_config: Mapping | None = None):
+        self.args = args
+        self.is_main = is_main
+        self.dir = run_dir(args)
+        self.wandb = None
+        if not is_main:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "samples").mkdir(exist_ok=True)
+        if resolved_config is not None:
+            (self.dir / "config.json").write_text(json.dumps(resolved_config, indent=2, sort_keys=True,
+                                                             default=str))
+        self._metrics = open(self.dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        if getattr(args, "wandb", False):
+            import wandb  # lazy: only runs with --wandb pay for the import
+
+            self.wandb = wandb
+            wandb.init(project=args.wandb_project, name=getattr(args, "wandb_run_name", None),
+                       config=dict(resolved_config or {}), dir=str(self.dir), mode=wandb_mode())
+
+    def info(self, message: str) -> None:
+        """A console line (tqdm-safe)."""
+        if self.is_main:
+            tqdm.write(message)
+
+    def progress(self, iterable: Iterable, desc: str, total: int | None = None, leave: bool = False):
+        """A tqdm bar on rank 0, the bare iterable elsewhere."""
+        if not self.is_main:
+            return iterable
+        return tqdm(iterable, desc=desc, total=total, leave=leave, dynamic_ncols=True)
+
+    def log_scalars(self, step: int, scalars: Mapping[str, float], epoch: int | None = None) -> None:
+        """Append one ``metrics.jsonl`` line and log the same dict to WandB."""
+        if not self.is_main or not scalars:
+            return
+        clean = {k: float(v) for k, v in scalars.items()}
+        record = {"step": step, **({"epoch": epoch} if epoch is not None else {}), **clean}
+        self._metrics.write(json.dumps(record) + "\n")
+        self._metrics.flush()
+        if self.wandb is not None:
+            self.wandb.log(clean, step=step)
+
+    def log_images(self, step: int, images: Mapping[str, torch.Tensor]) -> None:
+        """Log image grids ``(C, H, W)`` in [0, 1] to WandB (the local PNGs are written by the sampler)."""
+        if not self.is_main or self.wandb is None or not images:
+            return
+        to_np = lambda g: (g.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())  # noqa: E731
+        self.wandb.log({k: self.wandb.Image(to_np(v)) for k, v in images.items()}, step=step)
+
+    def close(self) -> None:
+        if not self.is_main:
+            return
+        self._metrics.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+            self.wandb = None

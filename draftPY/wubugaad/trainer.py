@@ -1,0 +1,320 @@
+"""The training loop (DESIGN §3), read top to bottom: ``run(args)`` = ``train(setup(args))``.
+
+Per micro-batch (``clip`` (B, T, C, H, W) in [-1, 1], ``T = n_in + P``)::
+
+    out   = G(clip, mode="train")                      # ONE generator forward
+    real  = clip                     = [context ; targets]
+    fake  = [context ; out.prediction]                 # same time indices as real
+    L_D   = BCE(D(real), 1)/2 + BCE(D(fake.detach()), 0)/2          → D grads only
+    L_G   = λ_recon·MSE + λ_kl·KL + λ_gan·BCE(D(fake), 1)          → G grads only (D frozen)
+
+Both losses are divided by ``grad_accum_steps``; after the last micro-batch of a macro-batch each network's
+gradients are clipped globally (``--global_max_grad_norm``) and its optimizer steps (a non-finite step is
+skipped and counted by the optimizer). Host syncs per optimizer step: one for the averaged loss dict when
+the Q-controller is on or at a log step, one for the DDP stop flag with several ranks; the rest (grad
+norms, geometry, the non-finite streak) only at log steps.
+
+Exit codes: 0 done; 130 after Ctrl-C (SIGINT) and 143 after SIGTERM — both save ``_last.pt`` first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import time
+
+import torch
+
+from . import checkpoint, config, distributed
+from .amp import backward, clip_and_step
+from .losses import discriminator_loss, generator_losses
+from .session import Session, rng_state, setup
+from .tracking import LOSS_TO_KEY, format_step_line
+from .validation import evaluate, generate, image_grid, prepare_batch, write_samples
+
+__all__ = ["run", "setup", "train", "save", "validate", "NonFiniteError", "LOSS_KEYS"]
+
+LOSS_KEYS = ("loss_g_total", "loss_g_recon", "loss_g_kl", "loss_g_adv", "loss_d_total", "loss_d_real",
+             "loss_d_fake")
+
+
+class NonFiniteError(RuntimeError):
+    """Too many optimizer steps in a row had non-finite gradients."""
+
+
+class StopFlag:
+    """SIGINT/SIGTERM set ``signum``; the loop checks it after each optimizer step and saves ``_last``."""
+
+    def __init__(self):
+        self.signum = 0
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, _frame):
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def run(args) -> int:
+    """Set up and train; returns the process exit code."""
+    return train(setup(args))
+
+
+def save(s: Session, kind: str, name_epoch: int | None = None) -> None:
+    """Rank 0 writes checkpoint ``kind`` (best/last/epoch/step) atomically; periodic ones are pruned."""
+    if not s.dist.is_main:
+        return
+    extra = {"batch_in_epoch": s.batch_in_epoch, "rng": rng_state()}
+    payload = checkpoint.build_payload(s.model, s.disc, s.opt_g, s.opt_d, s.scaler_g, s.scaler_d, s.step,
+                                       s.epoch, s.best_metric, s.config_dict, extra)
+    name = checkpoint.checkpoint_name(kind, epoch=s.epoch if name_epoch is None else name_epoch, step=s.step)
+    checkpoint.save_checkpoint(s.run_dir / name, payload)
+    if kind in ("epoch", "step"):
+        checkpoint.prune_checkpoints(s.run_dir, s.args.keep_last_n)
+
+
+def validate(s: Session, tag: str) -> dict[str, float]:
+    """Metrics over the whole validation set, samples on rank 0, best checkpoint by the primary metric.
+
+    Runs under ``fork_rng`` so the training noise stream does not depend on the validation schedule.
+    """
+    args = s.args
+    devices = [s.dist.device] if s.dist.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        scores = {}
+        if s.val_loader is not None:
+            scores = evaluate(s.model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
+                              s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc))
+        if s.dist.is_main:
+            clip, flow = prepare_batch(s.sample_batch, s.dist.device)
+            with s.autocast():
+                grids = write_samples(s.model, clip, flow, s.fixed_z, args.num_input_frames,
+                                      s.run_dir / "samples", tag, args.sample_format)
+            s.tracker.log_images(s.step, grids)
+    if scores:
+        s.tracker.log_scalars(s.step, {f"val/{k}": v for k, v in scores.items()}, epoch=s.epoch)
+        s.tracker.info(f"validation @ step {s.step}: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+        value = scores.get(args.val_primary_metric)
+        if value is not None and math.isfinite(value):
+            sign = 1.0 if config.metric_mode(args.val_primary_metric) == "max" else -1.0
+            if s.best_metric is None or sign * value > sign * s.best_metric:
+                s.best_metric = value
+                save(s, "best")
+    return scores
+
+
+def _every(interval: int, step: int) -> bool:
+    return interval > 0 and step % interval == 0
+
+
+def log_images(s: Session, clip: torch.Tensor, pred: torch.Tensor) -> None:
+    """WandB images: this batch's context / truth / training output, and fixed-noise generations."""
+    args, n_in = s.args, s.args.num_input_frames
+    if s.tracker.wandb is None:
+        return
+    images = {}
+    if _every(args.wandb_log_train_recon_interval, s.step):
+        k = max(args.num_val_samples_to_log, 1)
+        images["samples/train_context"] = image_grid(clip[:k, :n_in]) if n_in > 0 else None
+        images["samples/train_ground_truth"] = image_grid(clip[:k, n_in:])
+        images["samples/train_recon"] = image_grid(pred[:k].detach())
+    if _every(args.wandb_log_fixed_noise_samples_interval, s.step):
+        devices = [s.dist.device] if s.dist.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), s.autocast():
+            sample_clip, flow = prepare_batch(s.sample_batch, s.dist.device)
+            index = torch.arange(s.fixed_z.shape[0], device=s.dist.device) % sample_clip.shape[0]
+            fixed = generate(s.model, sample_clip[index], s.fixed_z, None if flow is None else flow[index])
+        images["samples/fixed_noise_generated"] = image_grid(fixed)
+    s.tracker.log_images(s.step, {k: v for k, v in images.items() if v is not None})
+
+
+def log_step(s: Session, losses: dict[str, float], norms: dict, streak: torch.Tensor) -> None:
+    """Console line + scalars (losses, LRs, Q-controller, grad norms, geometry) at a log step."""
+    args = s.args
+    scalars = {LOSS_TO_KEY[k]: losses[k] for k in LOSS_TO_KEY}
+    scalars["train/lr_gen"] = s.opt_g.param_groups[0]["lr"]
+    scalars["train/lr_disc"] = s.opt_d.param_groups[0]["lr"]
+    scalars["train/lambda_kl_eff"] = args.lambda_kl
+    for role, opt in (("gen", s.opt_g), ("disc", s.opt_d)):
+        q = opt.q_controller
+        if q is not None:
+            scalars.update({f"q_ctrl_{role}/epsilon": q.epsilon, f"q_ctrl_{role}/lrscale": q.current_lr_scale,
+                            f"q_ctrl_{role}/momentumscale": q.current_momentum_scale,
+                            f"q_ctrl_{role}/avgreward": q.average_reward(),
+                            f"q_ctrl_{role}/qtablesize": q.q_table_size()})
+    tensors = {f"train/grad_norm_{k}": v for k, v in norms.items() if v is not None}
+    tensors["train/nonfinite_skipped"] = s.opt_g.skipped_steps + s.opt_d.skipped_steps
+    if hasattr(s.model, "geometry_stats"):
+        tensors.update({f"geometry/{k}": v for k, v in s.model.geometry_stats().items()})
+    # one host sync for every tensor scalar of this log step
+    values = torch.stack([v.detach().float().reshape(()) for v in tensors.values()] + [streak.float()])
+    values = values.tolist()
+    scalars.update(zip(tensors, values[:-1], strict=True))
+    s.tracker.log_scalars(s.step, scalars, epoch=s.epoch)
+    s.tracker.info(format_step_line(s.epoch, s.step, scalars))
+    if values[-1] >= args.max_consecutive_nonfinite:
+        raise NonFiniteError(
+            f"{int(values[-1])} optimizer steps in a row had non-finite gradients (limit "
+            f"--max_consecutive_nonfinite {args.max_consecutive_nonfinite}): lower --learning_rate_gen/"
+            f"--learning_rate_disc, lower --lambda_gan or --global_max_grad_norm, or try --detect_anomaly")
+
+
+def train(s: Session) -> int:
+    """Train until ``--epochs`` (absolute), ``--max_steps`` or ``--max_train_minutes``; returns the exit
+    code."""
+    args, device, n_in = s.args, s.dist.device, s.args.num_input_frames
+    accum = args.grad_accum_steps
+    log_every = args.log_interval
+    q_on = s.opt_g.q_controller is not None or s.opt_d.q_controller is not None
+    batches_per_epoch = math.ceil(s.train_sampler.per_rank / args.batch_size)
+    streak = torch.zeros((), dtype=torch.long, device=device)      # current run of skipped steps
+    worst = torch.zeros((), dtype=torch.long, device=device)       # longest run since the last log
+    anomaly = torch.autograd.detect_anomaly() if args.detect_anomaly else contextlib.nullcontext()
+    done = s.step >= args.max_steps > 0
+    budget_min = getattr(args, "max_train_minutes", 0.0)  # wall-clock budget (benchmarks); 0 = none
+    deadline = time.monotonic() + 60.0 * budget_min if budget_min > 0 else math.inf
+    validated_at = -1
+    with StopFlag() as stop, anomaly:
+        try:
+            epochs = s.tracker.progress(range(s.epoch, args.epochs), desc="epochs",
+                                        total=max(args.epochs - s.epoch, 0), leave=True)
+            for s.epoch in epochs:
+                if done:
+                    break
+                s.train_sampler.set_epoch(s.epoch, skip=s.batch_in_epoch * args.batch_size)
+                loss_sum = torch.zeros(len(LOSS_KEYS), device=device)
+                micro = 0
+                for batch in s.train_loader:
+                    clip, flow = prepare_batch(batch, device)
+                    micro += 1
+                    s.batch_in_epoch += 1
+                    last = micro == accum or s.batch_in_epoch == batches_per_epoch
+                    sync = contextlib.nullcontext() if last or s.dist.world_size == 1 else _no_sync(s)
+                    with sync:
+                        # ---- one generator forward --------------------------------------------------
+                        with s.autocast():
+                            out = s.model_fwd(clip, mode="train", flow=flow)
+                        pred, target = out.prediction, clip[:, n_in:]
+                        fake = torch.cat([clip[:, :n_in], pred.to(clip.dtype)], dim=1)  # (B, T, C, H, W)
+                        cond = out.condition
+                        # ---- discriminator step on detached predictions (real and fake in one call) ----
+                        both_cond = None if cond is None else torch.cat([cond, cond]).detach()
+                        with s.autocast():
+                            logits = s.disc_fwd(torch.cat([clip, fake.detach()]), both_cond).float()
+                        d_loss, d_parts = discriminator_loss(*logits.chunk(2))
+                        backward(d_loss / accum, s.scaler_d)
+                        # ---- generator step through a frozen D ------------------------------------
+                        s.disc.requires_grad_(False)
+                        with s.autocast():
+                            fake_logits = s.disc(fake, cond).float()
+                        s.disc.requires_grad_(True)
+                        g_loss, g_parts = generator_losses(
+                            pred.float(), target.float(), out.mu.float(), out.logvar.float(), fake_logits,
+                            args.lambda_recon, args.lambda_kl, args.lambda_gan,
+                            _f(out.prior_mu), _f(out.prior_logvar))
+                        backward(g_loss / accum, s.scaler_g)
+                    parts = {**g_parts, **d_parts}
+                    loss_sum += torch.stack([parts[k].float() for k in LOSS_KEYS])
+                    if not last:
+                        continue
+                    # ---- optimizer steps: global clipping, skip counting ---------------------------
+                    skipped_before = s.opt_g.skipped_steps + s.opt_d.skipped_steps
+                    want = args.log_grad_norm
+                    norms = {"gen": clip_and_step(s.opt_g, s.model.parameters(), s.scaler_g,
+                                                  args.global_max_grad_norm, want),
+                             "disc": clip_and_step(s.opt_d, s.disc.parameters(), s.scaler_d,
+                                                   args.global_max_grad_norm, want)}
+                    if not want:
+                        norms = {}
+                    skipped = (s.opt_g.skipped_steps + s.opt_d.skipped_steps) > skipped_before
+                    streak = torch.where(skipped, streak + 1, torch.zeros_like(streak))
+                    worst = torch.maximum(worst, streak)
+                    s.step += 1
+                    log_now = s.step % log_every == 0
+                    if q_on or log_now:
+                        # one host sync: the macro-batch mean of every loss, averaged over ranks
+                        mean = distributed.all_reduce_mean(loss_sum / micro)
+                        losses = dict(zip(LOSS_KEYS, mean.tolist(), strict=True))
+                        if q_on:
+                            s.opt_g.update_q_controller(losses)
+                            s.opt_d.update_q_controller(losses)
+                        if log_now:
+                            log_step(s, losses, norms, worst)
+                            worst = streak.clone()
+                    loss_sum.zero_()
+                    micro = 0
+                    log_images(s, clip, pred)
+                    if args.save_interval > 0 and s.step % args.save_interval == 0:
+                        save(s, "step")
+                    if args.val_interval > 0 and s.step % args.val_interval == 0:
+                        validate(s, f"step{s.step}")
+                        validated_at = s.step
+                    if _stop_requested(s, stop):
+                        return _interrupted(s, stop)
+                    if s.step >= args.max_steps > 0 or time.monotonic() >= deadline:
+                        done = True
+                        break
+                if done:
+                    break
+                # ---- epoch end: next epoch starts at its first batch -------------------------------
+                s.batch_in_epoch = 0
+                s.epoch += 1
+                if args.val_interval <= 0:
+                    validate(s, f"ep{s.epoch - 1}")
+                    validated_at = s.step
+                save(s, "epoch", name_epoch=s.epoch - 1)
+        except Exception:
+            if not stop.signum:
+                raise
+            # Ctrl-C also reaches data-loader workers, whose exit surfaces here as an error
+            return _interrupted(s, stop)
+    if validated_at != s.step:
+        validate(s, f"step{s.step}")
+    save(s, "last")
+    s.tracker.info(f"training finished at epoch {s.epoch}, step {s.step}; outputs in {s.run_dir}")
+    _close(s)
+    return 0
+
+
+def _interrupted(s: Session, stop: StopFlag) -> int:
+    save(s, "last")
+    s.tracker.info(f"stopped by signal {stop.signum} at step {s.step}: saved _last.pt")
+    _close(s)
+    return 130 if stop.signum == signal.SIGINT else 143
+
+
+def _close(s: Session) -> None:
+    s.tracker.close()
+    distributed.barrier()
+    distributed.cleanup()
+
+
+def _f(x: torch.Tensor | None) -> torch.Tensor | None:
+    return None if x is None else x.float()
+
+
+def _no_sync(s: Session):
+    """Skip DDP's gradient all-reduce on the micro-batches before the last of a macro-batch."""
+    stack = contextlib.ExitStack()
+    for module in (s.model_fwd, s.disc_fwd):
+        stack.enter_context(getattr(module, "no_sync", contextlib.nullcontext)())
+    return stack
+
+
+def _stop_requested(s: Session, stop: StopFlag) -> bool:
+    """Any rank's signal stops every rank at the same step (one all-reduce with several ranks)."""
+    if s.dist.world_size == 1:
+        return bool(stop.signum)
+    flag = torch.tensor([stop.signum], device=s.dist.device)
+    distributed.all_reduce_sum(flag)
+    if flag.item() and not stop.signum:
+        stop.signum = signal.SIGTERM
+    return bool(flag.item())

@@ -1,0 +1,188 @@
+"""Validation metrics over the whole validation set, and sample grids / clips (DESIGN §12).
+
+Every validation clip ``(B, T, C, H, W)`` (``T = n_in + P``) is scored three ways on the same target frames
+``clip[:, n_in:]``:
+
+- reconstruction (``mode="reconstruct"``, z = μ of the posterior): ``avg_val_recon_mse``, ``avg_val_psnr``,
+  ``avg_val_ssim``, ``avg_val_lpips``;
+- prediction (``mode="predict"``, context only, z = the prior's mean): ``pred_mse``, ``pred_psnr``, ...;
+- copy-last baseline (every target frame := the last context frame; only with context): ``copy_last_*``.
+
+Each rank scores its own shard (the trainer shards without padding), per-clip values are summed, and one
+``all_reduce`` of ``[Σ metric..., count]`` gives exact means over the whole set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torchvision.utils import make_grid, save_image
+
+from . import distributed, metrics
+from .data import frames_to_model
+
+__all__ = ["metric_keys", "evaluate", "to_unit", "write_grid", "write_clip", "write_samples",
+           "generate", "prepare_batch", "image_grid"]
+
+
+def metric_keys(num_input_frames: int, with_lpips: bool) -> list[str]:
+    """The metric names one validation produces, in a fixed order (identical on every rank)."""
+    keys = ["avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "pred_mse", "pred_psnr", "pred_ssim"]
+    if with_lpips:
+        keys += ["avg_val_lpips", "pred_lpips"]
+    if num_input_frames > 0:
+        keys += ["copy_last_mse", "copy_last_psnr", "copy_last_ssim"]
+        keys += ["copy_last_lpips"] if with_lpips else []
+    return keys
+
+
+def prepare_batch(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """uint8 frames → model clip in [-1, 1] on ``device``; OpenCV flow (when the data carries it)."""
+    clip = frames_to_model(batch["frames"].to(device, non_blocking=True))
+    flow = batch.get("flow")
+    return clip, (flow.to(device, non_blocking=True) if flow is not None else None)
+
+
+def _per_clip(values: torch.Tensor, batch: int) -> torch.Tensor:
+    """Per-frame (or per-clip) metric values → one mean per clip, shape (B,)."""
+    return values.float().reshape(batch, -1).mean(dim=1)
+
+
+def _score(pred: torch.Tensor, target: torch.Tensor, lpips_metric) -> dict[str, torch.Tensor]:
+    """MSE, PSNR, SSIM (and LPIPS) per clip for ``(B, P, C, H, W)`` tensors in [-1, 1]."""
+    B = pred.shape[0]
+    pred = pred.float().clamp(-1, 1)
+    out = {
+        "mse": (pred - target).pow(2).flatten(1).mean(dim=1),
+        "psnr": _per_clip(metrics.psnr(pred, target), B),
+        "ssim": _per_clip(metrics.ssim(pred, target), B),
+    }
+    if lpips_metric is not None:
+        out["lpips"] = _per_clip(lpips_metric(pred, target), B)
+    return out
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torch.device,
+             lpips_metric=None, autocast: Callable = contextlib.nullcontext,
+             progress: Callable = lambda it, **_: it) -> dict[str, float]:
+    """Mean metrics over every clip of every rank's ``loader`` (the raw model, not the DDP wrapper)."""
+    was_training = model.training
+    model.eval()
+    keys = metric_keys(num_input_frames, lpips_metric is not None)
+    sums = torch.zeros(len(keys) + 1, dtype=torch.float64, device=device)  # last slot: clip count
+    prefix = {"recon": "avg_val_", "pred": "pred_", "copy": "copy_last_"}
+    for batch in progress(loader, desc="val"):
+        clip, flow = prepare_batch(batch, device)
+        target = clip[:, num_input_frames:].float()
+        with autocast():
+            outputs = {"recon": model(clip, mode="reconstruct", flow=flow).prediction,
+                       "pred": model(clip, mode="predict", flow=flow).prediction}
+        if num_input_frames > 0:
+            outputs["copy"] = clip[:, num_input_frames - 1:num_input_frames].expand_as(target)
+        scores: dict[str, torch.Tensor] = {}
+        for mode, pred in outputs.items():
+            for name, value in _score(pred, target, lpips_metric).items():
+                key = "avg_val_recon_mse" if (mode, name) == ("recon", "mse") else prefix[mode] + name
+                scores[key] = value
+        sums += torch.stack([scores[k].sum().double() for k in keys] + [sums.new_tensor(clip.shape[0])])
+    distributed.all_reduce_sum(sums)
+    model.train(was_training)
+    totals = sums.tolist()
+    count = max(totals[-1], 1.0)
+    return {k: v / count for k, v in zip(keys, totals[:-1], strict=True)}
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] → [0, 1] float on the CPU."""
+    return ((x.detach().float().cpu() + 1.0) * 0.5).clamp(0.0, 1.0)
+
+
+def image_grid(rows: torch.Tensor) -> torch.Tensor:
+    """``rows`` (N, K, C, H, W) in [-1, 1] → one N-row, K-column image (C, H', W') in [0, 1]."""
+    N, K = rows.shape[:2]
+    return make_grid(to_unit(rows).reshape(N * K, *rows.shape[2:]), nrow=K, padding=2)  # (N·K, C, H, W) in
+
+
+def write_grid(rows: torch.Tensor, path: Path) -> torch.Tensor:
+    """Save ``rows`` (N, K, C, H, W) in [-1, 1] as an N-row, K-column PNG grid; returns it (C, H', W')."""
+    grid = image_grid(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(grid, path)
+    return grid
+
+
+def write_clip(frames: torch.Tensor, path: Path, fmt: str, fps: int = 4) -> Path | None:
+    """Write a clip (T, C, H, W) in [-1, 1] as ``fmt`` ∈ {mp4, gif, png}; returns the written path.
+
+    MP4 uses OpenCV's ``mp4v`` writer; GIF uses Pillow (skipped, returning None, when Pillow is absent);
+    PNG writes the frames as one row.
+    """
+    path = path.with_suffix("." + fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    video = (to_unit(frames) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # (T, H, W, C)
+    if video.shape[-1] == 1:
+        video = np.repeat(video, 3, axis=-1)
+    if fmt == "png":
+        save_image(to_unit(frames), path, nrow=frames.shape[0])
+    elif fmt == "gif":
+        try:
+            from PIL import Image
+        except ImportError:
+            return None
+        images = [Image.fromarray(f) for f in video]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    else:
+        H, W = video.shape[1:3]
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (W, H))
+        for f in video:
+            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        writer.release()
+    return path
+
+
+@torch.no_grad()
+def generate(model: torch.nn.Module, clip: torch.Tensor, z: torch.Tensor | None, flow=None,
+             mode: str = "predict") -> torch.Tensor:
+    """Model output frames (B, P, C, H, W) in eval mode, restoring the previous train/eval state."""
+    was_training = model.training
+    model.eval()
+    out = model(clip, mode=mode, z=z, flow=flow).prediction.float()
+    model.train(was_training)
+    return out
+
+
+def write_samples(model: torch.nn.Module, clip: torch.Tensor, flow: torch.Tensor | None,
+                  fixed_z: torch.Tensor, num_input_frames: int, out_dir: Path, tag: str,
+                  fmt: str) -> dict[str, torch.Tensor]:
+    """Reconstruction / prediction / fixed-noise samples of a fixed validation batch.
+
+    ``clip`` (N, T, C, H, W); ``fixed_z`` (M, latent_dim) drawn once per run, used with the first context
+    clips cycled to M. Writes ``{tag}_reconstruction.png``, ``{tag}_prediction.png`` (rows: context | truth
+    | output), ``{tag}_prediction.{fmt}`` (truth beside prediction over the whole clip) and
+    ``{tag}_fixed_noise.png/.{fmt}``; returns the grids under their WandB image keys.
+    """
+    context, truth = clip[:, :num_input_frames], clip[:, num_input_frames:]
+    recon = generate(model, clip, None, flow, mode="reconstruct")
+    pred = generate(model, clip, None, flow, mode="predict")
+    grids = {
+        "samples/val_reconstruction_samples": write_grid(torch.cat([context, truth, recon.to(clip)], 1),
+                                                         out_dir / f"{tag}_reconstruction.png"),
+        "samples/val_prediction_samples": write_grid(torch.cat([context, truth, pred.to(clip)], 1),
+                                                     out_dir / f"{tag}_prediction.png"),
+    }
+    # truth above prediction: (N, T, C, 2H, W); the N clips are then tiled along the width → (T, C, 2H, N·W)
+    side = torch.cat([clip, torch.cat([context, pred.to(clip)], 1)], dim=3)
+    write_clip(torch.cat(list(side), dim=3), out_dir / f"{tag}_prediction", fmt)
+    index = torch.arange(fixed_z.shape[0], device=clip.device) % clip.shape[0]
+    fixed_flow = flow[index] if flow is not None else None
+    fixed = generate(model, clip[index], fixed_z, fixed_flow, mode="predict")
+    fixed_rows = torch.cat([clip[index][:, :num_input_frames], fixed.to(clip)], 1)
+    grids["samples/fixed_noise_generated"] = write_grid(fixed_rows, out_dir / f"{tag}_fixed_noise.png")
+    write_clip(torch.cat(list(fixed_rows), dim=3), out_dir / f"{tag}_fixed_noise", fmt)
+    return grids
