@@ -10,7 +10,8 @@
 
 The posterior reads `h_{T−1}`; the context code is `h_{num_input−1}`; the prior is `N(0, I)` (`--prior
 fixed`) or a diagonal Gaussian from the context code (`--prior learned`, zero-initialised so it starts at
-`N(0, I)`). The model holds no loss or optimizer logic.
+`N(0, I)`). The model holds no loss or optimizer logic; `aligned_clips(clip, prediction, num_input)` builds
+the discriminator's time-aligned real/fake pair (DESIGN §9).
 """
 
 from __future__ import annotations

@@ -84,11 +84,12 @@ class RegionTokenizer(nn.Module):
             out_h, out_w = (int(v) for v in roi_output_hw)
             if out_h < 1 or out_w < 1:
                 raise ValueError(f"roi_output_hw must be two positive ints (got {roi_output_hw})")
+            # no conv bias: the GroupNorm right after removes it (it would get zero gradient)
             self.cnn = nn.Sequential(
-                nn.Conv2d(in_channels, cnn_channels, 3, stride=2, padding=1),
+                nn.Conv2d(in_channels, cnn_channels, 3, stride=2, padding=1, bias=False),
                 nn.GroupNorm(GROUPNORM_GROUPS, cnn_channels),
                 nn.GELU(),
-                nn.Conv2d(cnn_channels, cnn_channels, 3, padding=1),
+                nn.Conv2d(cnn_channels, cnn_channels, 3, padding=1, bias=False),
                 nn.GroupNorm(GROUPNORM_GROUPS, cnn_channels),
                 nn.GELU(),
             )

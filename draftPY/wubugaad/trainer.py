@@ -29,6 +29,7 @@ import torch
 from . import checkpoint, config, distributed
 from .amp import backward, clip_and_step
 from .losses import discriminator_loss, generator_losses
+from .model import aligned_clips
 from .session import Session, rng_state, setup
 from .tracking import LOSS_TO_KEY, format_step_line
 from .validation import evaluate, generate, image_grid, prepare_batch, write_samples
@@ -203,12 +204,12 @@ def train(s: Session) -> int:
                         with s.autocast():
                             out = s.model_fwd(clip, mode="train", flow=flow)
                         pred, target = out.prediction, clip[:, n_in:]
-                        fake = torch.cat([clip[:, :n_in], pred.to(clip.dtype)], dim=1)  # (B, T, C, H, W)
+                        real, fake = aligned_clips(clip, pred, n_in)  # both (B, T, C, H, W)
                         cond = out.condition
                         # ---- discriminator step on detached predictions (real and fake in one call) ----
                         both_cond = None if cond is None else torch.cat([cond, cond]).detach()
                         with s.autocast():
-                            logits = s.disc_fwd(torch.cat([clip, fake.detach()]), both_cond).float()
+                            logits = s.disc_fwd(torch.cat([real, fake.detach()]), both_cond).float()
                         d_loss, d_parts = discriminator_loss(*logits.chunk(2))
                         backward(d_loss / accum, s.scaler_d)
                         # ---- generator step through a frozen D ------------------------------------
