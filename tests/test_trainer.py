@@ -190,3 +190,22 @@ def test_rng_state_round_trips_as_plain_data():
     torch.manual_seed(123)
     session.set_rng_state(state)
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_new_phase_starts_its_own_best_checkpoint(tmp_path, fake):
+    """Resuming in the same folder keeps the best score; a checkpoint from another folder (a new phase)
+    does not, so the new phase always leaves its own _best.pt even if it never beats the old score."""
+    first = tmp_path / "phase1"
+    assert trainer.run(config.parse_args(tiny_argv(tmp_path, "--checkpoint_dir", str(first),
+                                                   "--max_steps", "2"))) == 0
+    best = load_checkpoint(first / checkpoint_name("best"))["best_metric"]
+    args = config.parse_args(tiny_argv(tmp_path, "--checkpoint_dir", str(first), "--max_steps", "3",
+                                       "--load_checkpoint", "auto"))
+    assert session.setup(args).best_metric == best
+    second = tmp_path / "phase2"
+    args = config.parse_args(tiny_argv(tmp_path, "--checkpoint_dir", str(second), "--max_steps", "3",
+                                       "--load_checkpoint", str(first / checkpoint_name("best"))))
+    s = session.setup(args)
+    assert s.best_metric is None
+    assert trainer.train(s) == 0
+    assert (second / checkpoint_name("best")).is_file()

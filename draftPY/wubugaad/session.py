@@ -201,6 +201,10 @@ def _resume(s: Session) -> None:
     s.step, s.epoch = int(payload["step"]), int(payload["epoch"])
     s.batch_in_epoch = int(extra.get("batch_in_epoch", 0))
     s.best_metric = payload.get("best_metric")
+    if path.resolve().parent != s.run_dir.resolve():
+        # a new phase (checkpoint from another folder) keeps its own best: its metric may never beat the
+        # previous phase's (e.g. a larger λ_kl), and it must still leave a _best.pt behind
+        s.best_metric = None
     if "rng" in extra and s.dist.world_size == 1:
         set_rng_state(extra["rng"])
     # a new phase means new settings: base LRs from the command line (loss weights are read from args)
