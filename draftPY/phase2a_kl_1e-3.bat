@@ -1,0 +1,14 @@
+@ECHO OFF
+REM Phase 2a - KL ramp, step 1: lambda_kl 1e-3, D-FiLM off.
+REM Starts from phase1's best checkpoint (RUN_DIR\phase1) unless LOAD_CHECKPOINT is set.
+REM Writes RUN_DIR\phase2a (RUN_DIR default: runs\wubugaad_run). Edit the SET lines below, or any SET
+REM line of run_vaegan.bat; EPOCHS is absolute (the epoch count continues across phases).
+REM See TRAINING_GUIDE.md.
+
+setlocal EnableExtensions
+IF NOT DEFINED RUN_DIR SET "RUN_DIR=%~dp0..\runs\wubugaad_run"
+IF NOT DEFINED LAMBDA_KL SET "LAMBDA_KL=1e-3"
+IF NOT DEFINED DISC_USE_GAAD_FILM_CONDITION SET "DISC_USE_GAAD_FILM_CONDITION=false"
+IF NOT DEFINED EPOCHS SET "EPOCHS=60"
+CALL "%~dp0run_phase.bat" phase2a phase1 phase1_reconstruction.bat
+endlocal & exit /b %ERRORLEVEL%

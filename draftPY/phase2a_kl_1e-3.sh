@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Phase 2a - KL ramp, step 1: lambda_kl 1e-3, D-FiLM off.
+# Starts from phase1's best checkpoint (RUN_DIR/phase1) unless LOAD_CHECKPOINT is set.
+# Writes RUN_DIR/phase2a (RUN_DIR default: runs/wubugaad_run). Any setting of run_vaegan.sh can be
+# overridden from the environment; EPOCHS is absolute (the epoch count continues across phases).
+# See TRAINING_GUIDE.md.
+
+set -a   # export the phase settings to run_vaegan.sh
+: "${RUN_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/runs/wubugaad_run}"
+: "${LAMBDA_KL:=1e-3}"
+: "${DISC_USE_GAAD_FILM_CONDITION:=false}"
+: "${EPOCHS:=60}"
+set +a
+"$(dirname "${BASH_SOURCE[0]}")/run_phase.sh" phase2a phase1 phase1_reconstruction.sh
+exit $?

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Phase 2b - KL ramp, step 2: lambda_kl 1e-2, D-FiLM off.
+# Starts from phase2a's best checkpoint (RUN_DIR/phase2a) unless LOAD_CHECKPOINT is set.
+# Writes RUN_DIR/phase2b (RUN_DIR default: runs/wubugaad_run). Any setting of run_vaegan.sh can be
+# overridden from the environment; EPOCHS is absolute (the epoch count continues across phases).
+# See TRAINING_GUIDE.md.
+
+set -a   # export the phase settings to run_vaegan.sh
+: "${RUN_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/runs/wubugaad_run}"
+: "${LAMBDA_KL:=1e-2}"
+: "${DISC_USE_GAAD_FILM_CONDITION:=false}"
+: "${EPOCHS:=80}"
+set +a
+"$(dirname "${BASH_SOURCE[0]}")/run_phase.sh" phase2b phase2a phase2a_kl_1e-3.sh
+exit $?
