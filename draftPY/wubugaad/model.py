@@ -28,6 +28,7 @@ from wubugaad.motion import build_flow_estimator, check_flow_config
 
 MODES = ("train", "reconstruct", "predict", "generate")
 LOGVAR_RANGE = (-12.0, 8.0)  # keeps σ = exp(logvar/2) in a float32-safe range
+POSTERIOR_INIT_GAIN = 0.01  # shrinks PyTorch's default init of the posterior head
 
 
 class ModelOutput(NamedTuple):
@@ -71,6 +72,11 @@ class WuBuGAADHybridGen(nn.Module):
         self.excluded_state_prefixes = ("flow_estimator.",) if frozen else ()
         h_dim, a_dim = self.encoder.output_dim, self.encoder.appearance_dim
         self.posterior = nn.Linear(h_dim, 2 * self.latent_dim)
+        # start near q(z | clip) = N(0, I) (KL ≈ 0 instead of dominating the first hundreds of steps) while
+        # μ and logσ² still read the clip
+        with torch.no_grad():
+            self.posterior.weight.mul_(POSTERIOR_INIT_GAIN)
+        nn.init.zeros_(self.posterior.bias)
         self.prior_head = None
         if self.learned_prior:
             self.prior_head = nn.Linear(h_dim, 2 * self.latent_dim)
@@ -116,12 +122,12 @@ class WuBuGAADHybridGen(nn.Module):
         if not conditional and frames.shape[1] != I + self.num_predict:
             raise ValueError(f"mode {mode!r} needs clips of num_input_frames + num_predict_frames = "
                              f"{I + self.num_predict} frames, got {frames.shape[1]}")
-        context = appearance = last_frame = None
+        context = appearance = None
         h = None
         if frames.shape[1] > 0:
             h, a = self.encoder(frames, self._flow(frames, flow))
             if I > 0:
-                context, appearance, last_frame = h[:, I - 1], a[:, I - 1], clip[:, I - 1]
+                context, appearance = h[:, I - 1], a[:, I - 1]
         prior_mu, prior_logvar = self.prior(context, clip.new_empty(clip.shape[0], 1))
         if conditional:
             mu, logvar = prior_mu, prior_logvar
@@ -133,7 +139,7 @@ class WuBuGAADHybridGen(nn.Module):
             logvar = logvar.clamp(*LOGVAR_RANGE)
             if z is None:
                 z = mu + (0.5 * logvar).exp() * torch.randn_like(mu) if mode == "train" else mu
-        prediction = self.generator(z, context, appearance, last_frame)
+        prediction = self.generator(z, context, appearance, frames[:, I - 1] if I > 0 else None)
         condition = None
         if context is not None:
             condition = torch.cat([context, appearance], dim=-1).detach()
