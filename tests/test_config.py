@@ -188,6 +188,7 @@ BAD_INPUTS = [
     (["--learning_rate_disc", "nan"], "--learning_rate_disc"),
     (["--lambda_kl", "-0.1"], "--lambda_kl"),
     (["--lambda_gan", "-1"], "--lambda_gan"),
+    (["--max_train_minutes", "-2"], "--max_train_minutes"),
     (["--val_primary_metric", "avg_val_lpips"], "--use_lpips_for_verification"),
     (["--val_primary_metric", "pred_lpips"], "--use_lpips_for_verification"),
     (["--val_primary_metric", "avg_val_fid"], "--val_primary_metric"),

@@ -43,9 +43,10 @@ NON_NEGATIVE_INTS = (
     *(f"wubu_{key}_num_levels" for key, *_ in STACKS),
     *(f"wubu_{key}_boundary_points" for key, *_ in STACKS),
 )
-# Loss weights, learning rates and decay: finite and >= 0.
+# Loss weights, learning rates, decay and the time budget: finite and >= 0.
 NON_NEGATIVE_FLOATS = (
     "lambda_recon", "lambda_kl", "lambda_gan", "learning_rate_gen", "learning_rate_disc", "weight_decay",
+    "max_train_minutes",
 )
 # Fractions in [0, 1).
 UNIT_INTERVAL_FLOATS = ("validation_split_fraction", "risgd_momentum", "wubu_dropout")

@@ -51,6 +51,10 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="number of epochs (absolute index: a resumed run continues up to it)" + _v01(100))
     g.add_argument("--max_steps", type=int, default=0,
                    help="stop after this many optimizer steps in total (0 = no limit)")
+    g.add_argument("--max_train_minutes", type=float, default=0.0,
+                   help="stop after the first optimizer step that ends this many minutes after training "
+                        "started (0 = no limit; benchmarks; one process only: with several ranks use "
+                        "--max_steps, each rank reads its own clock)")
     g.add_argument("--batch_size", type=int, default=4, help="clips per process per micro-batch")
     g.add_argument("--image_h", type=int, default=64, help="frame height after resizing")
     g.add_argument("--image_w", type=int, default=64, help="frame width after resizing")
@@ -100,6 +104,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                         "dis, farneback (OpenCV)")
     g.add_argument("--optical_flow_weights", type=str, default=None,
                    help="RAFT weights file (default: the torch hub cache)")
+    g.add_argument("--optical_flow_random_init", action="store_true",
+                   help="random RAFT weights, for benchmarks and tests only")
     g.add_argument("--freeze_flow_net", action="store_true",
                    help="keep the flow estimator frozen (only it; the motion encoder still trains)")
     g.add_argument("--flow_stats_components", type=str, nargs="+", choices=FLOW_STATS,

@@ -258,9 +258,10 @@ def train(s: Session) -> int:
                     if args.val_interval > 0 and s.step % args.val_interval == 0:
                         validate(s, f"step{s.step}")
                         validated_at = s.step
-                    if _stop_requested(s, stop):
+                    signalled, out_of_time = _stop_requested(s, stop, time.monotonic() >= deadline)
+                    if signalled:
                         return _interrupted(s, stop)
-                    if s.step >= args.max_steps > 0 or time.monotonic() >= deadline:
+                    if s.step >= args.max_steps > 0 or out_of_time:
                         done = True
                         break
                 if done:
@@ -310,12 +311,14 @@ def _no_sync(s: Session):
     return stack
 
 
-def _stop_requested(s: Session, stop: StopFlag) -> bool:
-    """Any rank's signal stops every rank at the same step (one all-reduce with several ranks)."""
+def _stop_requested(s: Session, stop: StopFlag, out_of_time: bool) -> tuple[bool, bool]:
+    """(signalled, out of time) agreed by every rank, so all stop at the same step: any rank's signal or
+    expired ``--max_train_minutes`` budget stops them all (one all-reduce with several ranks)."""
     if s.dist.world_size == 1:
-        return bool(stop.signum)
-    flag = torch.tensor([stop.signum], device=s.dist.device)
-    distributed.all_reduce_sum(flag)
-    if flag.item() and not stop.signum:
+        return bool(stop.signum), out_of_time
+    flags = torch.tensor([stop.signum, int(out_of_time)], device=s.dist.device)
+    distributed.all_reduce_sum(flags)
+    signalled, expired = (bool(v) for v in flags.tolist())
+    if signalled and not stop.signum:
         stop.signum = signal.SIGTERM
-    return bool(flag.item())
+    return signalled, expired

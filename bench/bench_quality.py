@@ -1,0 +1,108 @@
+"""Quality after a fixed wall-clock training budget: prediction vs. the copy-last-frame baseline (DESIGN §12).
+
+    python3 bench/bench_quality.py [--minutes 10] [--config cpu-small] [--train-video PATH]
+                                   [--val-video PATH] [training flags, e.g. --num_workers 1]
+
+Trains configuration ``--config`` with the real trainer (``--max_train_minutes``: it stops after the first
+optimizer step that ends past the budget) on ``--train-video`` (default: the real fixture
+tests/data/bbb_excerpt.mp4) and validates on ``--val-video`` (default: tests/data/bbb_excerpt_val.mp4,
+frames the training never sees). Scores come from the trainer's own validation (``validation.evaluate``)
+over every validation clip, all on the same target frames:
+
+- reconstruction (``mode="reconstruct"``, z = posterior mean, the clip's targets visible to the encoder):
+  ``avg_val_psnr``, ``avg_val_ssim``;
+- prediction (``mode="predict"``, context frames only, z = prior mean): ``pred_psnr``, ``pred_ssim``;
+- copy-last-frame baseline (every target = the last context frame): ``copy_last_psnr``, ``copy_last_ssim``.
+
+PSNR per frame, ``10·log10(4 / MSE)`` for values in [-1, 1], averaged. The same scores before the first
+step are reported too (``at_start``): the residual generator starts as an exact copy of the last frame.
+Prints one JSON line on stdout; the training's console output goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import CONFIGS, FIXTURE, FIXTURE_VAL, config_argv, emit, machine, run_control_argv
+from wubugaad import config, session, trainer
+from wubugaad.validation import evaluate
+
+KEYS = ("avg_val_psnr", "avg_val_ssim", "pred_psnr", "pred_ssim", "copy_last_psnr", "copy_last_ssim")
+
+
+def _pick(scores: dict) -> dict:
+    return {k: scores[k] for k in KEYS if k in scores}
+
+
+def run(name: str, minutes: float, train_video: Path, val_video: Path, extra: list[str]) -> dict:
+    """Train ``name`` for ``minutes`` and score it on ``val_video``; returns the JSON record."""
+    final: dict = {}
+    original_validate = trainer.validate
+
+    def capturing_validate(s, tag):
+        scores = original_validate(s, tag)
+        final.clear()
+        final.update(scores)
+        return scores
+
+    with tempfile.TemporaryDirectory(prefix="wubugaad-quality-") as tmp:
+        work = Path(tmp)
+        argv = [*config_argv(name, train_video, work), "--num_workers", "1",
+                *run_control_argv(work, 0), "--validation_video_path", str(val_video),
+                "--max_train_minutes", str(minutes), "--val_max_clips", "0", *extra]
+        with contextlib.redirect_stdout(sys.stderr):
+            args = config.parse_args(argv)
+            s = session.setup(args)
+            if s.val_loader is None:
+                raise ValueError(f"--val-video {val_video}: no validation clips (video too short?)")
+            start = evaluate(s.model, s.val_loader, args.num_input_frames, s.dist.device, None, s.autocast)
+            t0 = time.perf_counter()
+            trainer.validate = capturing_validate
+            try:
+                code = trainer.train(s)
+            finally:
+                trainer.validate = original_validate
+            train_s = time.perf_counter() - t0
+        if code != 0 or not final:
+            raise RuntimeError(f"training ended with exit code {code} before the final validation")
+    end = _pick(final)
+    return {
+        "config": name, "date": datetime.date.today().isoformat(), "machine": machine(),
+        "minutes": minutes, "train_video": str(train_video), "val_video": str(val_video),
+        "image": f"{args.image_w}x{args.image_h}",
+        "frames": f"{args.num_input_frames}+{args.num_predict_frames}",
+        "batch_size": args.batch_size, "steps": s.step, "epoch": s.epoch,
+        "clips_seen": s.step * args.batch_size * args.grad_accum_steps,
+        "train_and_final_validation_s": train_s, "val_clips": len(s.val_loader.dataset),
+        "at_start": _pick(start), **end,
+        "pred_minus_copy_last_psnr_db": end["pred_psnr"] - end["copy_last_psnr"],
+        "pred_beats_copy_last": end["pred_psnr"] > end["copy_last_psnr"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog="Unknown flags are passed on to the training parser.")
+    p.add_argument("--minutes", type=float, default=10.0, help="training wall-clock budget in minutes")
+    p.add_argument("--config", choices=[n for n, v in CONFIGS.items() if v is not None], default="cpu-small",
+                   help="named configuration (see _common.py)")
+    p.add_argument("--train-video", type=Path, default=FIXTURE, help="training video")
+    p.add_argument("--val-video", type=Path, default=FIXTURE_VAL, help="held-out validation video")
+    opts, extra = p.parse_known_args(argv)
+    if not opts.minutes > 0:
+        p.error(f"--minutes must be > 0 (got {opts.minutes})")
+    for flag, path in (("--train-video", opts.train_video), ("--val-video", opts.val_video)):
+        if not path.is_file():
+            p.error(f"{flag}: no file at '{path}'")
+    emit(run(opts.config, opts.minutes, opts.train_video, opts.val_video, extra))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
