@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from wubugaad import trainer
+from wubugaad.train import trainer
 
 # Python-level device→host reads (the same list as tests/_sync_guard.py).
 SYNC_METHODS = ("item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__")

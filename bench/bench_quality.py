@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 from _common import CONFIGS, FIXTURE, FIXTURE_VAL, config_argv, emit, machine, run_control_argv
-from wubugaad import config, session, trainer
-from wubugaad.validation import evaluate
+from wubugaad.train import config, session, trainer
+from wubugaad.train.validation import evaluate
 
 KEYS = ("avg_val_psnr", "avg_val_ssim", "pred_psnr", "pred_ssim", "copy_last_psnr", "copy_last_ssim")
 

@@ -44,7 +44,7 @@ from _common import (
     run_control_argv,
 )
 from _probe import Probe
-from wubugaad import config, session, trainer
+from wubugaad.train import config, session, trainer
 
 
 def measure(name: str, steps: int, warmup: int, video: Path, extra: list[str]) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from wubugaad.checkpoint import (
+from wubugaad.train.checkpoint import (
     CHECKPOINT_PREFIX,
     FORMAT_VERSION,
     CheckpointError,
@@ -135,7 +135,7 @@ def test_sigkill_during_write_keeps_previous_file_loadable(tmp_path):
     writer = (
         "import sys, torch\n"
         f"sys.path.insert(0, {str(DRAFT_PY)!r})\n"
-        "from wubugaad.checkpoint import save_checkpoint\n"
+        "from wubugaad.train.checkpoint import save_checkpoint\n"
         "for i in range(2000):\n"
         "    payload = {'format_version': 1, 'step': i, 'w': torch.full((2_000_000,), i)}\n"
         "    save_checkpoint(sys.argv[1], payload)\n"

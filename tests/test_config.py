@@ -4,7 +4,7 @@ import argparse
 import json
 
 import pytest
-from wubugaad.config import (
+from wubugaad.train.config import (
     args_from_config,
     build_parser,
     metric_mode,

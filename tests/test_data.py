@@ -2,8 +2,6 @@
 
 import os
 import pickle
-import sys
-import types
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,9 +9,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from wubugaad import data, video_cache
-from wubugaad.data import DataError, build_dataloader, build_datasets, frames_to_model, split_windows
-from wubugaad.video_cache import make_demo_video
+from wubugaad.data import datasets as data
+from wubugaad.data import flow, video_cache
+from wubugaad.data.datasets import DataError, build_dataloader, build_datasets, frames_to_model, split_windows
+from wubugaad.data.video_cache import make_demo_video
 
 FIXTURE = Path(__file__).parent / "data" / "bbb_excerpt.mp4"
 FIXTURE_VAL = Path(__file__).parent / "data" / "bbb_excerpt_val.mp4"
@@ -227,7 +226,7 @@ def test_opencv_flow_in_items(tmp_path, monkeypatch):
         T, H, W, _ = frames.shape
         return np.ones((T - 1, 2, H, W), np.float32)
 
-    monkeypatch.setitem(sys.modules, "wubugaad.motion", types.SimpleNamespace(opencv_flow=fake_flow))
+    monkeypatch.setattr(flow, "opencv_flow", fake_flow)
     args = make_args(tmp_path, use_wubu_motion_branch=True, optical_flow_net_type="dis", image_h=32,
                      image_w=48)
     train, val = build_datasets(args)

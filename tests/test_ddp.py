@@ -9,8 +9,8 @@ import socket
 import torch
 import torch.multiprocessing as mp
 from test_entry import tiny_run_argv
-from wubugaad import config, trainer
-from wubugaad.checkpoint import checkpoint_name, load_checkpoint
+from wubugaad.train import config, trainer
+from wubugaad.train.checkpoint import checkpoint_name, load_checkpoint
 
 STEPS = 3
 

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from wubugaad.discriminator import (
+from wubugaad.model.discriminator import (
     RegionalDiscriminator,
     SpatioTemporalDiscriminator,
     _spatial_plan,

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from wubugaad import config, tracking
-from wubugaad.checkpoint import CHECKPOINT_PREFIX, checkpoint_name
-from wubugaad.metrics import ALEXNET_HUB_FILE
-from wubugaad.motion import raft_weights_file
+from wubugaad.model.motion import raft_weights_file
+from wubugaad.train import config, tracking
+from wubugaad.train.checkpoint import CHECKPOINT_PREFIX, checkpoint_name
+from wubugaad.train.metrics import ALEXNET_HUB_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "TRAINING_GUIDE.md"]

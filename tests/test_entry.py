@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from wubugaad.checkpoint import checkpoint_name, load_checkpoint
+from wubugaad.train.checkpoint import checkpoint_name, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY = ROOT / "draftPY" / "WuBuGAADHybridGen_v0.1.py"
@@ -98,7 +98,7 @@ def test_crash_mid_training_exits_nonzero_with_traceback(tmp_path):
     code = (
         "import runpy, sys\n"
         f"sys.path.insert(0, {str(ROOT / 'draftPY')!r})\n"
-        "import wubugaad.trainer as t\n"
+        "import wubugaad.train.trainer as t\n"
         "real, calls = t.generator_losses, []\n"
         "def boom(*a, **k):\n"
         "    calls.append(1)\n"

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 from _sync_guard import no_host_sync
-from wubugaad.gaad import (
+from wubugaad.gaad.boxes import (
     PHI,
     cached_boxes,
     golden_subdivide,

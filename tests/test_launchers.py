@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from wubugaad import config
-from wubugaad.checkpoint import checkpoint_name, load_checkpoint
+from wubugaad.train import config
+from wubugaad.train.checkpoint import checkpoint_name, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAFT = ROOT / "draftPY"

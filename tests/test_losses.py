@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.distributions import Normal
 from torch.distributions import kl_divergence as torch_kl
-from wubugaad.losses import discriminator_loss, generator_losses, kl_divergence, reconstruction_loss
+from wubugaad.model.losses import discriminator_loss, generator_losses, kl_divergence, reconstruction_loss
 
 
 def _gauss(B=3, D=5, dtype=torch.float64, seed=0):

@@ -5,8 +5,8 @@ import warnings
 import pytest
 import torch
 from skimage.metrics import structural_similarity
-from wubugaad import metrics
-from wubugaad.metrics import LPIPSMetric, copy_last_baseline, mse, psnr, ssim
+from wubugaad.train import metrics
+from wubugaad.train.metrics import LPIPSMetric, copy_last_baseline, mse, psnr, ssim
 
 
 def test_psnr_known_value_and_shape():

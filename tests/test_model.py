@@ -4,10 +4,10 @@ configuration errors and RAFT weight handling at construction. Training steps: t
 import pytest
 import torch
 from torchvision.models.optical_flow import raft_small
-from wubugaad import motion
-from wubugaad.checkpoint import build_payload
-from wubugaad.config import parse_args
-from wubugaad.model import MODES, aligned_clips, build
+from wubugaad.model import motion
+from wubugaad.model.vaegan import MODES, aligned_clips, build
+from wubugaad.train.checkpoint import build_payload
+from wubugaad.train.config import parse_args
 
 # tiny widths everywhere: the shapes and wiring are what is tested, not capacity
 TINY = ("--gen_base_channels 8 --disc_base_disc_channels 8 --disc_max_disc_channels 16 "

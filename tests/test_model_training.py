@@ -7,9 +7,9 @@ import torch
 from _sync_guard import no_host_sync
 from test_model import MOTION, RAFT_FLAGS, clip_and_flow, make, plant_raft_weights
 from torch.utils._python_dispatch import TorchDispatchMode
-from wubugaad.losses import discriminator_loss, generator_losses
-from wubugaad.model import aligned_clips
-from wubugaad.optim import RiemannianEnhancedSGD
+from wubugaad.model.losses import discriminator_loss, generator_losses
+from wubugaad.model.vaegan import aligned_clips
+from wubugaad.optim.risgd import RiemannianEnhancedSGD
 
 SMALL = ("--image_h", "32", "--image_w", "48")
 

@@ -9,14 +9,14 @@ import pytest
 import torch
 from _sync_guard import no_host_sync
 from torchvision.models.optical_flow import raft_small
-from wubugaad import motion
-from wubugaad.motion import (
+from wubugaad.data.flow import opencv_flow
+from wubugaad.model import motion
+from wubugaad.model.motion import (
     MissingWeightsError,
     MotionEncoder,
     RaftFlow,
     build_flow_estimator,
     check_flow_config,
-    opencv_flow,
     regional_flow_stats,
 )
 

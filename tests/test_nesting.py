@@ -12,9 +12,9 @@ from _sync_guard import no_host_sync
 from torch import nn
 from wubugaad.geometry.manifold_param import ManifoldParameter
 from wubugaad.geometry.poincare import project
-from wubugaad.nesting import ABLATIONS, StackConfig, WuBuStack, stack_config_from_args
-from wubugaad.nesting_level import C_MIN, softplus_inverse
-from wubugaad.temporal import PHI, phi_time_embedding
+from wubugaad.wubu.level import C_MIN, softplus_inverse
+from wubugaad.wubu.stack import ABLATIONS, StackConfig, WuBuStack, stack_config_from_args
+from wubugaad.wubu.temporal import PHI, phi_time_embedding
 
 D_IN = 6
 DIMS = [4, 6, 2]

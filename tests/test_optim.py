@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from wubugaad.geometry import poincare
 from wubugaad.geometry.manifold_param import ManifoldParameter
-from wubugaad.optim import RiemannianEnhancedSGD
+from wubugaad.optim.risgd import RiemannianEnhancedSGD
 
 
 def _inside(p: torch.Tensor, c: float) -> bool:

@@ -4,8 +4,8 @@ import json
 import math
 
 import pytest
-from wubugaad import qrewards
-from wubugaad.qcontrol import (
+from wubugaad.optim import qrewards
+from wubugaad.optim.qcontrol import (
     LR_SCALE_OPTIONS,
     MOMENTUM_SCALE_OPTIONS,
     HAKMEMQController,

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 from _sync_guard import no_host_sync
-from wubugaad.gaad import cached_boxes, hybrid_boxes
-from wubugaad.regions import AttentionPool, BoxEmbedding, RegionTokenizer
+from wubugaad.gaad.boxes import cached_boxes, hybrid_boxes
+from wubugaad.gaad.regions import AttentionPool, BoxEmbedding, RegionTokenizer
 
 H, W = 20, 28
 

@@ -9,7 +9,7 @@ from argparse import Namespace
 
 import pytest
 import torch
-from wubugaad import config, session, tracking, trainer
+from wubugaad.train import config, session, tracking, trainer
 
 SECTION_12_SCALARS = (
     "train/loss_recon", "train/loss_kl", "train/loss_g_adv", "train/loss_g_total", "train/loss_d_real",

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 from torch import nn
-from wubugaad import config, session, trainer
-from wubugaad.checkpoint import checkpoint_name, load_checkpoint
+from wubugaad.train import config, session, trainer
+from wubugaad.train.checkpoint import checkpoint_name, load_checkpoint
 
 
 class FakeModel(nn.Module):

@@ -1,6 +1,6 @@
 """`ManifoldParameter`: a parameter that lives on a Poincaré ball.
 
-The optimizer recognises these by type and applies a Riemannian update (see `wubugaad.optim`).
+The optimizer recognises these by type and applies a Riemannian update (see `wubugaad.optim.risgd`).
 The curvature is looked up at every step, so a level whose curvature is learnable hands in a
 zero-argument callable (a bound method, so that `copy.deepcopy` rebinds it to the copied module).
 """

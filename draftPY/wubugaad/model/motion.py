@@ -5,7 +5,8 @@ Flow estimators (``--optical_flow_net_type``):
 - ``raft_small`` / ``raft_large``: torchvision RAFT with pretrained weights read from
   ``--optical_flow_weights PATH`` or the torch hub cache; never re-initialised (``_is_pretrained_flow``),
   always in ``eval()``, run without gradients when frozen. All ``B·(T−1)`` pairs go through one call.
-- ``dis`` / ``farneback``: OpenCV on CPU, computed by the data-loader workers (``opencv_flow``).
+- ``dis`` / ``farneback``: OpenCV on CPU, computed by the data-loader workers
+  (`wubugaad.data.flow.opencv_flow`).
 
 Flow is in pixels per frame, channel 0 = x (right), channel 1 = y (down); pair ``(t−1, t)`` is stored at
 index ``t−1`` and describes the motion *into* frame ``t``.
@@ -18,24 +19,22 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
-import cv2
-import numpy as np
 import torch
 import torch.nn as nn
 from torchvision.models.optical_flow import Raft_Large_Weights, Raft_Small_Weights, raft_large, raft_small
 from torchvision.ops import roi_align
 
-from .gaad import cached_boxes, motion_adaptive_boxes
-from .nesting import WuBuStack, stack_config_from_args
-from .regions import AttentionPool, BoxEmbedding
+from wubugaad.data.flow import OPENCV_TYPES
+from wubugaad.gaad.boxes import cached_boxes, motion_adaptive_boxes
+from wubugaad.gaad.regions import AttentionPool, BoxEmbedding
+from wubugaad.wubu.stack import WuBuStack, stack_config_from_args
 
 __all__ = ["FLOW_TYPES", "RAFT_TYPES", "OPENCV_TYPES", "STAT_COMPONENTS", "MissingWeightsError",
-           "opencv_flow", "raft_weights_file", "RaftFlow", "check_flow_config", "build_flow_estimator",
+           "raft_weights_file", "RaftFlow", "check_flow_config", "build_flow_estimator",
            "regional_flow_stats", "stats_dim", "MotionEncoder"]
 
 FLOW_TYPES = ("raft_small", "raft_large", "dis", "farneback")
 RAFT_TYPES = ("raft_small", "raft_large")
-OPENCV_TYPES = ("dis", "farneback")
 # feature width of each regional statistic (angle_mean is the mean unit vector: cos and sin)
 STAT_COMPONENTS = {"mag_mean": 1, "angle_mean": 2, "mag_std": 1, "angle_std": 1}
 # builder, weights enum, refinement iterations used here
@@ -46,36 +45,6 @@ _EPS = 1e-12
 
 class MissingWeightsError(FileNotFoundError):
     """Pretrained RAFT weights are not where we looked (the message says where and the two ways out)."""
-
-
-def opencv_flow(frames_uint8: np.ndarray, method: str = "dis") -> np.ndarray:
-    """Dense flow of each consecutive pair of ``(T, H, W, C)`` uint8 frames → float32 ``(T−1, 2, H, W)``.
-
-    ``dis``: DIS optical flow (FAST preset); ``farneback``: Farnebäck on grayscale. CPU data-pipeline code:
-    OpenCV has no batched API, so the pairs are looped here (never in a training step).
-    """
-    if method not in OPENCV_TYPES:
-        raise ValueError(f"opencv_flow: method {method!r} unknown; use one of {', '.join(OPENCV_TYPES)}")
-    if frames_uint8.dtype != np.uint8 or frames_uint8.ndim != 4 or frames_uint8.shape[-1] not in (1, 3):
-        raise ValueError(f"opencv_flow expects uint8 frames (T, H, W, 1|3), got {frames_uint8.dtype} "
-                         f"{frames_uint8.shape}")
-    T, H, W, C = frames_uint8.shape
-    if C == 3:
-        # ITU-R 601 luma, vectorised over all frames (same weights as cv2.COLOR_RGB2GRAY)
-        gray = np.rint(frames_uint8.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
-        gray = gray.clip(0, 255).astype(np.uint8)
-    else:
-        gray = np.ascontiguousarray(frames_uint8[..., 0])
-    out = np.empty((max(T - 1, 0), 2, H, W), np.float32)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST) if method == "dis" else None
-    for t in range(1, T):
-        if dis is not None:
-            flow = dis.calc(gray[t - 1], gray[t], None)
-        else:
-            flow = cv2.calcOpticalFlowFarneback(gray[t - 1], gray[t], None, 0.5, 3, 15, 3, 5, 1.2, 0)
-        # (H, W, 2) -> (2, H, W)
-        out[t - 1] = flow.transpose(2, 0, 1)
-    return out
 
 
 def raft_weights_file(kind: str) -> Path:

@@ -18,7 +18,7 @@ One step, for every parameter p with gradient g (DESIGN §10):
    rotation, which is dropped). Without the rescale a buffer heading for the boundary would gain a
    factor λ_p'/λ_p per step and run the point into the boundary.
 
-Each group also keeps ``base_lr``/``base_momentum``: the HAKMEM Q-controller (`wubugaad.qcontrol`), when
+Each group also keeps ``base_lr``/``base_momentum``: the HAKMEM Q-controller (`wubugaad.optim.qcontrol`), when
 ``q_learning_config`` is given, scales them once per macro-batch through `update_q_controller`:
 ``lr = base_lr · lr_scale``, ``momentum = min(base_momentum · momentum_scale, 0.999)``.
 """
@@ -31,7 +31,7 @@ import torch
 
 from wubugaad.geometry import poincare
 from wubugaad.geometry.manifold_param import ManifoldParameter
-from wubugaad.qcontrol import HAKMEMQController
+from wubugaad.optim.qcontrol import HAKMEMQController
 
 CLIP_EPS = 1e-6
 MAX_MOMENTUM = 0.999

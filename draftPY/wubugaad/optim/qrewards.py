@@ -1,6 +1,6 @@
 """Reward terms of the HAKMEM Q-controller (DESIGN §10), as pure functions of host floats.
 
-The controller (`wubugaad.qcontrol`) calls these once per macro-batch with the previous and current
+The controller (`wubugaad.optim.qcontrol`) calls these once per macro-batch with the previous and current
 averaged losses. Each function returns its terms in a dict (name → float) so that tests can pin every
 term and the trainer can log them; the controller sums the terms and clips the total to ±2.
 

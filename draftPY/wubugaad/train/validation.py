@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
 
-from . import distributed, metrics
-from .data import frames_to_model
+from wubugaad.data.datasets import frames_to_model
+from wubugaad.train import distributed, metrics
 
 __all__ = ["metric_keys", "evaluate", "to_unit", "write_grid", "write_clip", "write_samples",
            "generate", "prepare_batch", "image_grid"]

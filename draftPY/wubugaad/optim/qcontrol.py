@@ -5,7 +5,7 @@ averaged losses (host floats) through `observe(losses)`; the controller
 
 1. discretises the losses into a state (below), using loss histories of length 5 that hold the
    *previous* macro-batches (the current values are appended after the state is read);
-2. computes a reward from the previous and current losses (`wubugaad.qrewards`), clips it to ±2 and
+2. computes a reward from the previous and current losses (`wubugaad.optim.qrewards`), clips it to ±2 and
    credits it to the previous state/action with the tabular update, separately for each head,
    ``Q(s, a) += α · (r + γ · max_a' Q(s', a') − Q(s, a))``, α = 0.01, γ = 0.9, Q clipped to ±30;
 3. picks the next action for the new state with two independent ε-greedy heads,
@@ -43,7 +43,7 @@ import statistics
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
-from wubugaad import qrewards
+from wubugaad.optim import qrewards
 
 LR_SCALE_OPTIONS = (0.8, 0.9, 1.0, 1.1, 1.2)
 MOMENTUM_SCALE_OPTIONS = (0.95, 0.98, 1.0, 1.01, 1.02)

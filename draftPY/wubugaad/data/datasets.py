@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .video_cache import (
+from wubugaad.data import flow
+from wubugaad.data.video_cache import (
     VIDEO_EXTENSIONS,
     DataError,
     ensure_cached,
@@ -97,9 +98,7 @@ class VideoClipDataset(Dataset):
             "index": i,
         }
         if self.flow_method is not None:
-            from .motion import opencv_flow  # lazy: data must import without the motion module
-
-            item["flow"] = torch.from_numpy(np.ascontiguousarray(opencv_flow(frames, self.flow_method)))
+            item["flow"] = torch.from_numpy(np.ascontiguousarray(flow.opencv_flow(frames, self.flow_method)))
         return item
 
 

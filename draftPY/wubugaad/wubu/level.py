@@ -50,7 +50,7 @@ from torch import nn
 from wubugaad.geometry.manifold_param import ManifoldParameter
 from wubugaad.geometry.poincare import dist, expmap0, logmap0, project
 from wubugaad.geometry.rotations import Rotation
-from wubugaad.temporal import CausalTangentAttention
+from wubugaad.wubu.temporal import CausalTangentAttention
 
 C_MIN = 1e-3
 POSITIVE_EPS = 1e-3

@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wubugaad.gaad import cached_boxes, motion_adaptive_boxes
-from wubugaad.motion import MotionEncoder
-from wubugaad.nesting import WuBuStack, stack_config_from_args
-from wubugaad.regions import AttentionPool, RegionTokenizer
+from wubugaad.gaad.boxes import cached_boxes, motion_adaptive_boxes
+from wubugaad.gaad.regions import AttentionPool, RegionTokenizer
+from wubugaad.model.motion import MotionEncoder
+from wubugaad.wubu.stack import WuBuStack, stack_config_from_args
 
 
 class AppearanceEncoder(nn.Module):

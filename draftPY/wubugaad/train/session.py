@@ -24,11 +24,12 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler, Subset, default_collate
 
-from . import amp, checkpoint, config, data, distributed
-from . import model as model_lib
-from .metrics import LPIPSMetric
-from .optim import RiemannianEnhancedSGD
-from .tracking import Tracker
+from wubugaad.data import datasets as data
+from wubugaad.model import vaegan as model_lib
+from wubugaad.optim.risgd import RiemannianEnhancedSGD
+from wubugaad.train import amp, checkpoint, config, distributed
+from wubugaad.train.metrics import LPIPSMetric
+from wubugaad.train.tracking import Tracker
 
 __all__ = ["EpochSampler", "Session", "setup", "rng_state", "set_rng_state", "RESUME_IGNORED_SETTINGS"]
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from wubugaad.nesting_level import Transition, WuBuLevel, parts_for_level
-from wubugaad.temporal import PHI, PhiTimeEmbedding
+from wubugaad.wubu.level import Transition, WuBuLevel, parts_for_level
+from wubugaad.wubu.temporal import PHI, PhiTimeEmbedding
 
 ABLATIONS = frozenset({"distances", "spread", "descriptors", "boundaries", "flow", "rotation"})
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 from torchvision.ops import roi_align
 
-from .gaad import cached_boxes, motion_adaptive_boxes
+from wubugaad.gaad.boxes import cached_boxes, motion_adaptive_boxes
 
 __all__ = ["DISCRIMINATOR_TYPES", "build_discriminator", "SpatioTemporalDiscriminator",
            "RegionalDiscriminator"]

@@ -26,13 +26,13 @@ import time
 
 import torch
 
-from . import checkpoint, config, distributed
-from .amp import backward, clip_and_step
-from .losses import discriminator_loss, generator_losses
-from .model import aligned_clips
-from .session import Session, rng_state, setup
-from .tracking import LOSS_TO_KEY, format_step_line
-from .validation import evaluate, generate, image_grid, prepare_batch, write_samples
+from wubugaad.model.losses import discriminator_loss, generator_losses
+from wubugaad.model.vaegan import aligned_clips
+from wubugaad.train import checkpoint, config, distributed
+from wubugaad.train.amp import backward, clip_and_step
+from wubugaad.train.session import Session, rng_state, setup
+from wubugaad.train.tracking import LOSS_TO_KEY, format_step_line
+from wubugaad.train.validation import evaluate, generate, image_grid, prepare_batch, write_samples
 
 __all__ = ["run", "setup", "train", "save", "validate", "NonFiniteError", "LOSS_KEYS"]
 

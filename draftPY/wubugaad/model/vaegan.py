@@ -21,10 +21,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from wubugaad.discriminator import build_discriminator
-from wubugaad.encoder import ClipEncoder
-from wubugaad.generator import VideoGenerator
-from wubugaad.motion import build_flow_estimator, check_flow_config
+from wubugaad.model.discriminator import build_discriminator
+from wubugaad.model.encoder import ClipEncoder
+from wubugaad.model.generator import VideoGenerator
+from wubugaad.model.motion import build_flow_estimator, check_flow_config
 
 MODES = ("train", "reconstruct", "predict", "generate")
 LOGVAR_RANGE = (-12.0, 8.0)  # keeps σ = exp(logvar/2) in a float32-safe range

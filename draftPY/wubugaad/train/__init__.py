@@ -1,0 +1,1 @@
+"""Training: the command line, session set-up, the loop, checkpoints, validation, metrics and tracking."""
