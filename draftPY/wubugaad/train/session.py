@@ -26,7 +26,8 @@ from torch.utils.data import Sampler, Subset, default_collate
 
 from wubugaad.data import datasets as data
 from wubugaad.model import vaegan as model_lib
-from wubugaad.optim.base import RiemannianOptimizer
+from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer, legacy_q_state
+from wubugaad.optim.qcontrol import HAKMEMQController
 from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
 from wubugaad.train import amp, checkpoint, config, distributed
@@ -112,6 +113,8 @@ class Session:
     sample_batch: dict
     fixed_z: torch.Tensor
     lpips: object | None
+    q_g: HAKMEMQController | None = None  # the Q-controllers steering opt_g / opt_d (None when off)
+    q_d: HAKMEMQController | None = None
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
@@ -152,22 +155,24 @@ def _loaders(args, info: distributed.DistInfo):
     return train_loader, sampler, val_loader, sample_batch
 
 
-def _optimizers(args, model, disc):
-    # same controller seed on every rank: with all-reduced losses their choices stay identical
-    q_cfg = {"seed": args.seed} if getattr(args, "q_controller_enabled", False) else None
+def _controllers(args) -> tuple[HAKMEMQController | None, HAKMEMQController | None]:
+    """One Q-controller per optimizer, or none. The same seed on every rank: with all-reduced losses their
+    choices stay identical."""
+    if not getattr(args, "q_controller_enabled", False):
+        return None, None
+    return HAKMEMQController(role="gen", seed=args.seed), HAKMEMQController(role="disc", seed=args.seed)
 
-    def make(module, lr, role):
+
+def _optimizers(args, model, disc):
+    def make(module, lr):
         params = [p for p in module.parameters() if p.requires_grad]
-        q = None if q_cfg is None else {**q_cfg, "role": role}
-        common = dict(lr=lr, weight_decay=args.weight_decay, max_grad_norm=args.risgd_max_grad_norm,
-                      q_learning_config=q)
+        common = dict(lr=lr, weight_decay=args.weight_decay, max_grad_norm=args.risgd_max_grad_norm)
         if args.optimizer == "riemannian_adam":
             betas = (args.adam_beta1, args.adam_beta2)
             return RiemannianAdam(params, betas=betas, eps=args.adam_eps, **common)
         return RiemannianEnhancedSGD(params, momentum=args.risgd_momentum, **common)
 
-    opt_g, opt_d = make(model, args.learning_rate_gen, "gen"), make(disc, args.learning_rate_disc, "disc")
-    return opt_g, opt_d
+    return make(model, args.learning_rate_gen), make(disc, args.learning_rate_disc)
 
 
 def _resume(s: Session) -> None:
@@ -195,15 +200,20 @@ def _resume(s: Session) -> None:
     if exact:
         for opt, key in ((s.opt_g, "opt_g"), (s.opt_d, "opt_d")):
             if payload.get(key) is not None:
-                opt.load_state_dict(payload[key])
+                try:
+                    opt.load_state_dict(payload[key])
+                except OptimizerStateError as err:
+                    s.tracker.info(f"{key}: {err}: its state starts fresh")
         for scaler, key in ((s.scaler_g, "scaler_g"), (s.scaler_d, "scaler_d")):
             if scaler is not None and payload.get(key):
                 scaler.load_state_dict(payload[key])
     else:
         s.tracker.info("architecture changed: optimizer and scaler states start fresh")
-    for opt, key in ((s.opt_g, "q_controller_g"), (s.opt_d, "q_controller_d")):
-        if opt.q_controller is not None and payload.get(key) is not None:
-            opt.q_controller.load_state_dict(payload[key])
+    for controller, key, opt_key in ((s.q_g, "q_controller_g", "opt_g"), (s.q_d, "q_controller_d", "opt_d")):
+        # checkpoints written while the controller lived inside the optimizer hold it there as well
+        state = payload.get(key) or legacy_q_state(payload.get(opt_key))
+        if controller is not None and state is not None:
+            controller.load_state_dict(state)
     extra = payload.get("extra") or {}
     s.step, s.epoch = int(payload["step"]), int(payload["epoch"])
     s.batch_in_epoch = int(extra.get("batch_in_epoch", 0))
@@ -240,6 +250,7 @@ def setup(args) -> Session:
     model, disc = model.to(info.device), disc.to(info.device)
     torch.manual_seed(distributed.rank_seed(args.seed, info.rank))
     opt_g, opt_d = _optimizers(args, model, disc)
+    q_g, q_d = _controllers(args)
     fixed_z = torch.randn(max(args.demo_num_samples, 1), args.latent_dim,
                           generator=torch.Generator().manual_seed(args.seed)).to(info.device)
     lpips = None
@@ -253,7 +264,7 @@ def setup(args) -> Session:
                 scaler_g=amp.make_scaler(args, info.device), scaler_d=amp.make_scaler(args, info.device),
                 autocast=amp.autocast_factory(args, info.device), train_loader=train_loader,
                 train_sampler=sampler, val_loader=val_loader, sample_batch=sample_batch, fixed_z=fixed_z,
-                lpips=lpips)
+                lpips=lpips, q_g=q_g, q_d=q_d)
     if args.load_checkpoint:
         _resume(s)
     if info.world_size > 1:

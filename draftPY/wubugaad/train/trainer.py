@@ -75,7 +75,7 @@ def save(s: Session, kind: str, name_epoch: int | None = None) -> None:
         return
     extra = {"batch_in_epoch": s.batch_in_epoch, "rng": rng_state()}
     payload = checkpoint.build_payload(s.model, s.disc, s.opt_g, s.opt_d, s.scaler_g, s.scaler_d, s.step,
-                                       s.epoch, s.best_metric, s.config_dict, extra)
+                                       s.epoch, s.best_metric, s.config_dict, extra, q_g=s.q_g, q_d=s.q_d)
     name = checkpoint.checkpoint_name(kind, epoch=s.epoch if name_epoch is None else name_epoch, step=s.step)
     checkpoint.save_checkpoint(s.run_dir / name, payload)
     if kind in ("epoch", "step"):
@@ -137,6 +137,14 @@ def log_images(s: Session, clip: torch.Tensor, pred: torch.Tensor) -> None:
     s.tracker.log_images(s.step, {k: v for k, v in images.items() if v is not None})
 
 
+def apply_scales(s: Session) -> None:
+    """Before each optimizer step: every group's lr is its base lr times the Q-controller's current
+    lr scale; the momentum (SGD's momentum, Adam's β₁) its base times the momentum scale (capped)."""
+    for opt, q in ((s.opt_g, s.q_g), (s.opt_d, s.q_d)):
+        lr_scale, momentum_scale = (1.0, 1.0) if q is None else (q.current_lr_scale, q.current_momentum_scale)
+        opt.set_scales(lr_scale, momentum_scale)
+
+
 def log_step(s: Session, losses: dict[str, float], norms: dict, streak: torch.Tensor) -> None:
     """Console line + scalars (losses, LRs, Q-controller, grad norms, geometry) at a log step."""
     args = s.args
@@ -144,8 +152,7 @@ def log_step(s: Session, losses: dict[str, float], norms: dict, streak: torch.Te
     scalars["train/lr_gen"] = s.opt_g.param_groups[0]["lr"]
     scalars["train/lr_disc"] = s.opt_d.param_groups[0]["lr"]
     scalars["train/lambda_kl_eff"] = args.lambda_kl
-    for role, opt in (("gen", s.opt_g), ("disc", s.opt_d)):
-        q = opt.q_controller
+    for role, q in (("gen", s.q_g), ("disc", s.q_d)):
         if q is not None:
             scalars.update({f"q_ctrl_{role}/epsilon": q.epsilon, f"q_ctrl_{role}/lrscale": q.current_lr_scale,
                             f"q_ctrl_{role}/momentumscale": q.current_momentum_scale,
@@ -174,7 +181,7 @@ def train(s: Session) -> int:
     args, device, n_in = s.args, s.dist.device, s.args.num_input_frames
     accum = args.grad_accum_steps
     log_every = args.log_interval
-    q_on = s.opt_g.q_controller is not None or s.opt_d.q_controller is not None
+    q_on = s.q_g is not None or s.q_d is not None
     batches_per_epoch = math.ceil(s.train_sampler.per_rank / args.batch_size)
     streak = torch.zeros((), dtype=torch.long, device=device)      # current run of skipped steps
     worst = torch.zeros((), dtype=torch.long, device=device)       # longest run since the last log
@@ -227,6 +234,7 @@ def train(s: Session) -> int:
                     if not last:
                         continue
                     # ---- optimizer steps: global clipping, skip counting ---------------------------
+                    apply_scales(s)
                     skipped_before = s.opt_g.skipped_steps + s.opt_d.skipped_steps
                     want = args.log_grad_norm
                     norms = {"gen": clip_and_step(s.opt_g, s.model.parameters(), s.scaler_g,
@@ -244,9 +252,9 @@ def train(s: Session) -> int:
                         # one host sync: the macro-batch mean of every loss, averaged over ranks
                         mean = distributed.all_reduce_mean(loss_sum / micro)
                         losses = dict(zip(LOSS_KEYS, mean.tolist(), strict=True))
-                        if q_on:
-                            s.opt_g.update_q_controller(losses)
-                            s.opt_d.update_q_controller(losses)
+                        for controller in (s.q_g, s.q_d):
+                            if controller is not None:
+                                controller.observe(losses)
                         if log_now:
                             log_step(s, losses, norms, worst)
                             worst = streak.clone()
