@@ -196,10 +196,9 @@ def test_state_dict_round_trip_continues_identically():
     torch.save(state, buffer)
     buffer.seek(0)
     clone = copy.deepcopy(model)
-    clone_opt, clone_ctrl = RiemannianEnhancedSGD(clone.parameters(), lr=1.0), HAKMEMQController(role="gen")
+    clone_opt, clone_ctrl = RiemannianEnhancedSGD(clone.parameters(), lr=0.05), HAKMEMQController(role="gen")
     clone_opt.load_state_dict(torch.load(buffer, weights_only=True))
     clone_ctrl.load_state_dict(json.loads(json.dumps(ctrl.state_dict())))
-    clone_opt.set_base_lr(0.05)
     clone_opt.set_scales(ctrl.current_lr_scale, ctrl.current_momentum_scale)
     assert int(clone_opt.skipped_steps) == 1
     assert clone_opt.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
@@ -221,13 +220,13 @@ def test_scales_set_lr_and_momentum_and_old_states_still_load():
         assert group["lr"] == pytest.approx(0.1 * lr_scale)
         assert group["momentum"] == pytest.approx(min(0.99 * momentum_scale, 0.999))
         assert group["momentum"] < 1
-    opt.set_base_lr(0.2)
-    group = opt.param_groups[0]
-    assert group["base_lr"] == 0.2 and group["lr"] == pytest.approx(0.2 * lr_scale)
     # a state written while the controller lived inside the optimizer: no kind, controller state inside
     old = {k: v for k, v in opt.state_dict().items() if k != "kind"}
     old["q_controller"] = ctrl.state_dict()
     assert legacy_q_state(old) == ctrl.state_dict()
-    RiemannianEnhancedSGD([p], lr=0.1).load_state_dict(old)
+    resumed = RiemannianEnhancedSGD([p], lr=0.2, momentum=0.5)
+    resumed.load_state_dict(old)  # per-parameter state only: the new settings win
+    group = resumed.param_groups[0]
+    assert (group["base_lr"], group["lr"], group["base_momentum"]) == (0.2, 0.2, 0.5)
     with pytest.raises(OptimizerStateError, match="riemannian_adam"):
         RiemannianAdam([p], lr=0.1).load_state_dict(old)

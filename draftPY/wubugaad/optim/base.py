@@ -92,13 +92,6 @@ class RiemannianOptimizer(torch.optim.Optimizer):
             group["lr"] = group["base_lr"] * group["lr_mult"] * self._lr_scale
             self._set_momentum(group, min(group["base_momentum"] * self._momentum_scale, MAX_MOMENTUM))
 
-    def set_base_lr(self, lr: float) -> None:
-        """Set every group's ``base_lr`` (e.g. on a phase resume), keeping the current scales."""
-        self._check_group({**self.defaults, "lr": lr})
-        for group in self.param_groups:
-            group["base_lr"] = lr
-        self.set_scales(self._lr_scale, self._momentum_scale)
-
     # ----- stepping ----------------------------------------------------------------------------------
     @torch.no_grad()
     def step(self, closure=None):
@@ -148,18 +141,31 @@ class RiemannianOptimizer(torch.optim.Optimizer):
         return state
 
     def load_state_dict(self, state_dict: Mapping) -> None:
-        """Inverse of `state_dict`. A state of another optimizer kind raises `OptimizerStateError` (states
-        without a kind come from RiemannianEnhancedSGD, the only optimizer before there were two). Older
-        states also carry the Q-controller's state (``q_controller``); it is dropped here, since the
-        controller is the trainer's collaborator now (see `legacy_q_state`)."""
+        """Per-parameter state and the skip counter from `state_dict`; the hyper-parameters stay the ones
+        this optimizer was built with (a resumed run or a new phase takes the command line's settings;
+        learning rate and momentum are set from them, with the current scales, before each step).
+
+        `OptimizerStateError` when the state is of another optimizer kind (states without a kind come from
+        RiemannianEnhancedSGD, the only optimizer before there were two) or has other parameter groups
+        (names and sizes; see `wubugaad.optim.groups.regroup_flat_state` for states saved before there
+        were groups). Older states also carry the Q-controller's state (``q_controller``); it is dropped
+        here, since the controller is the trainer's collaborator now (see `legacy_q_state`).
+        """
         state_dict = dict(state_dict)
         kind = state_dict.pop("kind", "risgd")
         if kind != self.KIND:
             raise OptimizerStateError(f"saved optimizer state is for '{kind}', this optimizer is "
                                       f"'{self.KIND}'")
+        saved = [(g.get("name"), len(g["params"])) for g in state_dict["param_groups"]]
+        own = [(g.get("name"), len(g["params"])) for g in self.param_groups]
+        if saved != own:
+            raise OptimizerStateError(f"saved parameter groups {saved} differ from this optimizer's {own}")
         skipped = state_dict.pop("skipped_steps", None)
         state_dict.pop("q_controller", None)
+        hyper = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
         super().load_state_dict(state_dict)
+        for group, own_hyper in zip(self.param_groups, hyper, strict=True):
+            group.update(own_hyper)
         if skipped is not None:
             self.skipped_steps = torch.as_tensor(skipped).to(self.skipped_steps.device, torch.int64).clone()
 

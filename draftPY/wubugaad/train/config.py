@@ -46,7 +46,7 @@ NON_NEGATIVE_INTS = (
 # Loss weights, learning rates, decay and the time budget: finite and >= 0.
 NON_NEGATIVE_FLOATS = (
     "lambda_recon", "lambda_kl", "lambda_gan", "learning_rate_gen", "learning_rate_disc", "weight_decay",
-    "max_train_minutes",
+    "max_train_minutes", "geometry_lr_mult",
 )
 # Fractions in [0, 1).
 UNIT_INTERVAL_FLOATS = ("validation_split_fraction", "risgd_momentum", "wubu_dropout", "adam_beta1",

@@ -208,6 +208,15 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--adam_eps", type=float, default=1e-8, help="riemannian_adam: denominator epsilon (> 0)")
     g.add_argument("--weight_decay", type=float, default=0.01,
                    help="weight decay (>= 0): L2 on the gradient (risgd) or decoupled (riemannian_adam)")
+    g.add_argument("--geometry_lr_mult", type=float, default=1.0,
+                   help="learning-rate multiplier of the geometry scalars (softplus pre-activations of every "
+                        "WuBu level's curvature, scale and spread; they never get weight decay)")
+    g.add_argument("--freeze_geometry", action="store_true",
+                   help="keep every curvature, scale and spread at its initial value (left out of the "
+                        "optimizer): the fixed-geometry ablation")
+    g.add_argument("--weight_decay_ball", action="store_true",
+                   help="also decay boundary points and descriptors toward the ball's origin (by default "
+                        "only weight matrices and kernels are decayed)")
     g.add_argument("--risgd_max_grad_norm", type=float, default=1.0,
                    help="per-parameter gradient-norm cap inside either optimizer (<= 0: none)")
     g.add_argument("--global_max_grad_norm", type=float, default=5.0,

@@ -26,6 +26,7 @@ from torch.utils.data import Sampler, Subset, default_collate
 
 from wubugaad.data import datasets as data
 from wubugaad.model import vaegan as model_lib
+from wubugaad.optim import groups
 from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer, legacy_q_state
 from wubugaad.optim.qcontrol import HAKMEMQController
 from wubugaad.optim.radam import RiemannianAdam
@@ -163,9 +164,14 @@ def _controllers(args) -> tuple[HAKMEMQController | None, HAKMEMQController | No
     return HAKMEMQController(role="gen", seed=args.seed), HAKMEMQController(role="disc", seed=args.seed)
 
 
+def _trainable(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in module.parameters() if p.requires_grad]
+
+
 def _optimizers(args, model, disc):
     def make(module, lr):
-        params = [p for p in module.parameters() if p.requires_grad]
+        params = groups.param_groups(module, args.weight_decay, geometry_lr_mult=args.geometry_lr_mult,
+                                     decay_ball=args.weight_decay_ball)
         common = dict(lr=lr, weight_decay=args.weight_decay, max_grad_norm=args.risgd_max_grad_norm)
         if args.optimizer == "riemannian_adam":
             betas = (args.adam_beta1, args.adam_beta2)
@@ -176,7 +182,8 @@ def _optimizers(args, model, disc):
 
 
 def _resume(s: Session) -> None:
-    """Restore a checkpoint, then let the command line's loss weights and base LRs win; log the changes."""
+    """Restore a checkpoint, then let the command line's loss weights and optimizer settings win; log the
+    changes."""
     args = s.args
     if args.load_checkpoint == "auto":
         path = checkpoint.find_latest_checkpoint(s.run_dir)
@@ -198,10 +205,10 @@ def _resume(s: Session) -> None:
             s.tracker.info(f"partial load of {name} from {path.name}: kept fresh (missing) {missing}; "
                            f"ignored (unexpected) {unexpected}; kept fresh (shape changed) {mismatched}")
     if exact:
-        for opt, key in ((s.opt_g, "opt_g"), (s.opt_d, "opt_d")):
+        for opt, key, module in ((s.opt_g, "opt_g", s.model), (s.opt_d, "opt_d", s.disc)):
             if payload.get(key) is not None:
                 try:
-                    opt.load_state_dict(payload[key])
+                    opt.load_state_dict(groups.regroup_flat_state(payload[key], opt, _trainable(module)))
                 except OptimizerStateError as err:
                     s.tracker.info(f"{key}: {err}: its state starts fresh")
         for scaler, key in ((s.scaler_g, "scaler_g"), (s.scaler_d, "scaler_d")):
@@ -224,9 +231,8 @@ def _resume(s: Session) -> None:
         s.best_metric = None
     if "rng" in extra and s.dist.world_size == 1:
         set_rng_state(extra["rng"])
-    # a new phase means new settings: base LRs from the command line (loss weights are read from args)
-    s.opt_g.set_base_lr(args.learning_rate_gen)
-    s.opt_d.set_base_lr(args.learning_rate_disc)
+    # a new phase means new settings: the optimizers keep the command line's hyper-parameters (their
+    # load_state_dict restores only per-parameter state) and the loss weights are read from args
     s.changed_settings = checkpoint.diff_settings(payload.get("config") or {}, s.config_dict,
                                                   ignore=RESUME_IGNORED_SETTINGS)
     s.tracker.info(f"resumed from {path} at epoch {s.epoch}, step {s.step}")
@@ -248,6 +254,9 @@ def setup(args) -> Session:
     train_loader, sampler, val_loader, sample_batch = _loaders(args, info)
     model, disc = model_lib.build(args, pretrained_flow=not getattr(args, "optical_flow_random_init", False))
     model, disc = model.to(info.device), disc.to(info.device)
+    if getattr(args, "freeze_geometry", False):
+        tracker.info(f"--freeze_geometry: {groups.freeze_geometry(model)} geometry scalars stay at their "
+                     f"initial values")
     torch.manual_seed(distributed.rank_seed(args.seed, info.rank))
     opt_g, opt_d = _optimizers(args, model, disc)
     q_g, q_d = _controllers(args)

@@ -176,6 +176,11 @@ class WuBuLevel(nn.Module):
         k = self.boundary.shape[0] if p.boundaries else 0
         return self.dim + (k * p.kernel) + int(p.kernel and p.descriptor)
 
+    def geometry_scalars(self) -> list[nn.Parameter]:
+        """The softplus pre-activations `ρ_c`, `ρ_s`, `ρ_σ` this level has (the optimizers give them no
+        weight decay and their own learning-rate multiplier; `--freeze_geometry` freezes them)."""
+        return [getattr(self, name) for name in ("rho_c", "rho_s", "rho_sigma") if hasattr(self, name)]
+
     def curvature(self) -> torch.Tensor:
         """`c_i = softplus(ρ_c) + c_min` (0-dim tensor)."""
         return F.softplus(self.rho_c) + C_MIN
