@@ -92,6 +92,11 @@ class RiemannianOptimizer(torch.optim.Optimizer):
             group["lr"] = group["base_lr"] * group["lr_mult"] * self._lr_scale
             self._set_momentum(group, min(group["base_momentum"] * self._momentum_scale, MAX_MOMENTUM))
 
+    def current_lr(self) -> float:
+        """The network's learning rate in use: the first group's ``base_lr`` times the current scale
+        (groups with an ``lr_mult`` use that multiple of it)."""
+        return self.param_groups[0]["base_lr"] * self._lr_scale
+
     # ----- stepping ----------------------------------------------------------------------------------
     @torch.no_grad()
     def step(self, closure=None):

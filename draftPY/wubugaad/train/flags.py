@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from wubugaad.optim.schedules import SCHEDULES
+
 FLOW_NET_TYPES = ("raft_small", "raft_large", "dis", "farneback")
 RAFT_TYPES = ("raft_small", "raft_large")
 GAAD_TYPES = ("subdivide", "spiral", "hybrid", "motion_adaptive")
@@ -208,6 +210,14 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--adam_eps", type=float, default=1e-8, help="riemannian_adam: denominator epsilon (> 0)")
     g.add_argument("--weight_decay", type=float, default=0.01,
                    help="weight decay (>= 0): L2 on the gradient (risgd) or decoupled (riemannian_adam)")
+    g.add_argument("--lr_schedule", choices=SCHEDULES, default="constant",
+                   help="learning-rate schedule multiplying every group's base rate: constant, cosine (to 0 "
+                        "at the horizon) or onecycle (1/25 → 1 → ~0); composes with the Q-controller's scale")
+    g.add_argument("--lr_schedule_steps", type=int, default=0,
+                   help="horizon of the schedule in optimizer steps (0 = --max_steps when set, else every "
+                        "step of --epochs)")
+    g.add_argument("--lr_warmup_steps", type=int, default=0,
+                   help="linear warm-up steps of the schedule (onecycle: its rise; 0 = 30%% of the horizon)")
     g.add_argument("--geometry_lr_mult", type=float, default=1.0,
                    help="learning-rate multiplier of the geometry scalars (softplus pre-activations of every "
                         "WuBu level's curvature, scale and spread; they never get weight decay)")

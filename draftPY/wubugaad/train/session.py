@@ -31,6 +31,7 @@ from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer, legacy
 from wubugaad.optim.qcontrol import HAKMEMQController
 from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
+from wubugaad.optim.schedules import Schedule
 from wubugaad.train import amp, checkpoint, config, distributed
 from wubugaad.train.metrics import LPIPSMetric
 from wubugaad.train.tracking import Tracker
@@ -116,6 +117,7 @@ class Session:
     lpips: object | None
     q_g: HAKMEMQController | None = None  # the Q-controllers steering opt_g / opt_d (None when off)
     q_d: HAKMEMQController | None = None
+    schedule: Schedule = field(default_factory=Schedule)  # learning-rate factor of each optimizer step
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
@@ -179,6 +181,14 @@ def _optimizers(args, model, disc):
         return RiemannianEnhancedSGD(params, momentum=args.risgd_momentum, **common)
 
     return make(model, args.learning_rate_gen), make(disc, args.learning_rate_disc)
+
+
+def _schedule(args, sampler: EpochSampler) -> Schedule:
+    """The run's schedule; its horizon is --lr_schedule_steps, else --max_steps, else every optimizer step
+    of --epochs."""
+    steps_per_epoch = math.ceil(math.ceil(sampler.per_rank / args.batch_size) / args.grad_accum_steps)
+    total = args.lr_schedule_steps or args.max_steps or args.epochs * steps_per_epoch
+    return Schedule(args.lr_schedule, max(total, 1), args.lr_warmup_steps)
 
 
 def _resume(s: Session) -> None:
@@ -273,7 +283,7 @@ def setup(args) -> Session:
                 scaler_g=amp.make_scaler(args, info.device), scaler_d=amp.make_scaler(args, info.device),
                 autocast=amp.autocast_factory(args, info.device), train_loader=train_loader,
                 train_sampler=sampler, val_loader=val_loader, sample_batch=sample_batch, fixed_z=fixed_z,
-                lpips=lpips, q_g=q_g, q_d=q_d)
+                lpips=lpips, q_g=q_g, q_d=q_d, schedule=_schedule(args, sampler))
     if args.load_checkpoint:
         _resume(s)
     if info.world_size > 1:

@@ -138,19 +138,22 @@ def log_images(s: Session, clip: torch.Tensor, pred: torch.Tensor) -> None:
 
 
 def apply_scales(s: Session) -> None:
-    """Before each optimizer step: every group's lr is its base lr times the Q-controller's current
-    lr scale; the momentum (SGD's momentum, Adam's β₁) its base times the momentum scale (capped)."""
+    """Before each optimizer step: every group's lr is its base lr times the schedule's factor of this
+    step times the Q-controller's current lr scale; the momentum (SGD's momentum, Adam's β₁) its base
+    times the controller's momentum scale (capped). A pure function of the step and the controllers'
+    state, so a resumed run continues exactly."""
+    factor = s.schedule(s.step)
     for opt, q in ((s.opt_g, s.q_g), (s.opt_d, s.q_d)):
         lr_scale, momentum_scale = (1.0, 1.0) if q is None else (q.current_lr_scale, q.current_momentum_scale)
-        opt.set_scales(lr_scale, momentum_scale)
+        opt.set_scales(factor * lr_scale, momentum_scale)
 
 
 def log_step(s: Session, losses: dict[str, float], norms: dict, streak: torch.Tensor) -> None:
     """Console line + scalars (losses, LRs, Q-controller, grad norms, geometry) at a log step."""
     args = s.args
     scalars = {LOSS_TO_KEY[k]: losses[k] for k in LOSS_TO_KEY}
-    scalars["train/lr_gen"] = s.opt_g.param_groups[0]["lr"]
-    scalars["train/lr_disc"] = s.opt_d.param_groups[0]["lr"]
+    scalars["train/lr_gen"] = s.opt_g.current_lr()  # of the step just taken
+    scalars["train/lr_disc"] = s.opt_d.current_lr()
     scalars["train/lambda_kl_eff"] = args.lambda_kl
     for role, q in (("gen", s.q_g), ("disc", s.q_d)):
         if q is not None:
