@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
+
+from wubugaad.train import grad_norms
 
 __all__ = ["amp_enabled", "autocast_factory", "make_scaler", "backward", "clip_and_step"]
 
@@ -44,14 +46,17 @@ def backward(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:
 
 def clip_and_step(optimizer: torch.optim.Optimizer, params: Iterable[torch.nn.Parameter],
                   scaler: torch.amp.GradScaler | None, max_norm: float, want_norm: bool,
-                  ) -> torch.Tensor | None:
+                  measure: Mapping[str, list[torch.nn.Parameter]] | None = None,
+                  ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
     """Global clipping ``g ← g · min(1, max_norm / ‖g‖₂)`` over ``params``, then the optimizer step.
 
     Returns the pre-clip total norm as a tensor (no host sync), or None when neither clipping nor the
-    norm was asked for. Non-finite gradients pass through (the optimizer skips and counts such steps).
+    norm was asked for, and the pre-clip norms of the ``measure`` components (`grad_norms.norms`; empty
+    without). Non-finite gradients pass through (the optimizer skips and counts such steps).
     """
     if scaler is not None:
         scaler.unscale_(optimizer)
+    measured = grad_norms.norms(measure) if measure else {}
     norm = None
     grads = [p for p in params if p.grad is not None]
     if max_norm > 0 or want_norm:
@@ -63,4 +68,4 @@ def clip_and_step(optimizer: torch.optim.Optimizer, params: Iterable[torch.nn.Pa
     else:
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return norm
+    return norm, measured

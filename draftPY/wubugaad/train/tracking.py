@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from wubugaad.train.grad_norms import KEYS as GRAD_NORM_KEYS
+
 __all__ = ["WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS",
            "run_dir", "wandb_mode", "format_step_line", "Tracker"]
 
@@ -40,7 +42,8 @@ VAL_METRIC_KEYS = (
     "pred_mse", "pred_psnr", "pred_ssim", "pred_lpips",
     "copy_last_mse", "copy_last_psnr", "copy_last_ssim", "copy_last_lpips",
 )
-WANDB_SCALAR_KEYS = TRAIN_SCALAR_KEYS + Q_SCALAR_KEYS + tuple(f"val/{k}" for k in VAL_METRIC_KEYS)
+WANDB_SCALAR_KEYS = (TRAIN_SCALAR_KEYS + Q_SCALAR_KEYS + GRAD_NORM_KEYS
+                     + tuple(f"val/{k}" for k in VAL_METRIC_KEYS))
 # Geometry scalars: {stack} ∈ wubu_s, wubu_m, wubu_t; {i} the level index.
 GEOMETRY_KEY_PATTERNS = (
     "geometry/{stack}/level{i}/curvature", "geometry/{stack}/level{i}/scale",

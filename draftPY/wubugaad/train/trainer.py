@@ -28,7 +28,7 @@ import torch
 
 from wubugaad.model.losses import discriminator_loss, generator_losses
 from wubugaad.model.vaegan import aligned_clips
-from wubugaad.train import checkpoint, config, distributed
+from wubugaad.train import checkpoint, config, distributed, grad_norms
 from wubugaad.train.amp import backward, clip_and_step
 from wubugaad.train.session import Session, rng_state, setup
 from wubugaad.train.tracking import LOSS_TO_KEY, format_step_line
@@ -148,8 +148,24 @@ def apply_scales(s: Session) -> None:
         opt.set_scales(factor * lr_scale, momentum_scale)
 
 
+def optimizer_steps(s: Session, parts: tuple | None) -> dict[str, torch.Tensor]:
+    """Scales, global clipping and the step of both optimizers. Returns the tensors to log (no sync):
+    the networks' pre-clip norms with ``--log_grad_norm``, the component norms when ``parts`` (the
+    `grad_norms` components of G and D) are given — the trainer gives them at log steps only."""
+    apply_scales(s)
+    want, limit = s.args.log_grad_norm, s.args.global_max_grad_norm
+    parts_g, parts_d = parts if parts is not None else (None, None)
+    norm_g, measured_g = clip_and_step(s.opt_g, s.model.parameters(), s.scaler_g, limit, want, parts_g)
+    norm_d, measured_d = clip_and_step(s.opt_d, s.disc.parameters(), s.scaler_d, limit, want, parts_d)
+    norms = {**measured_g, **measured_d}
+    if want:
+        norms.update({"train/grad_norm_gen": norm_g, "train/grad_norm_disc": norm_d})
+    return norms
+
+
 def log_step(s: Session, losses: dict[str, float], norms: dict, streak: torch.Tensor) -> None:
-    """Console line + scalars (losses, LRs, Q-controller, grad norms, geometry) at a log step."""
+    """Console line + scalars (losses, LRs, Q-controller, grad norms keyed as logged, geometry) at a log
+    step."""
     args = s.args
     scalars = {LOSS_TO_KEY[k]: losses[k] for k in LOSS_TO_KEY}
     scalars["train/lr_gen"] = s.opt_g.current_lr()  # of the step just taken
@@ -161,7 +177,7 @@ def log_step(s: Session, losses: dict[str, float], norms: dict, streak: torch.Te
                             f"q_ctrl_{role}/momentumscale": q.current_momentum_scale,
                             f"q_ctrl_{role}/avgreward": q.average_reward(),
                             f"q_ctrl_{role}/qtablesize": q.q_table_size()})
-    tensors = {f"train/grad_norm_{k}": v for k, v in norms.items() if v is not None}
+    tensors = {k: v for k, v in norms.items() if v is not None}
     tensors["train/nonfinite_skipped"] = s.opt_g.skipped_steps + s.opt_d.skipped_steps
     if hasattr(s.model, "geometry_stats"):
         tensors.update({f"geometry/{k}": v for k, v in s.model.geometry_stats().items()})
@@ -185,6 +201,7 @@ def train(s: Session) -> int:
     accum = args.grad_accum_steps
     log_every = args.log_interval
     q_on = s.q_g is not None or s.q_d is not None
+    components = (grad_norms.components(s.model), grad_norms.discriminator_components(s.disc))
     batches_per_epoch = math.ceil(s.train_sampler.per_rank / args.batch_size)
     streak = torch.zeros((), dtype=torch.long, device=device)      # current run of skipped steps
     worst = torch.zeros((), dtype=torch.long, device=device)       # longest run since the last log
@@ -237,15 +254,8 @@ def train(s: Session) -> int:
                     if not last:
                         continue
                     # ---- optimizer steps: global clipping, skip counting ---------------------------
-                    apply_scales(s)
                     skipped_before = s.opt_g.skipped_steps + s.opt_d.skipped_steps
-                    want = args.log_grad_norm
-                    norms = {"gen": clip_and_step(s.opt_g, s.model.parameters(), s.scaler_g,
-                                                  args.global_max_grad_norm, want),
-                             "disc": clip_and_step(s.opt_d, s.disc.parameters(), s.scaler_d,
-                                                   args.global_max_grad_norm, want)}
-                    if not want:
-                        norms = {}
+                    norms = optimizer_steps(s, components if (s.step + 1) % log_every == 0 else None)
                     skipped = (s.opt_g.skipped_steps + s.opt_d.skipped_steps) > skipped_before
                     streak = torch.where(skipped, streak + 1, torch.zeros_like(streak))
                     worst = torch.maximum(worst, streak)
