@@ -25,7 +25,7 @@ SET "PHASE=%~2"
 SET "PREVIOUS_PHASE=%~3"
 SET "PREVIOUS_LAUNCHER=%~4"
 SET "HERE=%~dp0"
-REM checkpoint names: wubugaad.checkpoint.checkpoint_name("best") / ("last")
+REM checkpoint names: wubugaad.train.checkpoint.checkpoint_name("best") / ("last")
 SET "BEST_NAME=wubugaad_hybridgen_ckpt_v01_best.pt"
 SET "LAST_NAME=wubugaad_hybridgen_ckpt_v01_last.pt"
 IF "!PHASE!"=="" GOTO :usage

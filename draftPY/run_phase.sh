@@ -18,7 +18,7 @@ PHASE_FILE="$1"
 PHASE="$2"
 PREVIOUS_PHASE="${3:-}"
 PREVIOUS_LAUNCHER="${4:-}"
-# checkpoint names: wubugaad.checkpoint.checkpoint_name("best") / ("last")
+# checkpoint names: wubugaad.train.checkpoint.checkpoint_name("best") / ("last")
 BEST_NAME=wubugaad_hybridgen_ckpt_v01_best.pt
 LAST_NAME=wubugaad_hybridgen_ckpt_v01_last.pt
 
