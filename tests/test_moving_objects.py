@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_trainer import _assert_resume_equivalent, fake_build, read_metrics
 from torch.utils.data import DataLoader
 from wubugaad.data import moving_objects as mo
 from wubugaad.data.datasets import frames_to_model
@@ -222,3 +223,14 @@ def test_training_batches_with_worker_processes(tmp_path):
     assert [b["frames"].shape[0] for b in batches] == [4, 4, 4]
     keys = list(sampler)
     assert torch.equal(batches[0]["frames"][1], train[keys[1]]["frames"])
+
+
+def test_training_resumes_exactly_and_logs_bench_metrics_per_step(tmp_path, monkeypatch):
+    monkeypatch.setattr(session.model_lib, "build", fake_build)
+    extra = ("--dataset", "moving_fmnist", "--mnist_path", str(make_source(tmp_path)), "--image_h", "32",
+             "--image_w", "32", "--num_channels", "1", "--num_input_frames", "2", "--num_predict_frames", "2",
+             "--moving_train_sequences", "6", "--moving_test_sequences", "3")
+    _assert_resume_equivalent(tmp_path, extra, steps=4)  # 3 batches per epoch: the resume crosses an epoch
+    records = [r for r in read_metrics(tmp_path / "full") if "val/bench_mse" in r]
+    assert records and {"val/bench_mse_t2", "val/copy_last_bench_mae_t1"} <= set(records[-1])
+    assert "val/bench_mse_t3" not in records[-1]
