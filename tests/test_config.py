@@ -143,7 +143,7 @@ def test_help_documents_changed_defaults_and_deprecations():
                       ("wubu_t_hyperbolic_dims", "128")):
         assert f"v0.1 default: {old}" in actions[f"--{flag}"].help, flag
     assert actions["--wubu_s_output_dim"].help.startswith("deprecated: derived from the last level")
-    assert actions["--optimizer"].choices == ("risgd",)
+    assert actions["--optimizer"].choices == ("risgd", "riemannian_adam")
     build_parser().format_help()  # every help string must format (no stray % signs)
 
 
@@ -201,7 +201,9 @@ BAD_INPUTS = [
     (["--gaad_decomposition_type", "grid"], "--gaad_decomposition_type"),
     (["--gaad_decomposition_type", "motion_adaptive"], "--use_wubu_motion_branch"),
     (["--gaad_motion_decomposition_type", "grid"], "--gaad_motion_decomposition_type"),
-    (["--optimizer", "riemannian_adam"], "--optimizer"),
+    (["--optimizer", "adam"], "--optimizer"),
+    (["--adam_beta1", "1.0"], "--adam_beta1"),
+    (["--adam_eps", "0"], "--adam_eps"),
     (["--flow_stats_components", "mag_max"], "--flow_stats_components"),
     (["--wubu_t_ablate", "everything"], "--wubu_t_ablate"),
     (["--gaad_min_size_px", "65"], "--gaad_min_size_px"),

@@ -50,7 +50,10 @@ NON_NEGATIVE_FLOATS = (
     "max_train_minutes",
 )
 # Fractions in [0, 1).
-UNIT_INTERVAL_FLOATS = ("validation_split_fraction", "risgd_momentum", "wubu_dropout")
+UNIT_INTERVAL_FLOATS = ("validation_split_fraction", "risgd_momentum", "wubu_dropout", "adam_beta1",
+                        "adam_beta2")
+# Finite and > 0.
+POSITIVE_FLOATS = ("adam_eps",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +82,9 @@ def _count_problems(args: argparse.Namespace) -> list[str]:
     problems += [f"--{name} must be a finite number >= 0 (got {getattr(args, name)})"
                  for name in NON_NEGATIVE_FLOATS
                  if not (getattr(args, name) >= 0 and math.isfinite(getattr(args, name)))]
+    problems += [f"--{name} must be a finite number > 0 (got {getattr(args, name)})"
+                 for name in POSITIVE_FLOATS
+                 if not (getattr(args, name) > 0 and math.isfinite(getattr(args, name)))]
     problems += [f"--{name} must be in [0, 1) (got {getattr(args, name)})"
                  for name in UNIT_INTERVAL_FLOATS if not 0.0 <= getattr(args, name) < 1.0]
     if any(c < 1 for c in args.disc_cnn_channels_2d):

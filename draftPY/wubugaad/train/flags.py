@@ -14,6 +14,7 @@ RAFT_TYPES = ("raft_small", "raft_large")
 GAAD_TYPES = ("subdivide", "spiral", "hybrid", "motion_adaptive")
 FLOW_STATS = ("mag_mean", "angle_mean", "mag_std", "angle_std")
 DISCRIMINATOR_TYPES = ("spatio_temporal_cnn", "regional_cnn")
+OPTIMIZERS = ("risgd", "riemannian_adam")
 ABLATIONS = ("distances", "spread", "descriptors", "boundaries", "flow", "rotation")
 RECON_METRICS = ("avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips")
 PRED_METRICS = ("pred_mse", "pred_psnr", "pred_ssim", "pred_lpips")
@@ -209,16 +210,23 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lambda_recon", type=float, default=10.0, help="weight of the reconstruction MSE")
     g.add_argument("--lambda_kl", type=float, default=0.1, help="weight of the KL term")
     g.add_argument("--lambda_gan", type=float, default=1.0, help="weight of the generator adversarial term")
-    g.add_argument("--optimizer", choices=("risgd",), default="risgd",
-                   help="optimizer of both networks: risgd = RiemannianEnhancedSGD")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default="risgd",
+                   help="optimizer of both networks: risgd = RiemannianEnhancedSGD (momentum SGD), "
+                        "riemannian_adam = AdamW with Riemannian Adam on the Poincaré-ball parameters")
     g.add_argument("--learning_rate_gen", type=float, default=1e-4,
                    help="base learning rate of encoder+generator")
     g.add_argument("--learning_rate_disc", type=float, default=1e-4,
                    help="base learning rate of the discriminator")
     g.add_argument("--risgd_momentum", type=float, default=0.9, help="RiSGD momentum, in [0, 1)")
-    g.add_argument("--weight_decay", type=float, default=0.01, help="RiSGD weight decay (>= 0)")
+    g.add_argument("--adam_beta1", type=float, default=0.9,
+                   help="riemannian_adam: β₁ (first-moment decay, in [0, 1); the Q-controller scales it)")
+    g.add_argument("--adam_beta2", type=float, default=0.999,
+                   help="riemannian_adam: β₂ (second-moment decay, in [0, 1))")
+    g.add_argument("--adam_eps", type=float, default=1e-8, help="riemannian_adam: denominator epsilon (> 0)")
+    g.add_argument("--weight_decay", type=float, default=0.01,
+                   help="weight decay (>= 0): L2 on the gradient (risgd) or decoupled (riemannian_adam)")
     g.add_argument("--risgd_max_grad_norm", type=float, default=1.0,
-                   help="per-parameter gradient-norm cap inside RiemannianEnhancedSGD (<= 0: none)")
+                   help="per-parameter gradient-norm cap inside either optimizer (<= 0: none)")
     g.add_argument("--global_max_grad_norm", type=float, default=5.0,
                    help="global gradient-norm clip per network (<= 0: none)")
     g.add_argument("--q_controller_enabled", action="store_true",

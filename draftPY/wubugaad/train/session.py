@@ -27,6 +27,8 @@ from torch.utils.data import Sampler, Subset, default_collate
 from wubugaad.data import datasets as data
 from wubugaad.data import moving_objects
 from wubugaad.model import vaegan as model_lib
+from wubugaad.optim.base import RiemannianOptimizer
+from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
 from wubugaad.train import amp, checkpoint, config, distributed
 from wubugaad.train.metrics import LPIPSMetric
@@ -104,8 +106,8 @@ class Session:
     disc: torch.nn.Module
     model_fwd: torch.nn.Module      # DDP-wrapped (and compiled) forwards used for training
     disc_fwd: torch.nn.Module
-    opt_g: RiemannianEnhancedSGD
-    opt_d: RiemannianEnhancedSGD
+    opt_g: RiemannianOptimizer
+    opt_d: RiemannianOptimizer
     scaler_g: torch.amp.GradScaler | None
     scaler_d: torch.amp.GradScaler | None
     autocast: object
@@ -168,12 +170,16 @@ def _loaders(args, info: distributed.DistInfo):
 def _optimizers(args, model, disc):
     # same controller seed on every rank: with all-reduced losses their choices stay identical
     q_cfg = {"seed": args.seed} if getattr(args, "q_controller_enabled", False) else None
-    common = dict(momentum=args.risgd_momentum, weight_decay=args.weight_decay,
-                  max_grad_norm_risgd=args.risgd_max_grad_norm)
+
     def make(module, lr, role):
+        params = [p for p in module.parameters() if p.requires_grad]
         q = None if q_cfg is None else {**q_cfg, "role": role}
-        return RiemannianEnhancedSGD([p for p in module.parameters() if p.requires_grad], lr=lr,
-                                     q_learning_config=q, **common)
+        common = dict(lr=lr, weight_decay=args.weight_decay, max_grad_norm=args.risgd_max_grad_norm,
+                      q_learning_config=q)
+        if args.optimizer == "riemannian_adam":
+            betas = (args.adam_beta1, args.adam_beta2)
+            return RiemannianAdam(params, betas=betas, eps=args.adam_eps, **common)
+        return RiemannianEnhancedSGD(params, momentum=args.risgd_momentum, **common)
 
     opt_g, opt_d = make(model, args.learning_rate_gen, "gen"), make(disc, args.learning_rate_disc, "disc")
     return opt_g, opt_d
