@@ -173,7 +173,7 @@ def _cut_note(what: str, cuts: list[np.ndarray], counts: list[int], span: int, k
         return None
     total = sum(max(n - span + 1, 0) for n in counts)
     shots = sum(1 for c in cuts if len(c))
-    return (f"scene cuts in {what} data (--scene_cut_threshold {threshold:g}): {sum(map(len, cuts))} cuts "
+    return (f"scene cuts in {what} data (--scene_cut_threshold {threshold:g}): {sum(map(len, cuts))} found "
             f"in {shots} of {len(cuts)} videos; {total - kept} of {total} windows dropped")
 
 
