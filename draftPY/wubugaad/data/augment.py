@@ -15,11 +15,11 @@ sample draws its own choices; applied in this order to the clip and, consistentl
 - colour-channel permutation (RGB only): a random order of the channels per sample. The flow is kept; it was
   computed on luma, which a permutation changes slightly.
 
-Each choice is ``torch.where`` between the transformed and the original batch with a (B,)-mask, and the
-permutation is one ``gather``, so the work does not depend on B. The random numbers come from a private
-``torch.Generator`` seeded from (seed, rank, optimizer step, micro-batch): the draws never touch the global
-RNG and a resumed run sees exactly the augmentations the uninterrupted run saw. Every draw is made whether
-or not its transform is on, so switching one transform off leaves the others' choices unchanged.
+The choices become per-sample index maps (``torch.where`` on small index grids), applied with at most two
+``gather`` calls per tensor: the number of operations does not depend on B. The random numbers come from a
+private ``torch.Generator`` seeded from (seed, rank, optimizer step, micro-batch): the draws never touch the
+global RNG and a resumed run sees exactly the augmentations the uninterrupted run saw. Every draw is made
+whether or not its transform is on, so switching one transform off leaves the others' choices unchanged.
 """
 
 from __future__ import annotations
@@ -76,41 +76,87 @@ def draw_choices(batch: int, channels: int, square: bool, cfg: AugmentConfig, se
     return Choices(masks, perm)
 
 
+SPATIAL_KINDS = ("transpose", "hflip", "vflip")
+# per spatial kind: the sign of the flow's (x, y) components after the move, and whether they swap
+COMPONENT_SIGNS = {"transpose": (1.0, 1.0), "hflip": (-1.0, 1.0), "vflip": (1.0, -1.0)}
+
+
 def _where(mask: torch.Tensor, changed: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
     return torch.where(mask.reshape(-1, *([1] * (same.dim() - 1))), changed, same)
 
 
-def _sign(x_sign: float, y_sign: float, like: torch.Tensor) -> torch.Tensor:
-    return torch.tensor([x_sign, y_sign], dtype=like.dtype, device=like.device).view(2, 1, 1)
-
-
-def _transform(kind: str, clip: torch.Tensor, flow: torch.Tensor | None):
-    """``kind`` applied to every sample of clip (B, T, C, H, W) and flow (B, T−1, 2, H, W)."""
+def _move(kind: str, x: torch.Tensor) -> torch.Tensor:
+    """The pixel move of a spatial ``kind`` on the last two dims (H, W)."""
     if kind == "transpose":
-        # flow channel dim is -3: flipping it swaps (x, y) -> (y, x)
-        return clip.transpose(-1, -2), None if flow is None else flow.transpose(-1, -2).flip(-3)
-    if kind == "hflip":
-        return clip.flip(-1), None if flow is None else flow.flip(-1) * _sign(-1.0, 1.0, flow)
-    if kind == "vflip":
-        return clip.flip(-2), None if flow is None else flow.flip(-2) * _sign(1.0, -1.0, flow)
-    # time reversal: frames reversed; pairs reversed and negated (see the module docstring)
-    return clip.flip(1), None if flow is None else -flow.flip(1)
+        return x.transpose(-1, -2)
+    return x.flip(-1) if kind == "hflip" else x.flip(-2)
+
+
+def _spatial_plan(masks: dict[str, torch.Tensor], B: int, H: int, W: int, device: torch.device):
+    """Per sample: the source pixel of every output pixel, (B, H·W), and the 2×2 flow component map.
+
+    The source grids are moved exactly like an image: composing moves m₁ then m₂ gives
+    out(p) = in(src₁(src₂(p))), which is what moving the grid of src₁ by m₂ yields. Each component map
+    is a signed permutation, applied after the earlier ones (left-multiplied).
+    """
+    ys = torch.arange(H, device=device).view(1, H, 1).expand(B, H, W)
+    xs = torch.arange(W, device=device).view(1, 1, W).expand(B, H, W)
+    comp = torch.eye(2, device=device).expand(B, 2, 2)  # (B, 2, 2): f' = comp · f
+    for kind in SPATIAL_KINDS:
+        mask = masks.get(kind)
+        if mask is None:
+            continue
+        ys, xs = _where(mask, _move(kind, ys), ys), _where(mask, _move(kind, xs), xs)
+        moved = comp.flip(1) if kind == "transpose" else comp  # swap the rows: x' = y, y' = x
+        sign = torch.tensor(COMPONENT_SIGNS[kind], device=device).view(1, 2, 1)
+        comp = _where(mask, moved * sign, comp)
+    return (ys * W + xs).reshape(B, H * W), comp
+
+
+def _gather(x: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, N, M) gathered along ``dim`` (1 or 2) by a per-sample index (B, N) or (B, M)."""
+    index = index[:, :, None] if dim == 1 else index[:, None, :]
+    return x.gather(dim, index.expand_as(x))
 
 
 def apply_choices(clip: torch.Tensor, flow: torch.Tensor | None, choices: Choices):
-    """The augmented (clip, flow); flow stays None when there is none."""
-    for kind in FLIP_KINDS:
-        mask = choices.masks.get(kind)
-        if mask is None:
-            continue
-        new_clip, new_flow = _transform(kind, clip, flow)
-        clip = _where(mask, new_clip, clip)
-        flow = None if flow is None else _where(mask, new_flow, flow)
-    if choices.perm is not None:
-        B, T, C, H, W = clip.shape
-        index = choices.perm.view(B, 1, C, 1, 1).expand(B, T, C, H, W)
-        clip = clip.gather(2, index)
-    return clip, flow
+    """The augmented (clip, flow); flow stays None when there is none.
+
+    At most two gathers per tensor, whatever the batch size: one over the pixels (the three spatial
+    moves composed) and one over the (frame, channel) slots (time reversal and the channel order).
+    """
+    B, T, C, H, W = clip.shape
+    device = clip.device
+    masks = choices.masks
+    spatial = any(k in masks for k in SPATIAL_KINDS)
+    reverse = masks.get("time_reverse")
+    pixels, comp = _spatial_plan(masks, B, H, W, device)
+    out = clip.reshape(B, T * C, H * W)
+    if reverse is not None or choices.perm is not None:
+        frames = torch.arange(T, device=device).expand(B, T)
+        if reverse is not None:
+            frames = _where(reverse, frames.flip(1), frames)
+        chans = torch.arange(C, device=device).expand(B, C) if choices.perm is None else choices.perm
+        slots = frames[:, :, None] * C + chans[:, None, :]  # (B, T, C) source slot of each output slot
+        out = _gather(out, 1, slots.reshape(B, T * C))
+    if spatial:
+        out = _gather(out, 2, pixels)
+    out = out.reshape(B, T, C, H, W)
+    if flow is None:
+        return out, None
+    P = flow.shape[1]
+    f = flow.reshape(B, P * 2, H * W)
+    if spatial:
+        f = _gather(f, 2, pixels)
+    f = f.reshape(B, P, 2, H * W)
+    if reverse is not None:
+        # pair j of the reversed clip is pair P−1−j played backwards: ≈ the negated forward flow
+        pairs = _where(reverse, torch.arange(P - 1, -1, -1, device=device).expand(B, P),
+                       torch.arange(P, device=device).expand(B, P))
+        f = f.gather(1, pairs[:, :, None, None].expand_as(f))
+        comp = _where(reverse, -comp, comp)
+    f = torch.einsum("bij,bpjn->bpin", comp.to(f.dtype), f)  # (B, P, 2, H·W)
+    return out, f.reshape(B, P, 2, H, W)
 
 
 def augment_batch(clip: torch.Tensor, flow: torch.Tensor | None, cfg: AugmentConfig, seed: int):
