@@ -19,7 +19,9 @@ DISCRIMINATOR_TYPES = ("spatio_temporal_cnn", "regional_cnn")
 ABLATIONS = ("distances", "spread", "descriptors", "boundaries", "flow", "rotation")
 RECON_METRICS = ("avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips")
 PRED_METRICS = ("pred_mse", "pred_psnr", "pred_ssim", "pred_lpips")
-KNOWN_METRICS = RECON_METRICS + PRED_METRICS
+BENCH_METRICS = ("bench_mse", "bench_mae", "bench_ssim", "bench_psnr")
+KNOWN_METRICS = RECON_METRICS + PRED_METRICS + BENCH_METRICS
+DATASETS = ("video", "moving_fmnist", "moving_mnist")
 LPIPS_METRICS = ("avg_val_lpips", "pred_lpips")
 
 # Per stack: (key, readable name, num_levels, hyperbolic dims, curvatures, v0.1 dims when changed).
@@ -90,6 +92,21 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="refuse to start when the checkpoint does not match the architecture exactly")
     g.add_argument("--keep_last_n", type=int, default=3,
                    help="periodic checkpoints kept on disk (best and last are always kept; 0 = keep all)")
+
+    g = p.add_argument_group("other data sources (generated moving-object sequences)")
+    g.add_argument("--dataset", choices=DATASETS, default="video",
+                   help="video: --video_data_path; moving_fmnist / moving_mnist: sequences of 2 moving "
+                        "28x28 objects from idx files (64x64, 3.6 px/frame, bouncing; use "
+                        "--num_input_frames 10 --num_predict_frames 10 --num_channels 1 for the benchmark)")
+    g.add_argument("--mnist_path", type=str, default=None,
+                   help="folder with the idx files train-images-idx3-ubyte(.gz) and t10k-images-idx3-ubyte"
+                        "(.gz) (default for moving_fmnist: /usr/share/datasets/fashion-mnist, from "
+                        "`apt-get install dataset-fashion-mnist`; required for moving_mnist)")
+    g.add_argument("--moving_train_sequences", type=int, default=10000,
+                   help="training sequences per epoch, drawn fresh each epoch (moving_* datasets)")
+    g.add_argument("--moving_test_sequences", type=int, default=10000,
+                   help="size of the fixed seed-0 test set used for validation, cached in --cache_dir "
+                        "(10000 = the published protocol; fewer for CPU runs)")
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler, Subset, default_collate
 
 from wubugaad.data import datasets as data
+from wubugaad.data import moving_objects
 from wubugaad.model import vaegan as model_lib
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
 from wubugaad.train import amp, checkpoint, config, distributed
@@ -42,11 +43,14 @@ class EpochSampler(Sampler[int]):
 
     The permutation of ``range(n)`` is padded (by wrapping) to a multiple of ``world`` so every rank gets
     ``ceil(n / world)`` indices — equal batch counts keep DDP collectives in step. ``set_epoch(e, skip)``
-    drops the first ``skip`` indices of this rank's share (the part consumed before a resume).
+    drops the first ``skip`` indices of this rank's share (the part consumed before a resume). With
+    ``with_epoch`` it yields ``(epoch, index)`` keys, for datasets that draw fresh items every epoch.
     """
 
-    def __init__(self, n: int, rank: int, world: int, seed: int, shuffle: bool = True):
+    def __init__(self, n: int, rank: int, world: int, seed: int, shuffle: bool = True,
+                 with_epoch: bool = False):
         self.n, self.rank, self.world, self.seed, self.shuffle = n, rank, world, seed, shuffle
+        self.with_epoch = with_epoch
         self.per_rank = math.ceil(n / world)
         self.epoch, self.skip = 0, 0
 
@@ -60,7 +64,8 @@ class EpochSampler(Sampler[int]):
             order = torch.arange(self.n)
         total = self.per_rank * self.world
         order = order.repeat(math.ceil(total / max(self.n, 1)))[:total]  # pad by wrapping
-        return iter(order[self.rank::self.world][self.skip:].tolist())
+        mine = order[self.rank::self.world][self.skip:].tolist()
+        return iter([(self.epoch, i) for i in mine] if self.with_epoch else mine)
 
     def __len__(self) -> int:
         return max(self.per_rank - self.skip, 0)
@@ -130,11 +135,21 @@ def _determinism(args, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+def _datasets(args, info: distributed.DistInfo):
+    """(train, validation or None) of the chosen source; the moving-object sources validate on their
+    fixed test set."""
+    if getattr(args, "dataset", "video") == "video":
+        return data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier)
+    return moving_objects.build_datasets(config.moving_objects_config(args), info.rank, info.world_size,
+                                         barrier=distributed.barrier)
+
+
 def _loaders(args, info: distributed.DistInfo, tracker: Tracker):
-    train_ds, val_ds = data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier)
+    train_ds, val_ds = _datasets(args, info)
     for note in getattr(train_ds, "notes", []) + getattr(val_ds, "notes", []):
         tracker.info(note)
-    sampler = EpochSampler(len(train_ds), info.rank, info.world_size, args.seed)
+    sampler = EpochSampler(len(train_ds), info.rank, info.world_size, args.seed,
+                           with_epoch=getattr(train_ds, "fresh_each_epoch", False))
     train_loader = data.build_dataloader(train_ds, args, shuffle=False, sampler=sampler)
     # a private generator: the loader's base seed must not consume the global RNG (exact resume)
     train_loader.generator = torch.Generator().manual_seed(distributed.rank_seed(args.seed, info.rank))

@@ -33,7 +33,14 @@ from wubugaad.train import checkpoint, config, distributed
 from wubugaad.train.amp import backward, clip_and_step
 from wubugaad.train.session import Session, rng_state, setup
 from wubugaad.train.tracking import LOSS_TO_KEY, format_step_line
-from wubugaad.train.validation import evaluate, generate, image_grid, prepare_batch, write_samples
+from wubugaad.train.validation import (
+    evaluate,
+    generate,
+    image_grid,
+    is_per_step,
+    prepare_batch,
+    write_samples,
+)
 
 __all__ = ["run", "setup", "train", "save", "validate", "NonFiniteError", "LOSS_KEYS"]
 
@@ -94,7 +101,8 @@ def validate(s: Session, tag: str) -> dict[str, float]:
         scores = {}
         if s.val_loader is not None:
             scores = evaluate(s.model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
-                              s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc))
+                              s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc),
+                              num_predict_frames=args.num_predict_frames)
         if s.dist.is_main:
             clip, flow = prepare_batch(s.sample_batch, s.dist.device)
             with s.autocast():
@@ -103,7 +111,8 @@ def validate(s: Session, tag: str) -> dict[str, float]:
             s.tracker.log_images(s.step, grids)
     if scores:
         s.tracker.log_scalars(s.step, {f"val/{k}": v for k, v in scores.items()}, epoch=s.epoch)
-        s.tracker.info(f"validation @ step {s.step}: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+        summary = ", ".join(f"{k}={v:.4f}" for k, v in scores.items() if not is_per_step(k))
+        s.tracker.info(f"validation @ step {s.step}: {summary}")
         value = scores.get(args.val_primary_metric)
         if value is not None and math.isfinite(value):
             sign = 1.0 if config.metric_mode(args.val_primary_metric) == "max" else -1.0
