@@ -144,10 +144,12 @@ def _datasets(args, info: distributed.DistInfo):
                                          barrier=distributed.barrier)
 
 
-def _loaders(args, info: distributed.DistInfo, tracker: Tracker):
+def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
     train_ds, val_ds = _datasets(args, info)
+    # one-line reports of how the windows were built (scene cuts dropped), on the console
     for note in getattr(train_ds, "notes", []) + getattr(val_ds, "notes", []):
-        tracker.info(note)
+        if tracker is not None:
+            tracker.info(note)
     sampler = EpochSampler(len(train_ds), info.rank, info.world_size, args.seed,
                            with_epoch=getattr(train_ds, "fresh_each_epoch", False))
     train_loader = data.build_dataloader(train_ds, args, shuffle=False, sampler=sampler)
