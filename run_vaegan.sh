@@ -151,7 +151,7 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${VAL_BLOCK_SIZE:=20}"
 : "${VAL_INTERVAL:=0}"
 : "${VAL_MAX_CLIPS:=0}"
-: "${VAL_PRIMARY_METRIC:=avg_val_psnr}"
+: "${VAL_PRIMARY_METRIC:=pred_psnr}"
 : "${NUM_VAL_SAMPLES_TO_LOG:=2}"
 : "${DEMO_NUM_SAMPLES:=4}"
 : "${SAMPLE_FORMAT:=mp4}"

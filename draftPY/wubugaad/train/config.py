@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 
 from wubugaad.data import moving_objects
+from wubugaad.data.augment import AugmentConfig
 from wubugaad.train.flags import (
     LPIPS_METRICS,
     RAFT_TYPES,
@@ -47,7 +48,7 @@ NON_NEGATIVE_INTS = (
 # Loss weights, learning rates, decay and the time budget: finite and >= 0.
 NON_NEGATIVE_FLOATS = (
     "lambda_recon", "lambda_kl", "lambda_gan", "learning_rate_gen", "learning_rate_disc", "weight_decay",
-    "max_train_minutes",
+    "max_train_minutes", "scene_cut_threshold",
 )
 # Fractions in [0, 1).
 UNIT_INTERVAL_FLOATS = ("validation_split_fraction", "risgd_momentum", "wubu_dropout", "adam_beta1",
@@ -217,6 +218,14 @@ def metric_mode(name: str) -> str:
         return "max"
     raise ValueError(f"metric_mode: unknown metric '{name}' (names end in _mse, _mae, _psnr, _ssim or "
                      f"_lpips)")
+
+
+def augment_config(args: argparse.Namespace) -> AugmentConfig:
+    """Training-batch augmentation of ``args``: the ``--aug_*`` transforms, none under ``--no_augment``."""
+    on = bool(args.augment)
+    return AugmentConfig(hflip=on and args.aug_hflip, vflip=on and args.aug_vflip,
+                         transpose=on and args.aug_transpose, time_reverse=on and args.aug_time_reverse,
+                         channel_permute=on and args.aug_channel_permute)
 
 
 def _jsonable(value):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from wubugaad.data.scene_cuts import DEFAULT_THRESHOLD as SCENE_CUT_THRESHOLD
+
 FLOW_NET_TYPES = ("raft_small", "raft_large", "dis", "farneback")
 RAFT_TYPES = ("raft_small", "raft_large")
 GAAD_TYPES = ("subdivide", "spiral", "hybrid", "motion_adaptive")
@@ -72,6 +74,9 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                         "stretch: plain resize")
     g.add_argument("--cache_dir", type=str, default=".wubugaad_cache",
                    help="folder of the memory-mapped uint8 frame cache")
+    g.add_argument("--scene_cut_threshold", type=float, default=SCENE_CUT_THRESHOLD,
+                   help="no clip window crosses a scene cut: a frame pair whose thumbnail difference exceeds "
+                        "this many times its neighbours' median (0 = no detection)")
     g.add_argument("--seed", type=int, default=42, help="random seed (per-rank offsets derived from it)")
     g.add_argument("--deterministic", action="store_true",
                    help="deterministic algorithms (for resume-equivalence checks; slower)")
@@ -241,6 +246,15 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max_consecutive_nonfinite", type=int, default=20,
                    help="abort after this many optimizer steps in a row with non-finite losses or gradients")
 
+    g = p.add_argument_group("augmentation (training batches only; each choice per clip, probability 1/2)")
+    _add_on_off(g, "augment", True, "augment training batches with the transforms switched on below "
+                "(--no_augment turns them all off)")
+    _add_on_off(g, "aug_hflip", True, "mirror clips left-right")
+    _add_on_off(g, "aug_vflip", True, "mirror clips upside down")
+    _add_on_off(g, "aug_transpose", True, "swap the x and y axes (square frames only; skipped otherwise)")
+    _add_on_off(g, "aug_time_reverse", True, "play the whole clip (context and targets) backwards")
+    _add_on_off(g, "aug_channel_permute", True, "random order of the colour channels per clip (RGB only)")
+
 
 def add_logging_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("logging, validation and samples")
@@ -267,8 +281,10 @@ def add_logging_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--val_interval", type=int, default=0,
                    help="validate every N optimizer steps (0 = at the end of each epoch)")
     g.add_argument("--val_max_clips", type=int, default=0, help="validation clips used at most (0 = all)")
-    g.add_argument("--val_primary_metric", choices=KNOWN_METRICS, default="avg_val_psnr",
-                   help="metric that selects the best checkpoint (v0.1 names; new pred_* names allowed)")
+    g.add_argument("--val_primary_metric", choices=KNOWN_METRICS, default="pred_psnr",
+                   help="metric that selects the best checkpoint: prediction PSNR by default, since the "
+                        "reconstruction metrics (avg_val_*) let the posterior see the targets (v0.1 names "
+                        "allowed; v0.1 default: avg_val_psnr)")
     g.add_argument("--num_val_samples_to_log", type=int, default=2,
                    help="clips whose frames are logged as images")
     g.add_argument("--demo_num_samples", type=int, default=4, help="samples generated at the end of the run")

@@ -146,8 +146,12 @@ def _datasets(args, info: distributed.DistInfo):
                                          barrier=distributed.barrier)
 
 
-def _loaders(args, info: distributed.DistInfo):
+def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
     train_ds, val_ds = _datasets(args, info)
+    # one-line reports of how the windows were built (scene cuts dropped), on the console
+    for note in getattr(train_ds, "notes", []) + getattr(val_ds, "notes", []):
+        if tracker is not None:
+            tracker.info(note)
     sampler = EpochSampler(len(train_ds), info.rank, info.world_size, args.seed,
                            with_epoch=getattr(train_ds, "fresh_each_epoch", False))
     train_loader = data.build_dataloader(train_ds, args, shuffle=False, sampler=sampler)
@@ -227,6 +231,12 @@ def _resume(s: Session) -> None:
         # a new phase (checkpoint from another folder) keeps its own best: its metric may never beat the
         # previous phase's (e.g. a larger λ_kl), and it must still leave a _best.pt behind
         s.best_metric = None
+    saved_metric = (payload.get("config") or {}).get("val_primary_metric")
+    if s.best_metric is not None and saved_metric != args.val_primary_metric:
+        # a best score of another metric (e.g. reconstruction PSNR, the old default) cannot rank this one
+        s.tracker.info(f"--val_primary_metric is {args.val_primary_metric}, the checkpoint's best was "
+                       f"{saved_metric}: the best checkpoint is chosen afresh")
+        s.best_metric = None
     if "rng" in extra and s.dist.world_size == 1:
         set_rng_state(extra["rng"])
     # a new phase means new settings: base LRs from the command line (loss weights are read from args)
@@ -250,7 +260,7 @@ def setup(args) -> Session:
     tracker = Tracker(args, info.is_main, config_dict)
     if getattr(args, "use_amp", False) and info.device.type != "cuda":
         tracker.info("note: --use_amp applies on CUDA only; training in float32 on the CPU")
-    train_loader, sampler, val_loader, sample_batch = _loaders(args, info)
+    train_loader, sampler, val_loader, sample_batch = _loaders(args, info, tracker)
     model, disc = model_lib.build(args, pretrained_flow=not getattr(args, "optical_flow_random_init", False))
     model, disc = model.to(info.device), disc.to(info.device)
     torch.manual_seed(distributed.rank_seed(args.seed, info.rank))

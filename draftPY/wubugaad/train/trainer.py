@@ -26,6 +26,7 @@ import time
 
 import torch
 
+from wubugaad.data.augment import augment_batch, step_seed
 from wubugaad.model.losses import discriminator_loss, generator_losses
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.train import checkpoint, config, distributed
@@ -192,6 +193,7 @@ def train(s: Session) -> int:
     budget_min = getattr(args, "max_train_minutes", 0.0)  # wall-clock budget (benchmarks); 0 = none
     deadline = time.monotonic() + 60.0 * budget_min if budget_min > 0 else math.inf
     validated_at = -1
+    augment = config.augment_config(args)
     with StopFlag() as stop, anomaly:
         try:
             epochs = s.tracker.progress(range(s.epoch, args.epochs), desc="epochs",
@@ -204,6 +206,8 @@ def train(s: Session) -> int:
                 micro = 0
                 for batch in s.train_loader:
                     clip, flow = prepare_batch(batch, device)
+                    seed = step_seed(args.seed, s.dist.rank, s.step, micro)
+                    clip, flow = augment_batch(clip, flow, augment, seed)
                     micro += 1
                     s.batch_in_epoch += 1
                     last = micro == accum or s.batch_in_epoch == batches_per_epoch
