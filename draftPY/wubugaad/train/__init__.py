@@ -1,0 +1,1 @@
+"""Training: the loop, its tracking and the run report."""

@@ -1,0 +1,105 @@
+"""Charts of the run report: matplotlib line charts rendered to inline SVG strings.
+
+Drawing is the expensive part of a report, so it is kept lean: no pyplot (no GUI backend, no global
+figure registry), one reused figure per y-scale whose lines are removed after each save, titles and
+legends in HTML rather than in the SVG, and at most ``MAX_POINTS`` points per curve (bucket means with a
+min/max band; the data itself is never thinned).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+
+from .report_data import downsample
+
+__all__ = ["COLORS", "DASHES", "Line", "svg_chart", "MAX_POINTS"]
+
+MAX_POINTS = 400
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+          "#7f7f7f", "#bcbd22")
+# matplotlib dash patterns (on/off in points) by run index, and the same as SVG stroke-dasharray
+DASHES = ((), (5, 2), (1.5, 1.5), (6, 2, 1.5, 2))
+_RC = {"svg.fonttype": "none", "font.size": 7, "axes.linewidth": 0.6, "xtick.major.width": 0.6,
+       "ytick.major.width": 0.6, "xtick.major.size": 2.5, "ytick.major.size": 2.5, "axes.grid": True,
+       "grid.linewidth": 0.4, "grid.alpha": 0.5, "svg.image_inline": True}
+_FIGURES: dict[str, tuple] = {}
+_SVG_START = re.compile(r"<svg\b")
+
+
+class Line:
+    """One curve: ``x``, ``y`` (full data) and its style."""
+
+    __slots__ = ("x", "y", "color", "dashes", "marker")
+
+    def __init__(self, x, y, color: str, dashes: tuple = (), marker: bool = False):
+        self.x, self.y, self.color, self.dashes, self.marker = x, y, color, dashes, marker
+
+
+def _figure(scale: str):
+    """The reused ``(figure, axes)`` for a y-scale (``linear`` or ``log``)."""
+    if scale not in _FIGURES:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+
+        fig = Figure(figsize=(3.6, 2.2))
+        FigureCanvasAgg(fig)  # the Agg canvas, set on this figure only: no GUI, no global backend switch
+        ax = fig.add_axes((0.15, 0.13, 0.81, 0.82))
+        ax.set_yscale(scale)
+        ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+        if scale == "linear":
+            ax.yaxis.set_major_locator(MaxNLocator(5))
+            ax.ticklabel_format(axis="both", style="sci", scilimits=(-3, 5), useOffset=False)
+        _FIGURES[scale] = (fig, ax)
+    return _FIGURES[scale]
+
+
+def _scale(lines: list[Line]) -> str:
+    """Log y when every finite value is positive and they span more than two decades."""
+    finite = [ln.y[np.isfinite(ln.y)] for ln in lines]
+    values = np.concatenate(finite) if finite else np.empty(0)
+    if values.size and values.min() > 0 and values.max() / values.min() > 100:
+        return "log"
+    return "linear"
+
+
+def svg_chart(lines: list[Line], salt: str, zero_line: bool = False, xlabel: str = "step") -> str:
+    """An ``<svg>`` element drawing ``lines``; ``salt`` keeps the element ids unique on the page."""
+    import matplotlib
+
+    with matplotlib.rc_context({**_RC, "svg.hashsalt": salt}):
+        fig, ax = _figure(_scale(lines))
+        artists, bands = [], []
+        for ln in lines:
+            x, y, low, high = downsample(np.asarray(ln.x, float), np.asarray(ln.y, float), MAX_POINTS)
+            if low is not None:
+                artists.append(ax.fill_between(x, low, high, color=ln.color, alpha=0.18, lw=0))
+                band = np.column_stack([np.concatenate([x, x]), np.concatenate([low, high])])
+                bands.append(band[np.isfinite(band).all(axis=1)])
+            (art,) = ax.plot(x, y, color=ln.color, lw=1.1, marker="o" if ln.marker or x.size == 1 else None,
+                             ms=2.5)
+            if ln.dashes:
+                art.set_dashes(ln.dashes)
+            artists.append(art)
+        if zero_line:
+            artists.append(ax.axhline(0.0, color="#444444", lw=0.7))
+        label = ax.set_xlabel(xlabel, labelpad=1)
+        ax.relim()
+        for band in bands:  # relim sees lines only; the min/max bands must fit too
+            ax.update_datalim(band)
+        ax.autoscale_view()
+        buf = io.StringIO()
+        try:
+            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+        finally:
+            for art in artists:
+                art.remove()
+            label.set_text("")
+    text = buf.getvalue()
+    m = _SVG_START.search(text)
+    svg = text[m.start():] if m else text
+    # drop the fixed size: CSS sizes the chart, the viewBox keeps its proportions
+    return re.sub(r'^<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 class="chart-svg"', svg, count=1)
