@@ -43,18 +43,29 @@ def _figure(scale: str):
     if scale not in _FIGURES:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
+        from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
         fig = Figure(figsize=(3.6, 2.2))
         FigureCanvasAgg(fig)  # the Agg canvas, set on this figure only: no GUI, no global backend switch
         ax = fig.add_axes((0.15, 0.13, 0.81, 0.82))
         ax.set_yscale(scale)
-        ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
-        if scale == "linear":
-            ax.yaxis.set_major_locator(MaxNLocator(5))
-            ax.ticklabel_format(axis="both", style="sci", scilimits=(-3, 5), useOffset=False)
+        # few ticks, plain-text labels (mathtext and minor ticks are most of matplotlib's drawing time)
+        ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
+        ax.xaxis.set_major_formatter(FuncFormatter(_step_label))
+        ax.yaxis.set_major_locator(MaxNLocator(4) if scale == "linear" else LogLocator(numticks=4))
+        ax.yaxis.set_major_formatter(FuncFormatter(_value_label))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_minor_locator(NullLocator())
         _FIGURES[scale] = (fig, ax)
     return _FIGURES[scale]
+
+
+def _step_label(v: float, _pos=None) -> str:
+    return f"{v / 1000:g}k" if abs(v) >= 10_000 else f"{v:g}"
+
+
+def _value_label(v: float, _pos=None) -> str:
+    return f"{v:.3g}" if v == 0 or 1e-3 <= abs(v) < 1e4 else f"{v:.2g}"
 
 
 def _scale(lines: list[Line]) -> str:

@@ -30,14 +30,13 @@ SECTIONS = (("summary", "Run summary"), ("losses", "Losses"), ("validation", "Va
 VAL_MODES = (("avg_val_recon_", "reconstruction"), ("avg_val_", "reconstruction"),
              ("pred_", "prediction"), ("copy_last_", "copy-last"))
 LOWER_IS_BETTER = ("mse", "mae", "lpips")
-LOSS_NAMES = {"loss_g_total": "G total", "loss_recon": "G reconstruction", "loss_kl": "G KL",
-              "loss_g_adv": "G adversarial", "loss_d_total": "D total", "loss_d_real": "D real",
-              "loss_d_fake": "D fake"}
-_PANEL_ORDER = ("loss_g_total", "loss_recon", "loss_kl", "loss_g_adv", "loss_d_total", "loss_d_real",
-                "loss_d_fake", "curvature", "scale", "spread", "rotation_orthogonality_error",
-                "boundary_saturation",
-                "lrscale", "momentumscale", "epsilon", "avgreward", "qtablesize",
-                "psnr", "ssim", "lpips", "mse")
+LOSS_NAMES = {"loss_g_total": "total", "loss_recon": "reconstruction", "loss_kl": "KL",
+              "loss_g_adv": "adversarial", "loss_d_total": "total", "loss_d_real": "real",
+              "loss_d_fake": "fake"}
+_SERIES_ORDER = ("total", "reconstruction", "KL", "adversarial", "real", "fake")
+_PANEL_ORDER = ("generator losses", "discriminator losses", "curvature", "scale", "spread",
+                "rotation_orthogonality_error", "boundary_saturation", "lr / momentum scales", "epsilon",
+                "avgreward", "qtablesize", "psnr", "ssim", "lpips", "mse")
 _LEVEL = re.compile(r"^level(\d+)$")
 _PER_STEP = re.compile(r"^val/(?P<base>.*psnr.*?|.*(?:mse|mae|ssim|lpips).*?)[_/](?:t\+?|step|frame)?"
                        r"(?P<k>\d+)$")
@@ -55,6 +54,7 @@ class MetricsLog:
         self.lines = 0
         self.bad_lines = 0
         self.columns: dict[str, tuple[array, array]] = {}
+        self._curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.first_step: int | None = None
         self.last_step: int | None = None
         self.last_epoch: int | None = None
@@ -76,6 +76,7 @@ class MetricsLog:
             chunk = f.read(st.st_size - self._offset)
         end = chunk.rfind(b"\n") + 1  # a half-written last line waits for the next refresh
         self._offset += end
+        self._curves.clear()
         for line in chunk[:end].splitlines():
             self._add(line)
         return self
@@ -107,14 +108,18 @@ class MetricsLog:
     def curve(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of ``key`` in logging order, sorted by step when a resume rewound it (the
         latest value of a repeated step wins); empty arrays when the key was never logged."""
+        if key in self._curves:
+            return self._curves[key]
         col = self.columns.get(key)
         if col is None:
             return np.empty(0), np.empty(0)
-        steps, values = np.frombuffer(col[0]), np.frombuffer(col[1])
+        # copies: a live view of an array('d') would forbid appending to it later
+        steps, values = np.frombuffer(col[0]).copy(), np.frombuffer(col[1]).copy()
         if steps.size > 1 and np.any(np.diff(steps) < 0):
             _, last = np.unique(steps[::-1], return_index=True)
             keep = steps.size - 1 - last
             steps, values = steps[keep], values[keep]
+        self._curves[key] = steps, values
         return steps, values
 
 
@@ -206,13 +211,18 @@ def panel_for(key: str) -> tuple[str, str, str] | None:
             return "geometry", rest[2], f"{rest[0]} L{level.group(1)}"
         return "geometry", rest[-1], "/".join(rest[:-1]) or rest[-1]
     if head.startswith("q_ctrl_") and rest:
-        return "qcontrol", "/".join(rest), head[len("q_ctrl_"):]
+        role, name = head[len("q_ctrl_"):], "/".join(rest)
+        if name.endswith("scale"):  # lr and momentum scales share one chart (both are factors around 1)
+            return "qcontrol", "lr / momentum scales", f"{role} {name[:-len('scale')]}"
+        return "qcontrol", name, role
     if head == "grad_norm" and rest:
         return "gradnorms", "grad_norm/… per component", "/".join(rest)
     if head == "train" and len(rest) == 1:
         name = rest[0]
+        if name.startswith("loss_d"):
+            return "losses", "discriminator losses", LOSS_NAMES.get(name, name)
         if name.startswith("loss_"):
-            return "losses", f"{LOSS_NAMES.get(name, name)} ({key})", key
+            return "losses", "generator losses", LOSS_NAMES.get(name, name)
         if name.startswith("grad_norm_"):
             return "gradnorms", "train/grad_norm_… per network", name[len("grad_norm_"):]
         if name.startswith("lr_"):
@@ -240,6 +250,8 @@ def build_panels(keys: list[str]) -> dict[str, list[Panel]]:
     out: dict[str, list[Panel]] = {sid: [] for sid, _ in SECTIONS}
     for (section, title), series in sorted(grouped.items(), key=lambda it: _panel_rank(*it[0])):
         note = ""
+        if section == "losses":
+            series.sort(key=lambda s: (_SERIES_ORDER.index(s[0]) if s[0] in _SERIES_ORDER else 99, s[0]))
         if section == "validation":
             order = {"prediction": 0, "copy-last": 1, "reconstruction": 2}
             series.sort(key=lambda s: order.get(s[0], 3))
@@ -258,7 +270,7 @@ def build_panels(keys: list[str]) -> dict[str, list[Panel]]:
 
 
 def _panel_rank(section: str, title: str) -> tuple:
-    base = title.rstrip(")").split("/")[-1]
+    base = title if title in _PANEL_ORDER else title.split("/")[-1]
     return (section, _PANEL_ORDER.index(base) if base in _PANEL_ORDER else len(_PANEL_ORDER), title)
 
 
