@@ -170,11 +170,13 @@ def test_reader_parses_only_complete_appended_lines(tmp_path):
     log = MetricsLog(path).refresh()
     assert log.lines == 1 and log.curve("train/loss_g_total")[1].tolist() == [1.0]
     with open(path, "a") as f:
-        f.write('tal": 2.0}\nnot json\n{"step": 1, "train/loss_g_total": 5.0, "new/key": 3}\n')
+        f.write('tal": 2.0}\nnot json\n[1]\n{"step": 1, "train/loss_g_total": 5.0, "new/key": 3}\n'
+                '{"step": 3, "note": "text", "gone": null, "new/key": 4}\n')
     log.refresh()
     steps, values = log.curve("train/loss_g_total")
     assert steps.tolist() == [1, 2] and values.tolist() == [5.0, 2.0]  # a rewound step: the latest wins
-    assert log.bad_lines == 1 and log.curve("new/key")[1].tolist() == [3.0]
+    assert log.bad_lines == 2 and log.curve("new/key")[1].tolist() == [3.0, 4.0]
+    assert "note" not in log.columns and "gone" not in log.columns and log.lines == 4
     path.write_text('{"step": 7, "x": 1}\n')  # rewritten: read again from the start
     assert log.refresh().lines == 1 and log.last_step == 7 and "train/loss_g_total" not in log.columns
 

@@ -43,7 +43,7 @@ def _figure(scale: str):
     if scale not in _FIGURES:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-        from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
+        from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator, ScalarFormatter
 
         fig = Figure(figsize=(3.6, 2.2))
         FigureCanvasAgg(fig)  # the Agg canvas, set on this figure only: no GUI, no global backend switch
@@ -53,7 +53,12 @@ def _figure(scale: str):
         ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
         ax.xaxis.set_major_formatter(FuncFormatter(_step_label))
         ax.yaxis.set_major_locator(MaxNLocator(4) if scale == "linear" else LogLocator(numticks=4))
-        ax.yaxis.set_major_formatter(FuncFormatter(_value_label))
+        if scale == "linear":  # decimals follow the tick spacing; no offset, plain-text exponents
+            plain = ScalarFormatter(useOffset=False, useMathText=False)
+            plain.set_powerlimits((-3, 4))
+            ax.yaxis.set_major_formatter(plain)
+        else:
+            ax.yaxis.set_major_formatter(FuncFormatter(_value_label))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.yaxis.set_minor_locator(NullLocator())
         _FIGURES[scale] = (fig, ax)
@@ -65,7 +70,7 @@ def _step_label(v: float, _pos=None) -> str:
 
 
 def _value_label(v: float, _pos=None) -> str:
-    return f"{v:.3g}" if v == 0 or 1e-3 <= abs(v) < 1e4 else f"{v:.2g}"
+    return f"{v:g}"
 
 
 def _scale(lines: list[Line]) -> str:

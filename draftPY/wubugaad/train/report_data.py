@@ -77,33 +77,52 @@ class MetricsLog:
         end = chunk.rfind(b"\n") + 1  # a half-written last line waits for the next refresh
         self._offset += end
         self._curves.clear()
-        for line in chunk[:end].splitlines():
-            self._add(line)
+        records = [r for r in map(self._parse, chunk[:end].splitlines()) if r is not None]
+        start = 0
+        while start < len(records):  # runs of lines with the same keys go in as one table
+            keys, stop = tuple(records[start]), start + 1
+            while stop < len(records) and tuple(records[stop]) == keys:
+                stop += 1
+            self._store(keys, records[start:stop])
+            start = stop
         return self
 
-    def _add(self, line: bytes) -> None:
+    def _parse(self, line: bytes) -> dict | None:
         if not line.strip():
-            return
+            return None
         try:
             record = json.loads(line)
-            step = int(record["step"])
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int | float):
             self.bad_lines += 1
+            return None
+        return record
+
+    def _store(self, keys: tuple, block: list[dict]) -> None:
+        try:
+            table = np.array([list(r.values()) for r in block], dtype=float)
+        except (TypeError, ValueError):  # a non-numeric value somewhere: record by record
+            for record in block:
+                self._store(tuple(k for k, v in record.items() if isinstance(v, int | float)),
+                            [{k: record[k] for k in record if isinstance(record[k], int | float)}])
             return
-        self.lines += 1
-        self.first_step = step if self.first_step is None else min(self.first_step, step)
-        self.last_step = step if self.last_step is None else max(self.last_step, step)
-        if isinstance(record.get("epoch"), int | float):
-            self.last_epoch = int(record["epoch"])
-        columns = self.columns
-        for key, value in record.items():
-            if key in ("step", "epoch") or not isinstance(value, int | float):
+        steps = table[:, keys.index("step")]
+        self.lines += len(block)
+        low, high = int(steps.min()), int(steps.max())
+        self.first_step = low if self.first_step is None else min(self.first_step, low)
+        self.last_step = high if self.last_step is None else max(self.last_step, high)
+        if "epoch" in keys:
+            self.last_epoch = int(table[-1, keys.index("epoch")])
+        step_bytes = steps.tobytes()
+        for c, key in enumerate(keys):
+            if key in ("step", "epoch"):
                 continue
-            col = columns.get(key)
+            col = self.columns.get(key)
             if col is None:
-                col = columns[key] = (array("d"), array("d"))
-            col[0].append(step)
-            col[1].append(value)
+                col = self.columns[key] = (array("d"), array("d"))
+            col[0].frombytes(step_bytes)
+            col[1].frombytes(table[:, c].tobytes())
 
     def curve(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of ``key`` in logging order, sorted by step when a resume rewound it (the
