@@ -135,6 +135,14 @@ def test_no_argument_defaults_are_the_quick_demo():
     assert (args.risgd_momentum, args.weight_decay, args.cache_dir) == (0.9, 0.01, ".wubugaad_cache")
 
 
+def test_defaults_select_by_prediction_augment_and_detect_cuts():
+    args = parse_args([])
+    assert args.val_primary_metric == "pred_psnr" and metric_mode(args.val_primary_metric) == "max"
+    assert args.augment and args.aug_hflip and args.aug_vflip and args.aug_transpose
+    assert args.aug_time_reverse and args.aug_channel_permute and args.scene_cut_threshold == 3.0
+    assert not parse_args(["--no_augment"]).augment and not parse_args(["--no_aug_hflip"]).aug_hflip
+
+
 def test_help_documents_changed_defaults_and_deprecations():
     actions = _actions()
     for flag, old in (("epochs", "100"), ("latent_dim", "256"), ("encoder_initial_tangent_dim", "128"),
