@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import argparse
 
-FLOW_NET_TYPES = ("raft_small", "raft_large", "dis", "farneback")
-RAFT_TYPES = ("raft_small", "raft_large")
-GAAD_TYPES = ("subdivide", "spiral", "hybrid", "motion_adaptive")
-FLOW_STATS = ("mag_mean", "angle_mean", "mag_std", "angle_std")
-DISCRIMINATOR_TYPES = ("spatio_temporal_cnn", "regional_cnn")
-ABLATIONS = ("distances", "spread", "descriptors", "boundaries", "flow", "rotation")
-RECON_METRICS = ("avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips")
-PRED_METRICS = ("pred_mse", "pred_psnr", "pred_ssim", "pred_lpips")
-KNOWN_METRICS = RECON_METRICS + PRED_METRICS
-LPIPS_METRICS = ("avg_val_lpips", "pred_lpips")
+from wubugaad.gaad.boxes import DECOMPOSITION_TYPES
+from wubugaad.model.discriminator import DISCRIMINATOR_TYPES
+from wubugaad.model.motion import FLOW_TYPES, RAFT_TYPES, STAT_COMPONENTS
+from wubugaad.train.validation import PRED_METRIC_KEYS, RECON_METRIC_KEYS
+from wubugaad.wubu.stack import ABLATIONS
+
+__all__ = ["RAFT_TYPES", "STACKS", "KNOWN_METRICS", "LPIPS_METRICS", "add_run_flags", "add_model_flags",
+           "add_wubu_flags", "add_training_flags", "add_logging_flags"]
+
+FLOW_STATS = tuple(STAT_COMPONENTS)
+# metrics that can select the best checkpoint (the copy-last baseline cannot: it does not train)
+KNOWN_METRICS = RECON_METRIC_KEYS + PRED_METRIC_KEYS
+LPIPS_METRICS = tuple(k for k in KNOWN_METRICS if k.endswith("_lpips"))
 
 # Per stack: (key, readable name, num_levels, hyperbolic dims, curvatures, v0.1 dims when changed).
 STACKS = (
@@ -90,16 +93,16 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("GAAD regions, motion and encoder")
     g.add_argument("--gaad_num_regions", type=int, default=12, help="appearance regions per frame")
-    g.add_argument("--gaad_decomposition_type", choices=GAAD_TYPES, default="hybrid",
+    g.add_argument("--gaad_decomposition_type", choices=DECOMPOSITION_TYPES, default="hybrid",
                    help="appearance GAAD: subdivide, spiral or hybrid (motion_adaptive needs the motion "
                         "branch)")
     g.add_argument("--gaad_min_size_px", type=int, default=4, help="smallest region side in pixels")
     g.add_argument("--use_wubu_motion_branch", action="store_true",
                    help="turn on the optical-flow motion branch (GAAD-M + WuBu-M)")
     g.add_argument("--gaad_motion_num_regions", type=int, default=8, help="motion regions per frame pair")
-    g.add_argument("--gaad_motion_decomposition_type", choices=GAAD_TYPES, default="hybrid",
+    g.add_argument("--gaad_motion_decomposition_type", choices=DECOMPOSITION_TYPES, default="hybrid",
                    help="motion GAAD type (subdivide, spiral, hybrid, motion_adaptive)")
-    g.add_argument("--optical_flow_net_type", choices=FLOW_NET_TYPES, default="raft_small",
+    g.add_argument("--optical_flow_net_type", choices=FLOW_TYPES, default="raft_small",
                    help="flow estimator: raft_small, raft_large (pretrained weights), "
                         "dis, farneback (OpenCV)")
     g.add_argument("--optical_flow_weights", type=str, default=None,

@@ -122,7 +122,7 @@ class Session:
 
 
 def _determinism(args, device: torch.device) -> None:
-    if getattr(args, "deterministic", False):
+    if args.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
@@ -139,7 +139,7 @@ def _loaders(args, info: distributed.DistInfo):
     val_loader = None
     sample_source = train_ds
     if val_ds is not None and len(val_ds) > 0:
-        limit = args.val_max_clips if getattr(args, "val_max_clips", 0) > 0 else len(val_ds)
+        limit = args.val_max_clips if args.val_max_clips > 0 else len(val_ds)
         limit = min(limit, len(val_ds))
         # shard without padding: rank r scores clips r, r + world, ... so the gathered sums are exact
         val_loader = data.build_dataloader(Subset(val_ds, range(info.rank, limit, info.world_size)), args,
@@ -152,7 +152,7 @@ def _loaders(args, info: distributed.DistInfo):
 
 def _optimizers(args, model, disc):
     # same controller seed on every rank: with all-reduced losses their choices stay identical
-    q_cfg = {"seed": args.seed} if getattr(args, "q_controller_enabled", False) else None
+    q_cfg = {"seed": args.seed} if args.q_controller_enabled else None
     common = dict(momentum=args.risgd_momentum, weight_decay=args.weight_decay,
                   max_grad_norm_risgd=args.risgd_max_grad_norm)
     def make(module, lr, role):
@@ -178,7 +178,7 @@ def _resume(s: Session) -> None:
         raise checkpoint.CheckpointError(f"--load_checkpoint: no checkpoint file at '{path}' "
                                          f"(check the path, or 'auto' for the newest in --checkpoint_dir)")
     payload = checkpoint.load_checkpoint(path, map_location=s.dist.device)
-    strict = bool(getattr(args, "load_strict", False))
+    strict = args.load_strict
     exact = True
     for name, module in (("model", s.model), ("discriminator", s.disc)):
         missing, unexpected, mismatched = checkpoint.restore_model(module, payload.get(name), strict=strict)
@@ -227,18 +227,18 @@ def setup(args) -> Session:
     distributed.seed_everything(args.seed)
     config_dict = config.resolved_config(args)
     tracker = Tracker(args, info.is_main, config_dict)
-    if getattr(args, "use_amp", False) and info.device.type != "cuda":
+    if args.use_amp and info.device.type != "cuda":
         tracker.info("note: --use_amp applies on CUDA only; training in float32 on the CPU")
     train_loader, sampler, val_loader, sample_batch = _loaders(args, info)
-    model, disc = model_lib.build(args, pretrained_flow=not getattr(args, "optical_flow_random_init", False))
+    model, disc = model_lib.build(args, pretrained_flow=not args.optical_flow_random_init)
     model, disc = model.to(info.device), disc.to(info.device)
     torch.manual_seed(distributed.rank_seed(args.seed, info.rank))
     opt_g, opt_d = _optimizers(args, model, disc)
     fixed_z = torch.randn(max(args.demo_num_samples, 1), args.latent_dim,
                           generator=torch.Generator().manual_seed(args.seed)).to(info.device)
     lpips = None
-    if getattr(args, "use_lpips_for_verification", False):
-        lpips = LPIPSMetric(weights_path=getattr(args, "lpips_weights", None), device=info.device)
+    if args.use_lpips_for_verification:
+        lpips = LPIPSMetric(weights_path=args.lpips_weights, device=info.device)
         if not lpips.available:
             tracker.info("note: LPIPS unavailable (backbone weights could not be loaded); not reported")
             lpips = None
@@ -254,6 +254,6 @@ def setup(args) -> Session:
         ids = [info.device.index] if info.device.type == "cuda" else None
         s.model_fwd = DistributedDataParallel(model, device_ids=ids)
         s.disc_fwd = DistributedDataParallel(disc, device_ids=ids)
-    if getattr(args, "compile", False):
+    if args.compile:
         s.model_fwd, s.disc_fwd = torch.compile(s.model_fwd), torch.compile(s.disc_fwd)
     return s

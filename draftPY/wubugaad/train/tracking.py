@@ -22,24 +22,24 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-__all__ = ["WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS",
+from wubugaad.model.losses import LOSS_KEYS
+from wubugaad.train.validation import VAL_METRIC_KEYS
+
+__all__ = ["LOSS_TO_KEY", "WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS",
            "run_dir", "wandb_mode", "format_step_line", "Tracker"]
 
-# Scalar keys logged every --log_interval steps (the names of DESIGN §12).
+# Breakdown key of the losses module → its logged name (v0.1's names, docs/ARCHITECTURE.md "Outputs").
+LOSS_TO_KEY = dict(zip(LOSS_KEYS, (
+    "train/loss_g_total", "train/loss_recon", "train/loss_kl", "train/loss_g_adv",
+    "train/loss_d_total", "train/loss_d_real", "train/loss_d_fake",
+), strict=True))
+# Scalar keys logged every --log_interval steps.
 TRAIN_SCALAR_KEYS = (
-    "train/loss_recon", "train/loss_kl", "train/loss_g_adv", "train/loss_g_total",
-    "train/loss_d_real", "train/loss_d_fake", "train/loss_d_total",
-    "train/lr_gen", "train/lr_disc", "train/lambda_kl_eff",
+    *LOSS_TO_KEY.values(), "train/lr_gen", "train/lr_disc", "train/lambda_kl_eff",
     "train/grad_norm_gen", "train/grad_norm_disc", "train/nonfinite_skipped",
 )
 Q_SCALAR_KEYS = tuple(f"q_ctrl_{role}/{name}" for role in ("gen", "disc")
                       for name in ("epsilon", "lrscale", "momentumscale", "avgreward", "qtablesize"))
-# Validation metrics (logged as val/<metric>); reconstruction keys keep v0.1's names.
-VAL_METRIC_KEYS = (
-    "avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips",
-    "pred_mse", "pred_psnr", "pred_ssim", "pred_lpips",
-    "copy_last_mse", "copy_last_psnr", "copy_last_ssim", "copy_last_lpips",
-)
 WANDB_SCALAR_KEYS = TRAIN_SCALAR_KEYS + Q_SCALAR_KEYS + tuple(f"val/{k}" for k in VAL_METRIC_KEYS)
 # Geometry scalars: {stack} ∈ wubu_s, wubu_m, wubu_t; {i} the level index.
 GEOMETRY_KEY_PATTERNS = (
@@ -51,19 +51,12 @@ WANDB_IMAGE_KEYS = (
     "samples/train_recon", "samples/train_context", "samples/train_ground_truth",
     "samples/val_reconstruction_samples", "samples/val_prediction_samples", "samples/fixed_noise_generated",
 )
-# Breakdown key of the losses module → train/ key.
-LOSS_TO_KEY = {
-    "loss_g_recon": "train/loss_recon", "loss_g_kl": "train/loss_kl", "loss_g_adv": "train/loss_g_adv",
-    "loss_g_total": "train/loss_g_total", "loss_d_real": "train/loss_d_real",
-    "loss_d_fake": "train/loss_d_fake", "loss_d_total": "train/loss_d_total",
-}
 
 
 def run_dir(args) -> Path:
     """``checkpoint_dir`` or ``checkpoint_dir/run_name``."""
     base = Path(args.checkpoint_dir)
-    name = getattr(args, "run_name", None)
-    return base / name if name else base
+    return base / args.run_name if args.run_name else base
 
 
 def wandb_mode(environ: Mapping[str, str] | None = None) -> str:
@@ -115,11 +108,11 @@ class Tracker:
             (self.dir / "config.json").write_text(json.dumps(resolved_config, indent=2, sort_keys=True,
                                                              default=str))
         self._metrics = open(self.dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-        if getattr(args, "wandb", False):
+        if args.wandb:
             import wandb  # lazy: only runs with --wandb pay for the import
 
             self.wandb = wandb
-            wandb.init(project=args.wandb_project, name=getattr(args, "wandb_run_name", None),
+            wandb.init(project=args.wandb_project, name=args.wandb_run_name,
                        config=dict(resolved_config or {}), dir=str(self.dir), mode=wandb_mode())
 
     def info(self, message: str) -> None:

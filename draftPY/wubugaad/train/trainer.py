@@ -26,7 +26,7 @@ import time
 
 import torch
 
-from wubugaad.model.losses import discriminator_loss, generator_losses
+from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, generator_losses
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.train import checkpoint, config, distributed
 from wubugaad.train.amp import backward, clip_and_step
@@ -35,9 +35,6 @@ from wubugaad.train.tracking import LOSS_TO_KEY, format_step_line
 from wubugaad.train.validation import evaluate, generate, image_grid, prepare_batch, write_samples
 
 __all__ = ["run", "setup", "train", "save", "validate", "NonFiniteError", "LOSS_KEYS"]
-
-LOSS_KEYS = ("loss_g_total", "loss_g_recon", "loss_g_kl", "loss_g_adv", "loss_d_total", "loss_d_real",
-             "loss_d_fake")
 
 
 class NonFiniteError(RuntimeError):
@@ -180,7 +177,7 @@ def train(s: Session) -> int:
     worst = torch.zeros((), dtype=torch.long, device=device)       # longest run since the last log
     anomaly = torch.autograd.detect_anomaly() if args.detect_anomaly else contextlib.nullcontext()
     done = s.step >= args.max_steps > 0
-    budget_min = getattr(args, "max_train_minutes", 0.0)  # wall-clock budget (benchmarks); 0 = none
+    budget_min = args.max_train_minutes  # wall-clock budget (benchmarks); 0 = none
     deadline = time.monotonic() + 60.0 * budget_min if budget_min > 0 else math.inf
     validated_at = -1
     with StopFlag() as stop, anomaly:

@@ -26,18 +26,27 @@ from torchvision.utils import make_grid, save_image
 from wubugaad.data.datasets import frames_to_model
 from wubugaad.train import distributed, metrics
 
-__all__ = ["metric_keys", "evaluate", "to_unit", "write_grid", "write_clip", "write_samples",
+__all__ = ["RECON_METRIC_KEYS", "PRED_METRIC_KEYS", "COPY_LAST_METRIC_KEYS", "VAL_METRIC_KEYS",
+           "metric_keys", "evaluate", "to_unit", "write_grid", "write_clip", "write_samples",
            "generate", "prepare_batch", "image_grid"]
+
+
+# Metric names per mode, in the order mse, psnr, ssim, lpips; reconstruction keeps v0.1's names.
+RECON_METRIC_KEYS = ("avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips")
+PRED_METRIC_KEYS = ("pred_mse", "pred_psnr", "pred_ssim", "pred_lpips")
+COPY_LAST_METRIC_KEYS = ("copy_last_mse", "copy_last_psnr", "copy_last_ssim", "copy_last_lpips")
+VAL_METRIC_KEYS = RECON_METRIC_KEYS + PRED_METRIC_KEYS + COPY_LAST_METRIC_KEYS
+_MODE_KEYS = {"recon": RECON_METRIC_KEYS, "pred": PRED_METRIC_KEYS, "copy": COPY_LAST_METRIC_KEYS}
+_SCORES = ("mse", "psnr", "ssim", "lpips")
 
 
 def metric_keys(num_input_frames: int, with_lpips: bool) -> list[str]:
     """The metric names one validation produces, in a fixed order (identical on every rank)."""
-    keys = ["avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "pred_mse", "pred_psnr", "pred_ssim"]
+    keys = [*RECON_METRIC_KEYS[:3], *PRED_METRIC_KEYS[:3]]
     if with_lpips:
-        keys += ["avg_val_lpips", "pred_lpips"]
+        keys += [RECON_METRIC_KEYS[3], PRED_METRIC_KEYS[3]]
     if num_input_frames > 0:
-        keys += ["copy_last_mse", "copy_last_psnr", "copy_last_ssim"]
-        keys += ["copy_last_lpips"] if with_lpips else []
+        keys += list(COPY_LAST_METRIC_KEYS[:4 if with_lpips else 3])
     return keys
 
 
@@ -76,7 +85,6 @@ def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torc
     model.eval()
     keys = metric_keys(num_input_frames, lpips_metric is not None)
     sums = torch.zeros(len(keys) + 1, dtype=torch.float64, device=device)  # last slot: clip count
-    prefix = {"recon": "avg_val_", "pred": "pred_", "copy": "copy_last_"}
     for batch in progress(loader, desc="val"):
         clip, flow = prepare_batch(batch, device)
         target = clip[:, num_input_frames:].float()
@@ -84,12 +92,11 @@ def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torc
             outputs = {"recon": model(clip, mode="reconstruct", flow=flow).prediction,
                        "pred": model(clip, mode="predict", flow=flow).prediction}
         if num_input_frames > 0:
-            outputs["copy"] = clip[:, num_input_frames - 1:num_input_frames].expand_as(target)
+            outputs["copy"] = metrics.copy_last_baseline(clip[:, num_input_frames - 1], target)
         scores: dict[str, torch.Tensor] = {}
         for mode, pred in outputs.items():
             for name, value in _score(pred, target, lpips_metric).items():
-                key = "avg_val_recon_mse" if (mode, name) == ("recon", "mse") else prefix[mode] + name
-                scores[key] = value
+                scores[_MODE_KEYS[mode][_SCORES.index(name)]] = value
         sums += torch.stack([scores[k].sum().double() for k in keys] + [sums.new_tensor(clip.shape[0])])
     distributed.all_reduce_sum(sums)
     model.train(was_training)

@@ -52,7 +52,9 @@ from wubugaad.geometry.poincare import dist, expmap0, logmap0, project
 from wubugaad.geometry.rotations import Rotation
 from wubugaad.wubu.temporal import CausalTangentAttention
 
-C_MIN = 1e-3
+# Components a stack can switch off (`--wubu_{s,m,t}_ablate`), as `parts_for_level` reads them.
+ABLATIONS = ("distances", "spread", "descriptors", "boundaries", "flow", "rotation")
+C_MIN = 1e-3  # curvature floor: c_i = softplus(ρ_c) + C_MIN, so an initial curvature must exceed it
 POSITIVE_EPS = 1e-3
 BOUNDARY_INIT_NORM = 1.0  # tangent norm of a boundary point at init: √c‖b‖ = tanh(√c) ≈ 0.76 for c = 1
 DESCRIPTOR_INIT_NORM = 0.5
