@@ -1,4 +1,4 @@
-"""Quality after a fixed wall-clock training budget: prediction vs. the copy-last-frame baseline (DESIGN §12).
+"""Quality after a fixed wall-clock training budget: prediction vs. the copy-last-frame baseline.
 
     python3 bench/bench_quality.py [--minutes 10] [--config cpu-small] [--train-video PATH]
                                    [--val-video PATH] [training flags, e.g. --num_workers 1]

@@ -1,4 +1,4 @@
-"""Discriminators (DESIGN §9): shapes on square/non-square/large frames, spectral norm, FiLM, errors."""
+"""Discriminators: shapes on square/non-square/large frames, spectral norm, FiLM, errors."""
 
 
 import pytest

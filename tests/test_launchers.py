@@ -1,4 +1,4 @@
-"""Launchers (issue 6): every flag a .bat/.sh launcher can emit parses; phases chain through checkpoints.
+"""Launchers: every flag a .bat/.sh launcher can emit parses; phases chain through checkpoints.
 
 The ``.sh`` launchers are run for real (``DRY_RUN=true`` prints the argv instead of training; the phase
 chain trains a tiny model on the video fixture). The ``.bat`` launchers cannot run here: their ``SET``

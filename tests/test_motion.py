@@ -1,4 +1,4 @@
-"""Motion branch (DESIGN §8): OpenCV flow, RAFT wrapper and its weights, regional stats, MotionEncoder."""
+"""Motion branch: OpenCV flow, RAFT wrapper and its weights, regional stats, MotionEncoder."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""WuBu nesting stacks (DESIGN §6, issue 3): shapes, live geometry, ablations, causality, config errors."""
+"""WuBu nesting stacks: shapes, live geometry, ablations, causality, config errors."""
 
 from __future__ import annotations
 

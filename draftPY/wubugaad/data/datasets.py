@@ -1,4 +1,5 @@
-"""Clip datasets over memory-mapped video caches, the validation split and data loaders (DESIGN §11).
+"""Clip datasets over memory-mapped video caches, the validation split and data loaders
+(docs/ARCHITECTURE.md, "Data").
 
 A clip is T = num_input_frames + num_predict_frames frames taken every ``frame_skip`` frames: the window
 starting at frame s covers frames s, s+k, …, s+(T−1)k, i.e. a span of (T−1)k+1 source frames. Every start

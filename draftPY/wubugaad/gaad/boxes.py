@@ -1,4 +1,4 @@
-"""Golden-Aspect Adaptive Decomposition (GAAD): region boxes for a frame (DESIGN §7).
+"""Golden-Aspect Adaptive Decomposition (GAAD): region boxes for a frame (docs/ARCHITECTURE.md, "GAAD").
 
 Pixel coordinates, x right, y down, boxes ``[x1, y1, x2, y2]`` in a frame ``(W, H)`` whose full box is
 ``[0, 0, W, H]``; ``φ = (1 + √5) / 2``.

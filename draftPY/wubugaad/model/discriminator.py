@@ -1,4 +1,4 @@
-"""Discriminators over aligned clips (DESIGN §9).
+"""Discriminators over aligned clips (docs/ARCHITECTURE.md, "Discriminator").
 
 Both judge the whole aligned clip ``[context ; targets]`` (real) or ``[context ; predictions]`` (fake),
 shape ``(B, T', C, H, W)`` in [-1, 1], and return one logit per clip ``(B,)``.

@@ -1,5 +1,6 @@
-"""The clip encoder (DESIGN §3 steps 1–4): GAAD regions → WuBu-S → per-frame appearance `a_t`, optional
-motion `m_t` (GAAD-M + WuBu-M), WuBu-T over `[a_t ; m_t]` with causal time mixing → `h_t`.
+"""The clip encoder: GAAD regions → WuBu-S → per-frame appearance `a_t`, optional motion `m_t` (GAAD-M +
+WuBu-M), WuBu-T over `[a_t ; m_t]` with causal time mixing → `h_t` (steps 1–4 of docs/ARCHITECTURE.md,
+"One training step").
 
 Causality is structural: `a_t` reads frame `t` only, `m_t` reads the pair `(t−1, t)` only (frame 0 a
 learned "no motion yet" code), and WuBu-T never lets position `t` attend to `t' > t`. So the context code

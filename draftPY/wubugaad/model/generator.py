@@ -1,4 +1,4 @@
-"""The video generator (DESIGN §9): `z` (+ context) → `(B, P, C, H, W)` with ConvTranspose3d blocks.
+"""The global video generator: `z` (+ context) → `(B, P, C, H, W)` with ConvTranspose3d blocks.
 
     z ⊕ h ─Linear→ (C0, P, h0, w0) ─[ConvT3d ×2 → GroupNorm → FiLM(cond) → SiLU] × n_up→ Conv3d → frames
 

@@ -1,4 +1,4 @@
-"""VAE-GAN losses (DESIGN §10): each function returns ``(total, breakdown)``.
+"""VAE-GAN losses: each function returns ``(total, breakdown)``.
 
 Generator objective::
 

@@ -1,4 +1,4 @@
-"""Optical flow and the WuBu-M motion encoder (DESIGN §8).
+"""Optical flow and the WuBu-M motion encoder (docs/ARCHITECTURE.md, "Motion").
 
 Flow estimators (``--optical_flow_net_type``):
 

@@ -1,4 +1,4 @@
-"""WuBuGAADHybridGen, the video VAE-GAN network (DESIGN §3), and `build(args)`.
+"""WuBuGAADHybridGen, the video VAE-GAN network, and `build(settings)` (docs/ARCHITECTURE.md, "The model").
 
 `model(clip, mode, z=None, flow=None)` with `clip` `(B, T, C, H, W)` in [-1, 1]:
 
@@ -11,7 +11,7 @@
 The posterior reads `h_{T−1}`; the context code is `h_{num_input−1}`; the prior is `N(0, I)` (`--prior
 fixed`) or a diagonal Gaussian from the context code (`--prior learned`, zero-initialised so it starts at
 `N(0, I)`). The model holds no loss or optimizer logic; `aligned_clips(clip, prediction, num_input)` builds
-the discriminator's time-aligned real/fake pair (DESIGN §9).
+the discriminator's time-aligned real/fake pair.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class ModelOutput(NamedTuple):
 
 def aligned_clips(clip: torch.Tensor, prediction: torch.Tensor, num_input: int,
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """D's aligned pair (DESIGN §9): real `[context ; targets]`, fake `[context ; predictions]`.
+    """D's aligned pair: real `[context ; targets]`, fake `[context ; predictions]`.
 
     `clip` `(B, I + P, C, H, W)`, `prediction` `(B, P, C, H, W)` → two `(B, I + P, C, H, W)` clips whose
     frame `k` shows time index `k` in both, so D compares the same moments. The fake keeps the gradient
@@ -72,7 +72,7 @@ class WuBuGAADHybridGen(nn.Module):
         self.encoder = ClipEncoder(cfg)
         self.flow_estimator = flow_estimator
         frozen = flow_estimator is not None and not any(p.requires_grad for p in flow_estimator.parameters())
-        # frozen pretrained flow weights are not ours to save (DESIGN §13)
+        # frozen pretrained flow weights are not ours to save (docs/ARCHITECTURE.md, "Checkpoints")
         self.excluded_state_prefixes = ("flow_estimator.",) if frozen else ()
         h_dim, a_dim = self.encoder.output_dim, self.encoder.appearance_dim
         self.posterior = nn.Linear(h_dim, 2 * self.latent_dim)

@@ -1,4 +1,4 @@
-"""HAKMEM Q-controller: tabular ε-greedy Q-learning that scales an optimizer's lr and momentum (DESIGN §10).
+"""HAKMEM Q-controller: tabular ε-greedy Q-learning that scales an optimizer's lr and momentum.
 
 One controller per optimizer (role "gen" or "disc"). Once per macro-batch the trainer hands it the
 averaged losses (host floats) through `observe(losses)`; the controller

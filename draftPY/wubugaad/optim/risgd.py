@@ -1,6 +1,6 @@
 """`RiemannianEnhancedSGD`: SGD with momentum that keeps `ManifoldParameter`s on their Poincaré balls.
 
-One step, for every parameter p with gradient g (DESIGN §10):
+One step, for every parameter p with gradient g (docs/ARCHITECTURE.md, "Losses and optimisation"):
 
 1. Finiteness, decided on the device without a host sync: ``all_finite = isfinite(stack(‖g_i‖)).all()``
    over every gradient of every group (norms in float64 so that large finite float32 gradients do not

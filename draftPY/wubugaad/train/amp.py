@@ -1,4 +1,4 @@
-"""Mixed precision and backward/step helpers for the trainer (DESIGN §16).
+"""Mixed precision and backward/step helpers for the trainer.
 
 AMP runs on CUDA only: ``--amp_dtype bf16`` autocasts without a scaler (bf16 has fp32's exponent range);
 ``fp16`` autocasts and scales each network's loss with its own ``torch.amp.GradScaler`` so small gradients

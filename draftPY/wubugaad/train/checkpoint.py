@@ -1,4 +1,4 @@
-"""Checkpoints (DESIGN §13): plain-data payloads, atomic writes, safe loads, partial restores, file names.
+"""Checkpoints: plain-data payloads, atomic writes, safe loads, partial restores, file names.
 
 A payload holds only tensors and plain Python data, so it loads with ``torch.load(weights_only=True)``:
 

@@ -1,4 +1,4 @@
-"""torch.distributed set-up and the few collective helpers the trainer needs (DESIGN §2, issue 5 item 7).
+"""torch.distributed set-up and the few collective helpers the trainer needs.
 
 Launch model: ``torchrun --standalone --nproc_per_node=K`` sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``
 (and the rendezvous address) in the environment; a plain ``python`` run has none of them and is rank 0 of

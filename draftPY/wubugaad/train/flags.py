@@ -1,4 +1,4 @@
-"""Flag definitions of the one argument parser (CLI_CONTRACT §15.1 kept flags, §15.3 new flags).
+"""Flag definitions of the one argument parser: v0.1's flags and the new ones.
 
 Only declarations live here; validation, broadcasting and derived settings are in ``config.py``.
 Defaults make the no-argument run a quick CPU demo; every default that differs from v0.1 says so in its

@@ -1,4 +1,4 @@
-"""Everything the training loop needs, built before the first step (issue 5): ``setup(args) → Session``.
+"""Everything the training loop needs, built before the first step: ``setup(args) → Session``.
 
 Order: process group and device → seeds and determinism → run folder and tracker → datasets, samplers and
 loaders → model and discriminator (shared seed, so every rank starts from the same weights; DDP also

@@ -1,4 +1,4 @@
-"""Console, tqdm, WandB and local run-folder logging (DESIGN §12).
+"""Console, tqdm, WandB and local run-folder logging (docs/ARCHITECTURE.md, "Validation and outputs").
 
 Run folder: ``--checkpoint_dir`` itself, or ``--checkpoint_dir/--run_name`` when a run name is given
 (``run_dir``). It holds the checkpoints, ``config.json`` (resolved settings), ``metrics.jsonl`` (one JSON

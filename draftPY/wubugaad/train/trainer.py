@@ -1,4 +1,4 @@
-"""The training loop (DESIGN §3), read top to bottom: ``run(args)`` = ``train(setup(args))``.
+"""The training loop, read top to bottom: ``run(args)`` = ``train(setup(args))``.
 
 Per micro-batch (``clip`` (B, T, C, H, W) in [-1, 1], ``T = n_in + P``)::
 

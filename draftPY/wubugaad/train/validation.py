@@ -1,4 +1,4 @@
-"""Validation metrics over the whole validation set, and sample grids / clips (DESIGN §12).
+"""Validation metrics over the whole validation set, and sample grids / clips.
 
 Every validation clip ``(B, T, C, H, W)`` (``T = n_in + P``) is scored three ways on the same target frames
 ``clip[:, n_in:]``:

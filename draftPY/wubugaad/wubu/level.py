@@ -1,4 +1,4 @@
-"""One WuBu level and the transition to the next one (DESIGN §6.1, §6.2).
+"""One WuBu level and the transition to the next one (docs/ARCHITECTURE.md, "WuBu nesting").
 
 Level `i` (ball dimension `n`, curvature `-c_i`):
 
@@ -70,7 +70,7 @@ class LevelParts:
     """Which components a level has.
 
     - `kernel`: distances/kernel features and kernel weights (ablation "distances" turns it off: the
-      relative vectors are then averaged with uniform weights, the plain mean that §6.2 warns about).
+      relative vectors are then averaged with uniform weights, a plain mean that carries no information).
     - `boundaries`: boundary points (ablation "boundaries"; also absent on the last level without a
       kernel, where nothing would read them).
     - `spread`: `σ_i` (ablation "spread": `σ_i ≡ 1` in the kernel and the features; absent without

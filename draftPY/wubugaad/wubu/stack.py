@@ -1,4 +1,4 @@
-"""WuBu nesting stacks (DESIGN §6.3, §6.4): configuration and the stack module.
+"""WuBu nesting stacks: configuration and the stack module.
 
     x → RMSNorm → Linear(input_dim → n_0) [+ φ-time embedding (temporal)] → level 0 → T̃_0R_0 → level 1
       → … → level L-1;   output = Linear(concat of every level's features → n_{L-1}).
