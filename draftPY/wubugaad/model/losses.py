@@ -21,8 +21,8 @@ __all__ = ["GEN_LOSS_KEYS", "DISC_LOSS_KEYS", "LOSS_KEYS", "reconstruction_loss"
            "generator_losses", "discriminator_loss"]
 
 # Breakdown keys, the one list of them: the trainer averages these, the Q-controller and the logger read them.
-GEN_LOSS_KEYS = ("loss_g_total", "loss_g_recon", "loss_g_kl", "loss_g_adv")
-DISC_LOSS_KEYS = ("loss_d_total", "loss_d_real", "loss_d_fake")
+GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_kl", "loss_g_adv", "loss_g_total")
+DISC_LOSS_KEYS = ("loss_d_real", "loss_d_fake", "loss_d_total")
 LOSS_KEYS = GEN_LOSS_KEYS + DISC_LOSS_KEYS
 
 
@@ -73,7 +73,7 @@ def generator_losses(pred: torch.Tensor, target: torch.Tensor, mu: torch.Tensor,
     kl, kl_per_dim = kl_divergence(mu, logvar, prior_mu, prior_logvar)
     adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
     total = lambda_recon * recon + lambda_kl * kl + lambda_gan * adv
-    parts = (total.detach(), recon.detach(), kl.detach(), adv.detach())
+    parts = (recon.detach(), kl.detach(), adv.detach(), total.detach())
     breakdown = dict(zip(GEN_LOSS_KEYS, parts, strict=True))
     breakdown["loss_g_kl_per_dim"] = kl_per_dim.detach()
     return total, breakdown
@@ -85,4 +85,4 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
     real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     total = 0.5 * (real + fake)
-    return total, dict(zip(DISC_LOSS_KEYS, (total.detach(), real.detach(), fake.detach()), strict=True))
+    return total, dict(zip(DISC_LOSS_KEYS, (real.detach(), fake.detach(), total.detach()), strict=True))

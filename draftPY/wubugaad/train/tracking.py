@@ -30,8 +30,8 @@ __all__ = ["LOSS_TO_KEY", "WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "GEOMETRY_KEY_
 
 # Breakdown key of the losses module → its logged name (v0.1's names, docs/ARCHITECTURE.md "Outputs").
 LOSS_TO_KEY = dict(zip(LOSS_KEYS, (
-    "train/loss_g_total", "train/loss_recon", "train/loss_kl", "train/loss_g_adv",
-    "train/loss_d_total", "train/loss_d_real", "train/loss_d_fake",
+    "train/loss_recon", "train/loss_kl", "train/loss_g_adv", "train/loss_g_total",
+    "train/loss_d_real", "train/loss_d_fake", "train/loss_d_total",
 ), strict=True))
 # Scalar keys logged every --log_interval steps.
 TRAIN_SCALAR_KEYS = (
