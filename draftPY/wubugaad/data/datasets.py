@@ -3,7 +3,9 @@
 
 A clip is T = num_input_frames + num_predict_frames frames taken every ``frame_skip`` frames: the window
 starting at frame s covers frames s, s+k, …, s+(T−1)k, i.e. a span of (T−1)k+1 source frames. Every start
-with s + span ≤ N of the same video is a window, so windows never cross a video boundary.
+with s + span ≤ N of the same video is a window, so windows never cross a video boundary. Likewise no
+window crosses a scene cut (``scene_cuts``; ``--scene_cut_threshold``, 0 = off): each shot is treated
+like a video of its own, and the number of windows this drops is reported in the dataset's ``notes``.
 
 Without a validation video, windows (in video order) are grouped into blocks of ``val_block_size``; a
 seeded choice of ⌈fraction · blocks⌉ blocks becomes validation. Training windows whose start lies closer
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from wubugaad.data import flow
+from wubugaad.data import flow, scene_cuts
 from wubugaad.data.config import DataConfig
 from wubugaad.data.flow import OPENCV_TYPES
 from wubugaad.data.video_cache import (
@@ -50,6 +52,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+
 def frames_to_model(x: torch.Tensor) -> torch.Tensor:
     """uint8 frames (any shape, e.g. a (B, T, C, H, W) batch) → float32 in [-1, 1]: x / 127.5 − 1."""
     return x.to(torch.float32) / 127.5 - 1.0
@@ -72,6 +75,8 @@ class VideoClipDataset(Dataset):
         self.starts = np.asarray(starts, dtype=np.int64)
         self.clip_len, self.frame_skip = clip_len, frame_skip
         self.flow_method = flow_method
+        # one-line reports about how the windows were built (scene cuts), for the console
+        self.notes: list[str] = []
         self._maps: dict[int, np.memmap] = {}
 
     def __len__(self) -> int:
@@ -148,11 +153,31 @@ def _resolve_sources(path_str: str, what: str, flag: str,
     return videos
 
 
-def _windows(counts: list[int], span: int) -> tuple[np.ndarray, np.ndarray]:
-    """(video_ids, starts) of every window of ``span`` frames, in video order."""
-    vids = [np.full(max(n - span + 1, 0), v, dtype=np.int32) for v, n in enumerate(counts)]
-    starts = [np.arange(max(n - span + 1, 0), dtype=np.int64) for n in counts]
+def _windows(counts: list[int], span: int, cuts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(video_ids, starts) of every window of ``span`` frames crossing no cut, in video order."""
+    starts = [scene_cuts.window_starts(n, span, c) for n, c in zip(counts, cuts, strict=True)]
+    vids = [np.full(s.shape[0], v, dtype=np.int32) for v, s in enumerate(starts)]
     return np.concatenate(vids), np.concatenate(starts)
+
+
+def _scene_cuts(cached: list[tuple[Path, int]], cfg: DataConfig) -> tuple[list[np.ndarray], float]:
+    """Cut positions per cached video (empty lists when detection is off) and the threshold used."""
+    threshold = float(cfg.scene_cut_threshold)
+    if threshold <= 0:
+        return [np.zeros(0, np.int64) for _ in cached], threshold
+    W, H, C = cfg.image_w, cfg.image_h, cfg.num_channels
+    series = [scene_cuts.cached_difference_series(p, open_cache(p, W, H, C)) for p, _ in cached]
+    return [scene_cuts.cut_starts(d, threshold) for d in series], threshold
+
+
+def _cut_note(what: str, cuts: list[np.ndarray], counts: list[int], span: int, kept: int,
+              threshold: float) -> str | None:
+    if threshold <= 0:
+        return None
+    total = sum(max(n - span + 1, 0) for n in counts)
+    shots = sum(1 for c in cuts if len(c))
+    return (f"scene cuts in {what} data (--scene_cut_threshold {threshold:g}): {sum(map(len, cuts))} found "
+            f"in {shots} of {len(cuts)} videos; {total - kept} of {total} windows dropped")
 
 
 def _dataset_for(path_str: str, what: str, flag: str, cfg: DataConfig, span: int, clip_len: int,
@@ -166,18 +191,26 @@ def _dataset_for(path_str: str, what: str, flag: str, cfg: DataConfig, span: int
     for v, n in zip(videos, counts, strict=True):
         if n < span:
             log.warning("skipping %s: %d frames, a clip needs %d", v, n, span)
-    vids, starts = _windows(counts, span)
+    cuts, threshold = _scene_cuts(cached, cfg)
+    vids, starts = _windows(counts, span, cuts)
+    if vids.shape[0] == 0 and max(counts) >= span:
+        raise DataError(
+            f"every {what} clip window crosses a scene cut ({sum(map(len, cuts))} cuts found; raise "
+            f"--scene_cut_threshold, or set it to 0 to keep windows across cuts)")
     if vids.shape[0] == 0:
         raise DataError(
             f"{what} video too short: {videos[0]} has {counts[0]} frames but one clip needs {span} "
             f"(num_input_frames + num_predict_frames = {clip_len}, frame_skip = {cfg.frame_skip})")
     ds = VideoClipDataset([str(p) for p, _ in cached], H, W, C, vids, starts, clip_len, cfg.frame_skip, flow)
+    note = _cut_note(what, cuts, counts, span, vids.shape[0], threshold)
+    ds.notes = [note] if note else []
     return ds, vids, starts
 
 
 def _train_and_val(cfg: DataConfig, clip_len: int, span: int, flow: str | None,
                    prepare: Callable[[], None]) -> tuple[VideoClipDataset, VideoClipDataset | None]:
     val_path = cfg.validation_video_path
+    fraction = cfg.validation_split_fraction
     # enough demo frames for ~20 validation windows plus the guard band and a training set 4x that size
     demo_frames = max(120, 8 * span + (0 if val_path else 2 * cfg.val_block_size))
     demo = (demo_frames, cfg.image_w + cfg.image_w % 2, cfg.image_h + cfg.image_h % 2, cfg.seed)
@@ -187,9 +220,8 @@ def _train_and_val(cfg: DataConfig, clip_len: int, span: int, flow: str | None,
         val, _, _ = _dataset_for(val_path, "validation", "--validation_video_path", cfg, span, clip_len,
                                  flow, None, lambda: None)
         return train, val
-    if cfg.validation_split_fraction <= 0:
+    if fraction <= 0:
         return train, None
-    fraction = cfg.validation_split_fraction
     train_mask, val_mask = split_windows(vids, starts, span, fraction, cfg.val_block_size, cfg.seed)
     if not train_mask.any():
         raise DataError(
@@ -197,8 +229,10 @@ def _train_and_val(cfg: DataConfig, clip_len: int, span: int, flow: str | None,
             f"{cfg.val_block_size} (lower --validation_split_fraction/--val_block_size, set it to 0, "
             f"or give --validation_video_path)")
     geometry = (train.cache_files, train.height, train.width, train.channels)
+    notes = train.notes
     val = VideoClipDataset(*geometry, vids[val_mask], starts[val_mask], clip_len, cfg.frame_skip, flow)
     train = VideoClipDataset(*geometry, vids[train_mask], starts[train_mask], clip_len, cfg.frame_skip, flow)
+    train.notes = notes
     return train, val
 
 

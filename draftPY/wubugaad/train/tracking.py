@@ -23,12 +23,13 @@ import torch
 from tqdm import tqdm
 
 from wubugaad.model.losses import LOSS_KEYS
-from wubugaad.train.validation import VAL_METRIC_KEYS
+from wubugaad.train.validation import BENCH_METRIC_KEYS, VAL_METRIC_KEYS
 
-__all__ = ["LOSS_TO_KEY", "WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS",
-           "run_dir", "wandb_mode", "format_step_line", "Tracker"]
+__all__ = ["LOSS_TO_KEY", "WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "BENCH_METRIC_KEYS", "VAL_PER_STEP_PATTERN",
+           "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS", "run_dir", "wandb_mode", "format_step_line",
+           "Tracker"]
 
-# Breakdown key of the losses module → its logged name (v0.1's names, docs/ARCHITECTURE.md "Outputs").
+# Breakdown key of the losses module → its logged name (v0.1's names).
 LOSS_TO_KEY = dict(zip(LOSS_KEYS, (
     "train/loss_recon", "train/loss_kl", "train/loss_g_adv", "train/loss_g_total",
     "train/loss_d_real", "train/loss_d_fake", "train/loss_d_total",
@@ -40,7 +41,11 @@ TRAIN_SCALAR_KEYS = (
 )
 Q_SCALAR_KEYS = tuple(f"q_ctrl_{role}/{name}" for role in ("gen", "disc")
                       for name in ("epsilon", "lrscale", "momentumscale", "avgreward", "qtablesize"))
-WANDB_SCALAR_KEYS = TRAIN_SCALAR_KEYS + Q_SCALAR_KEYS + tuple(f"val/{k}" for k in VAL_METRIC_KEYS)
+# Validation metrics are logged as val/<metric>; the benchmark-definition ones also per future step
+# k = 1 … P as VAL_PER_STEP_PATTERN.
+VAL_PER_STEP_PATTERN = "val/{metric}_t{k}"
+WANDB_SCALAR_KEYS = TRAIN_SCALAR_KEYS + Q_SCALAR_KEYS + tuple(f"val/{k}" for k in VAL_METRIC_KEYS
+                                                                + BENCH_METRIC_KEYS)
 # Geometry scalars: {stack} ∈ wubu_s, wubu_m, wubu_t; {i} the level index.
 GEOMETRY_KEY_PATTERNS = (
     "geometry/{stack}/level{i}/curvature", "geometry/{stack}/level{i}/scale",

@@ -8,6 +8,10 @@ Every validation clip ``(B, T, C, H, W)`` (``T = n_in + P``) is scored three way
 - prediction (``mode="predict"``, context only, z = the prior's mean): ``pred_mse``, ``pred_psnr``, ...;
 - copy-last baseline (every target frame := the last context frame; only with context): ``copy_last_*``.
 
+Prediction and copy-last are also scored in the published benchmarks' definitions (``metrics.bench_*``):
+``bench_mse``, ``bench_mae``, ``bench_ssim``, ``bench_psnr`` (and ``copy_last_bench_*``), plus, when the
+number of predicted frames is given, the same per future step ``k`` = 1 … P as ``bench_mse_t{k}`` etc.
+
 Each rank scores its own shard (the trainer shards without padding), per-clip values are summed, and one
 ``all_reduce`` of ``[Σ metric..., count]`` gives exact means over the whole set.
 """
@@ -26,28 +30,54 @@ from torchvision.utils import make_grid, save_image
 from wubugaad.data.datasets import frames_to_model
 from wubugaad.train import distributed, metrics
 
-__all__ = ["RECON_METRIC_KEYS", "PRED_METRIC_KEYS", "COPY_LAST_METRIC_KEYS", "VAL_METRIC_KEYS",
-           "metric_keys", "evaluate", "to_unit", "write_grid", "write_clip", "write_samples",
-           "generate", "prepare_batch", "image_grid"]
+__all__ = ["RECON_METRIC_KEYS", "PRED_METRIC_KEYS", "COPY_LAST_METRIC_KEYS", "BENCH_METRIC_KEYS",
+           "VAL_METRIC_KEYS", "metric_keys", "is_per_step", "per_step_key", "evaluate", "to_unit",
+           "write_grid", "write_clip", "write_samples", "generate", "prepare_batch", "image_grid"]
 
 
-# Metric names per mode, in the order mse, psnr, ssim, lpips; reconstruction keeps v0.1's names.
+SCORE_NAMES = ("mse", "psnr", "ssim", "lpips")
+BENCH_NAMES = ("mse", "mae", "ssim", "psnr")
+# The one list of validation metric names. Reconstruction keeps v0.1's names; prediction and the
+# copy-last baseline are `pred_*` and `copy_last_*`; benchmark definitions are `[copy_last_]bench_*`.
 RECON_METRIC_KEYS = ("avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips")
-PRED_METRIC_KEYS = ("pred_mse", "pred_psnr", "pred_ssim", "pred_lpips")
-COPY_LAST_METRIC_KEYS = ("copy_last_mse", "copy_last_psnr", "copy_last_ssim", "copy_last_lpips")
+PRED_METRIC_KEYS = tuple(f"pred_{n}" for n in SCORE_NAMES)
+COPY_LAST_METRIC_KEYS = tuple(f"copy_last_{n}" for n in SCORE_NAMES)
+BENCH_METRIC_KEYS = tuple(f"{prefix}bench_{n}" for prefix in ("", "copy_last_") for n in BENCH_NAMES)
 VAL_METRIC_KEYS = RECON_METRIC_KEYS + PRED_METRIC_KEYS + COPY_LAST_METRIC_KEYS
 _MODE_KEYS = {"recon": RECON_METRIC_KEYS, "pred": PRED_METRIC_KEYS, "copy": COPY_LAST_METRIC_KEYS}
-_SCORES = ("mse", "psnr", "ssim", "lpips")
+BENCH_FUNCTIONS = {"mse": metrics.bench_mse, "mae": metrics.bench_mae, "ssim": metrics.bench_ssim,
+                   "psnr": metrics.bench_psnr}
 
 
-def metric_keys(num_input_frames: int, with_lpips: bool) -> list[str]:
-    """The metric names one validation produces, in a fixed order (identical on every rank)."""
+def per_step_key(key: str, k: int) -> str:
+    """Name of metric ``key`` at future step ``k`` (1-based): ``bench_mse_t3``."""
+    return f"{key}_t{k}"
+
+
+def _bench_keys(prefix: str, num_predict_frames: int) -> list[str]:
+    keys = [f"{prefix}bench_{n}" for n in BENCH_NAMES]
+    return keys + [per_step_key(key, k) for key in keys for k in range(1, num_predict_frames + 1)]
+
+
+def metric_keys(num_input_frames: int, with_lpips: bool, num_predict_frames: int = 0) -> list[str]:
+    """The metric names one validation produces, in a fixed order (identical on every rank).
+
+    Per-step benchmark keys appear only when ``num_predict_frames`` is given (> 0).
+    """
     keys = [*RECON_METRIC_KEYS[:3], *PRED_METRIC_KEYS[:3]]
     if with_lpips:
         keys += [RECON_METRIC_KEYS[3], PRED_METRIC_KEYS[3]]
+    keys += _bench_keys("", num_predict_frames)
     if num_input_frames > 0:
         keys += list(COPY_LAST_METRIC_KEYS[:4 if with_lpips else 3])
+        keys += _bench_keys("copy_last_", num_predict_frames)
     return keys
+
+
+def is_per_step(key: str) -> bool:
+    """True for per-future-step keys (kept out of the console summary)."""
+    head, _, tail = key.rpartition("_t")
+    return bool(head) and tail.isdigit()
 
 
 def prepare_batch(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -76,14 +106,30 @@ def _score(pred: torch.Tensor, target: torch.Tensor, lpips_metric) -> dict[str, 
     return out
 
 
+def _bench_scores(pred: torch.Tensor, target: torch.Tensor, prefix: str, per_step: bool) -> dict:
+    """``{prefix}bench_*`` per clip (B,) — and per future step when ``per_step`` — for (B, P, C, H, W)."""
+    out = {}
+    for name, fn in BENCH_FUNCTIONS.items():
+        values = fn(pred.float(), target).float()  # (B, P): one value per frame
+        key = f"{prefix}bench_{name}"
+        out[key] = values.mean(dim=1)
+        if per_step:
+            out.update({per_step_key(key, k + 1): values[:, k] for k in range(values.shape[1])})
+    return out
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torch.device,
              lpips_metric=None, autocast: Callable = contextlib.nullcontext,
-             progress: Callable = lambda it, **_: it) -> dict[str, float]:
-    """Mean metrics over every clip of every rank's ``loader`` (the raw model, not the DDP wrapper)."""
+             progress: Callable = lambda it, **_: it, num_predict_frames: int = 0) -> dict[str, float]:
+    """Mean metrics over every clip of every rank's ``loader`` (the raw model, not the DDP wrapper).
+
+    ``num_predict_frames`` > 0 adds the per-future-step benchmark keys (clips must have that many targets).
+    """
     was_training = model.training
     model.eval()
-    keys = metric_keys(num_input_frames, lpips_metric is not None)
+    keys = metric_keys(num_input_frames, lpips_metric is not None, num_predict_frames)
+    per_step = num_predict_frames > 0
     sums = torch.zeros(len(keys) + 1, dtype=torch.float64, device=device)  # last slot: clip count
     for batch in progress(loader, desc="val"):
         clip, flow = prepare_batch(batch, device)
@@ -96,7 +142,9 @@ def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torc
         scores: dict[str, torch.Tensor] = {}
         for mode, pred in outputs.items():
             for name, value in _score(pred, target, lpips_metric).items():
-                scores[_MODE_KEYS[mode][_SCORES.index(name)]] = value
+                scores[_MODE_KEYS[mode][SCORE_NAMES.index(name)]] = value
+            if mode != "recon":
+                scores.update(_bench_scores(pred, target, "copy_last_" if mode == "copy" else "", per_step))
         sums += torch.stack([scores[k].sum().double() for k in keys] + [sums.new_tensor(clip.shape[0])])
     distributed.all_reduce_sum(sums)
     model.train(was_training)
