@@ -122,6 +122,7 @@ class Session:
     batch_in_epoch: int = 0
     best_metric: float | None = None
     changed_settings: list = field(default_factory=list)
+    report_built_at: float = -math.inf  # time.monotonic() of the last report.html build
 
     @property
     def run_dir(self) -> Path:

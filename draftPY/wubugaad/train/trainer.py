@@ -31,6 +31,7 @@ from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, generator_losse
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.train import checkpoint, config, distributed
 from wubugaad.train.amp import backward, clip_and_step
+from wubugaad.train.report import write_report
 from wubugaad.train.session import Session, rng_state, setup
 from wubugaad.train.tracking import LOSS_TO_KEY, format_step_line
 from wubugaad.train.validation import (
@@ -44,6 +45,9 @@ from wubugaad.train.validation import (
 
 __all__ = ["run", "setup", "train", "save", "validate", "NonFiniteError", "LOSS_KEYS"]
 
+# report.html is rebuilt at a validation only when the last build is this old (and always at the end):
+# drawing its charts takes about a second, which frequent validations of a short run should not pay
+REPORT_INTERVAL_S = 60.0
 
 
 class NonFiniteError(RuntimeError):
@@ -117,7 +121,21 @@ def validate(s: Session, tag: str) -> dict[str, float]:
             if s.best_metric is None or sign * value > sign * s.best_metric:
                 s.best_metric = value
                 save(s, "best")
+    if time.monotonic() - s.report_built_at >= REPORT_INTERVAL_S:
+        _report(s, "running")
     return scores
+
+
+def _report(s: Session, state: str) -> None:
+    """Rank 0 rebuilds ``report.html`` in the run folder; a failure is one warning line, never fatal."""
+    if not s.dist.is_main:
+        return
+    s.report_built_at = time.monotonic()
+    try:
+        write_report(s.run_dir, {"state": state, "device": str(s.dist.device),
+                                 "world_size": s.dist.world_size})
+    except Exception as exc:  # the report is a convenience: training must go on
+        s.tracker.info(f"warning: report.html not written ({type(exc).__name__}: {exc})")
 
 
 def _every(interval: int, step: int) -> bool:
@@ -293,18 +311,19 @@ def train(s: Session) -> int:
         validate(s, f"step{s.step}")
     save(s, "last")
     s.tracker.info(f"training finished at epoch {s.epoch}, step {s.step}; outputs in {s.run_dir}")
-    _close(s)
+    _close(s, f"finished at step {s.step}")
     return 0
 
 
 def _interrupted(s: Session, stop: StopFlag) -> int:
     save(s, "last")
     s.tracker.info(f"stopped by signal {stop.signum} at step {s.step}: saved _last.pt")
-    _close(s)
+    _close(s, f"stopped by signal {stop.signum} at step {s.step}")
     return 130 if stop.signum == signal.SIGINT else 143
 
 
-def _close(s: Session) -> None:
+def _close(s: Session, state: str) -> None:
+    _report(s, state)
     s.tracker.close()
     distributed.barrier()
     distributed.cleanup()
