@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from wubugaad.data.video_cache import DEFAULT_MIN_DECODED_FRACTION
+
 FLOW_NET_TYPES = ("raft_small", "raft_large", "dis", "farneback")
 RAFT_TYPES = ("raft_small", "raft_large")
 GAAD_TYPES = ("subdivide", "spiral", "hybrid", "motion_adaptive")
@@ -69,6 +71,10 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                         "stretch: plain resize")
     g.add_argument("--cache_dir", type=str, default=".wubugaad_cache",
                    help="folder of the memory-mapped uint8 frame cache")
+    g.add_argument("--min_decoded_fraction", type=float, default=DEFAULT_MIN_DECODED_FRACTION,
+                   help="a video that decodes fewer than this share of the frames its header announces "
+                        "stops the run before training; above it the decoded frames are used with a note "
+                        "(0 = use whatever decodes)")
     g.add_argument("--seed", type=int, default=42, help="random seed (per-rank offsets derived from it)")
     g.add_argument("--deterministic", action="store_true",
                    help="deterministic algorithms (for resume-equivalence checks; slower)")
@@ -210,7 +216,8 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--use_amp", action="store_true", help="mixed precision on CUDA")
     g.add_argument("--amp_dtype", choices=("bf16", "fp16"), default="bf16",
                    help="AMP dtype: bf16 (no scaler) or fp16 (with gradient scalers)")
-    g.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the networks (CUDA only; ignored with a note on the CPU)")
     g.add_argument("--detect_anomaly", action="store_true",
                    help="autograd anomaly detection (slow; for debugging NaNs)")
     g.add_argument("--max_consecutive_nonfinite", type=int, default=20,
