@@ -14,7 +14,8 @@ REM   DRY_RUN         true: print the command instead of running it
 REM   PAUSE_AT_END    true: wait for a key before closing the window
 REM Paths must not contain "!" (delayed expansion).
 REM
-REM Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 130/143 interrupted).
+REM Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 4 non-finite
+REM abort, 5 a file could not be written, 130/143 interrupted; TRAINING_GUIDE.md lists them).
 
 setlocal EnableExtensions EnableDelayedExpansion
 SET "SCRIPT_DIR=%~dp0"

@@ -15,7 +15,8 @@
 #   DRY_RUN          true: print the command (one shell-quoted line after "DRY_RUN:") instead of running it
 #   PAUSE_AT_END     true: wait for Enter before exiting
 #
-# Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 130/143 interrupted).
+# Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 4 non-finite
+# abort, 5 a file could not be written, 130/143 interrupted; TRAINING_GUIDE.md lists them).
 
 set -uo pipefail   # no -e: the training exit code is captured and reported below
 

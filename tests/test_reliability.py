@@ -244,8 +244,9 @@ NAN_LOSSES = ("import wubugaad.train.trainer as t\nreal = t.generator_losses\n"
 
 
 def test_nonfinite_abort_saves_last_finite_state_and_exits_with_its_code(tmp_path):
+    # the Q-controller reads the losses every step: the limit is checked exactly there
     argv = tiny_run_argv(tmp_path, "--max_steps", "20", "--max_consecutive_nonfinite", "3", "--log_interval",
-                         "7",
+                         "7", "--q_controller_enabled",
                          "--val_interval", "100", "--save_interval", "2")
     done = run_patched(tmp_path, NAN_LOSSES, argv)
     assert done.returncode == exits.NONFINITE, done.stderr[-3000:]
@@ -259,7 +260,6 @@ def test_nonfinite_abort_saves_last_finite_state_and_exits_with_its_code(tmp_pat
 
 def test_nonfinite_limit_read_at_log_steps_names_the_step_it_was_reached(tmp_path, monkeypatch):
     monkeypatch.setattr(session.model_lib, "build", lambda args, **kw: fake_build(args, nan=True, **kw))
-    monkeypatch.setattr(trainer, "_reads_streak_every_step", lambda s, q_on: False)  # as on CUDA without Q
     args = config.parse_args(tiny_argv(tmp_path, "--max_steps", "20", "--max_consecutive_nonfinite", "3",
                                        "--log_interval", "5"))
     s = trainer.setup(args)

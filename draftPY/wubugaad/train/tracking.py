@@ -2,8 +2,10 @@
 
 Run folder: ``--checkpoint_dir`` itself, or ``--checkpoint_dir/--run_name`` when a run name is given
 (``run_dir``). It holds the checkpoints, ``config.json`` (resolved settings), ``metrics.jsonl`` (one JSON
-object per logged step: ``{"step": S, "epoch": E, key: value, ...}``), ``samples/`` and, with ``--wandb``,
-the ``wandb/`` folder.
+object per logged step: ``{"step": S, "epoch": E, key: value, ...}``; a resumed run first drops the lines
+logged after its step, ``drop_metrics_after``), ``samples/`` and, with ``--wandb``, the ``wandb/`` folder.
+Progress bars are drawn only when stderr is a terminal (a redirected log would collect one carriage-return
+fragment per refresh); console lines go through ``tqdm.write`` so they never cut a bar.
 
 WandB is imported lazily (only with ``--wandb``) and only on rank 0. Mode: ``WANDB_MODE`` when set;
 otherwise online when a login exists (``WANDB_API_KEY`` or a ``api.wandb.ai`` netrc entry), else offline,

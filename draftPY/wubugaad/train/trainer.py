@@ -15,13 +15,12 @@ the Q-controller is on or at a log step, one for the DDP stop flag with several 
 norms, geometry) only at log steps.
 
 The run of consecutive skipped steps is counted on the device, and the step at which it reaches
-``--max_consecutive_nonfinite`` is latched there too; that step is read with a read the loop already makes
-(``_reads_streak_every_step``): after every step with the Q-controller (the loss read), with several ranks
-(the stop-flag all-reduce) and on the CPU (reading a CPU tensor waits for nothing); otherwise (one CUDA
-process without the Q-controller) at the next log step. The abort saves ``_last.pt`` when the weights are
-finite (skipped steps leave them unchanged) and raises ``NonFiniteError`` naming the step the limit was
-reached. A file that cannot be written (full disk) stops the run with ``OutputWriteError`` naming it and
-the newest checkpoint, which is intact.
+``--max_consecutive_nonfinite`` is latched there too; that step is read along with values the loop reads
+anyway: after every step with the Q-controller (the loss read) and with several ranks (the stop-flag
+all-reduce), so the run stops exactly at the limit; otherwise (one process without the Q-controller) at
+the next log step, and the message names both steps. The abort saves ``_last.pt`` when the weights are
+finite (skipped steps leave them unchanged) and raises ``NonFiniteError``. A file that cannot be written
+(full disk) stops the run with ``OutputWriteError`` naming it and the newest checkpoint, which is intact.
 
 ``train`` returns 0 when done, 130 after Ctrl-C (SIGINT) and 143 after SIGTERM — both save ``_last.pt``
 first; the entry script maps the errors to exit codes (``exits``).
@@ -172,12 +171,6 @@ def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
     s.tracker.info(format_step_line(s.epoch, s.step, scalars))
 
 
-def _reads_streak_every_step(s: Session, q_on: bool) -> bool:
-    """Whether the step the non-finite limit was reached is read after every optimizer step (module
-    docstring): only where the loop reads a value every step anyway, or on the CPU."""
-    return q_on or s.dist.world_size > 1 or s.dist.device.type == "cpu"
-
-
 def _nonfinite_message(s: Session, reached_at: int) -> str:
     limit = s.args.max_consecutive_nonfinite
     when = f"reached at step {reached_at}"
@@ -242,7 +235,6 @@ def _train(s: Session) -> int:
     streak = torch.zeros((), dtype=torch.long, device=device)      # current run of skipped steps
     reached_at = torch.zeros((), dtype=torch.long, device=device)  # step the limit was reached (0: not)
     limit = args.max_consecutive_nonfinite
-    every_step = _reads_streak_every_step(s, q_on)
     anomaly = torch.autograd.detect_anomaly() if args.detect_anomaly else contextlib.nullcontext()
     done = s.step >= args.max_steps > 0
     budget_min = getattr(args, "max_train_minutes", 0.0)  # wall-clock budget (benchmarks); 0 = none
@@ -317,8 +309,6 @@ def _train(s: Session) -> int:
                             s.opt_d.update_q_controller(losses)
                         if log_now:
                             log_step(s, losses, norms)
-                    elif every_step and s.dist.world_size == 1:
-                        tripped = int(reached_at)  # a CPU tensor: no device to wait for
                     loss_sum.zero_()
                     micro = 0
                     log_images(s, clip, pred)
