@@ -35,13 +35,21 @@ import time
 
 import torch
 
+from wubugaad.data.augment import augment_batch, step_seed
 from wubugaad.model.losses import discriminator_loss, generator_losses
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.train import checkpoint, config, distributed, exits
 from wubugaad.train.amp import backward, clip_and_step
 from wubugaad.train.session import Session, rng_state, setup
 from wubugaad.train.tracking import LOSS_TO_KEY, format_step_line
-from wubugaad.train.validation import evaluate, generate, image_grid, prepare_batch, write_samples
+from wubugaad.train.validation import (
+    evaluate,
+    generate,
+    image_grid,
+    is_per_step,
+    prepare_batch,
+    write_samples,
+)
 
 __all__ = ["run", "setup", "train", "save", "validate", "NonFiniteError", "LOSS_KEYS"]
 
@@ -102,7 +110,8 @@ def validate(s: Session, tag: str) -> dict[str, float]:
         scores = {}
         if s.val_loader is not None:
             scores = evaluate(s.model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
-                              s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc))
+                              s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc),
+                              num_predict_frames=args.num_predict_frames)
         if s.dist.is_main:
             clip, flow = prepare_batch(s.sample_batch, s.dist.device)
             with s.autocast():
@@ -111,7 +120,8 @@ def validate(s: Session, tag: str) -> dict[str, float]:
             s.tracker.log_images(s.step, grids)
     if scores:
         s.tracker.log_scalars(s.step, {f"val/{k}": v for k, v in scores.items()}, epoch=s.epoch)
-        s.tracker.info(f"validation @ step {s.step}: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+        summary = ", ".join(f"{k}={v:.4f}" for k, v in scores.items() if not is_per_step(k))
+        s.tracker.info(f"validation @ step {s.step}: {summary}")
         value = scores.get(args.val_primary_metric)
         if value is not None and math.isfinite(value):
             sign = 1.0 if config.metric_mode(args.val_primary_metric) == "max" else -1.0
@@ -240,6 +250,7 @@ def _train(s: Session) -> int:
     budget_min = getattr(args, "max_train_minutes", 0.0)  # wall-clock budget (benchmarks); 0 = none
     deadline = time.monotonic() + 60.0 * budget_min if budget_min > 0 else math.inf
     validated_at = -1
+    augment = config.augment_config(args)
     with StopFlag() as stop, anomaly:
         try:
             epochs = s.tracker.progress(range(s.epoch, args.epochs), desc="epochs",
@@ -252,6 +263,8 @@ def _train(s: Session) -> int:
                 micro = 0
                 for batch in s.train_loader:
                     clip, flow = prepare_batch(batch, device)
+                    seed = step_seed(args.seed, s.dist.rank, s.step, micro)
+                    clip, flow = augment_batch(clip, flow, augment, seed)
                     micro += 1
                     s.batch_in_epoch += 1
                     last = micro == accum or s.batch_in_epoch == batches_per_epoch
