@@ -28,6 +28,7 @@ class DataConfig(FlagConfig):
     frame_skip: int
     resize_mode: str
     cache_dir: str
+    min_decoded_fraction: float
     scene_cut_threshold: float
     # OpenCV flow computed by the loader workers when the motion branch uses it
     use_wubu_motion_branch: bool

@@ -186,7 +186,8 @@ def _dataset_for(path_str: str, what: str, flag: str, cfg: DataConfig, span: int
     W, H, C = cfg.image_w, cfg.image_h, cfg.num_channels
     prepare()
     videos = _resolve_sources(path_str, what, flag, demo)
-    cached = [ensure_cached(v, cfg.cache_dir, W, H, C, cfg.resize_mode) for v in videos]
+    cached = [ensure_cached(v, cfg.cache_dir, W, H, C, cfg.resize_mode, cfg.min_decoded_fraction)
+              for v in videos]
     counts = [n for _, n in cached]
     for v, n in zip(videos, counts, strict=True):
         if n < span:
