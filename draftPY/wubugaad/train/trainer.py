@@ -239,7 +239,7 @@ def train(s: Session) -> int:
         return _train(s)
     except NonFiniteError as err:
         message = f"{err}; {_keep_last_finite(s)}"
-        _close(s)
+        _close(s, f"stopped at step {s.step}: non-finite gradients")
         raise NonFiniteError(message) from None
     except OSError as err:
         failure = exits.write_failure(err)
