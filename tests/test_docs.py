@@ -1,4 +1,4 @@
-"""README.md and TRAINING_GUIDE.md only mention what exists (issue 6): flags, WandB keys, files, variables."""
+"""README.md and TRAINING_GUIDE.md only mention what exists: flags, WandB keys, files, variables."""
 
 from __future__ import annotations
 

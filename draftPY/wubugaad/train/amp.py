@@ -1,4 +1,4 @@
-"""Mixed precision and backward/step helpers for the trainer (DESIGN §16).
+"""Mixed precision and backward/step helpers for the trainer.
 
 AMP runs on CUDA only: ``--amp_dtype bf16`` autocasts without a scaler (bf16 has fp32's exponent range);
 ``fp16`` autocasts and scales each network's loss with its own ``torch.amp.GradScaler`` so small gradients
@@ -21,20 +21,20 @@ __all__ = ["amp_enabled", "autocast_factory", "make_scaler", "backward", "clip_a
 
 
 def amp_enabled(args, device: torch.device) -> bool:
-    return bool(getattr(args, "use_amp", False)) and device.type == "cuda"
+    return args.use_amp and device.type == "cuda"
 
 
 def autocast_factory(args, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
     """A zero-argument callable returning the autocast context to wrap forwards in."""
     if not amp_enabled(args, device):
         return contextlib.nullcontext
-    dtype = torch.float16 if getattr(args, "amp_dtype", "bf16") == "fp16" else torch.bfloat16
+    dtype = torch.float16 if args.amp_dtype == "fp16" else torch.bfloat16
     return functools.partial(torch.autocast, device_type=device.type, dtype=dtype)
 
 
 def make_scaler(args, device: torch.device) -> torch.amp.GradScaler | None:
     """A GradScaler for fp16 AMP, else None."""
-    if amp_enabled(args, device) and getattr(args, "amp_dtype", "bf16") == "fp16":
+    if amp_enabled(args, device) and args.amp_dtype == "fp16":
         return torch.amp.GradScaler(device.type)
     return None
 

@@ -1,4 +1,4 @@
-"""Everything the training loop needs, built before the first step (issue 5): ``setup(args) → Session``.
+"""Everything the training loop needs, built before the first step: ``setup(args) → Session``.
 
 Order: process group and device → seeds and determinism → run folder and tracker → datasets, samplers and
 loaders → model and discriminator (shared seed, so every rank starts from the same weights; DDP also
@@ -136,7 +136,7 @@ class Session:
 
 
 def _determinism(args, device: torch.device) -> None:
-    if getattr(args, "deterministic", False):
+    if args.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
@@ -147,7 +147,7 @@ def _determinism(args, device: torch.device) -> None:
 def _datasets(args, info: distributed.DistInfo):
     """(train, validation or None) of the chosen source; the moving-object sources validate on their
     fixed test set."""
-    if getattr(args, "dataset", "video") == "video":
+    if args.dataset == "video":
         return data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier)
     return moving_objects.build_datasets(config.moving_objects_config(args), info.rank, info.world_size,
                                          barrier=distributed.barrier)
@@ -167,7 +167,7 @@ def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
     val_loader = None
     sample_source = train_ds
     if val_ds is not None and len(val_ds) > 0:
-        limit = args.val_max_clips if getattr(args, "val_max_clips", 0) > 0 else len(val_ds)
+        limit = args.val_max_clips if args.val_max_clips > 0 else len(val_ds)
         limit = min(limit, len(val_ds))
         # shard without padding: rank r scores clips r, r + world, ... so the gathered sums are exact
         val_loader = data.build_dataloader(Subset(val_ds, range(info.rank, limit, info.world_size)), args,
@@ -181,7 +181,7 @@ def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
 def _controllers(args) -> tuple[HAKMEMQController | None, HAKMEMQController | None]:
     """One Q-controller per optimizer, or none. The same seed on every rank: with all-reduced losses their
     choices stay identical."""
-    if not getattr(args, "q_controller_enabled", False):
+    if not args.q_controller_enabled:
         return None, None
     return HAKMEMQController(role="gen", seed=args.seed), HAKMEMQController(role="disc", seed=args.seed)
 
@@ -226,7 +226,7 @@ def _resume(s: Session) -> None:
         raise checkpoint.CheckpointError(f"--load_checkpoint: no checkpoint file at '{path}' "
                                          f"(check the path, or 'auto' for the newest in --checkpoint_dir)")
     payload = checkpoint.load_checkpoint(path, map_location=s.dist.device)
-    strict = bool(getattr(args, "load_strict", False))
+    strict = args.load_strict
     exact = True
     for name, module in (("model", s.model), ("discriminator", s.disc)):
         missing, unexpected, mismatched = checkpoint.restore_model(module, payload.get(name), strict=strict)
@@ -272,6 +272,10 @@ def _resume(s: Session) -> None:
     s.changed_settings = checkpoint.diff_settings(payload.get("config") or {}, s.config_dict,
                                                   ignore=RESUME_IGNORED_SETTINGS)
     s.tracker.info(f"resumed from {path} at epoch {s.epoch}, step {s.step}")
+    dropped = s.tracker.drop_metrics_after(s.step)
+    if dropped:
+        s.tracker.info(f"metrics.jsonl: dropped {dropped} lines logged after step {s.step} (they are "
+                       f"logged again)")
     for key, old, new in s.changed_settings:
         s.tracker.info(f"setting changed since checkpoint: {key}: {old!r} -> {new!r}")
 
@@ -285,12 +289,12 @@ def setup(args) -> Session:
     distributed.seed_everything(args.seed)
     config_dict = config.resolved_config(args)
     tracker = Tracker(args, info.is_main, config_dict)
-    if getattr(args, "use_amp", False) and info.device.type != "cuda":
+    if args.use_amp and info.device.type != "cuda":
         tracker.info("note: --use_amp applies on CUDA only; training in float32 on the CPU")
     train_loader, sampler, val_loader, sample_batch = _loaders(args, info, tracker)
-    model, disc = model_lib.build(args, pretrained_flow=not getattr(args, "optical_flow_random_init", False))
+    model, disc = model_lib.build(args, pretrained_flow=not args.optical_flow_random_init)
     model, disc = model.to(info.device), disc.to(info.device)
-    if getattr(args, "freeze_geometry", False):
+    if args.freeze_geometry:
         tracker.info(f"--freeze_geometry: {groups.freeze_geometry(model)} geometry scalars stay at their "
                      f"initial values")
     torch.manual_seed(distributed.rank_seed(args.seed, info.rank))
@@ -299,8 +303,8 @@ def setup(args) -> Session:
     fixed_z = torch.randn(max(args.demo_num_samples, 1), args.latent_dim,
                           generator=torch.Generator().manual_seed(args.seed)).to(info.device)
     lpips = None
-    if getattr(args, "use_lpips_for_verification", False):
-        lpips = LPIPSMetric(weights_path=getattr(args, "lpips_weights", None), device=info.device)
+    if args.use_lpips_for_verification:
+        lpips = LPIPSMetric(weights_path=args.lpips_weights, device=info.device)
         if not lpips.available:
             tracker.info("note: LPIPS unavailable (backbone weights could not be loaded); not reported")
             lpips = None
@@ -316,6 +320,9 @@ def setup(args) -> Session:
         ids = [info.device.index] if info.device.type == "cuda" else None
         s.model_fwd = DistributedDataParallel(model, device_ids=ids)
         s.disc_fwd = DistributedDataParallel(disc, device_ids=ids)
-    if getattr(args, "compile", False):
+    if args.compile and info.device.type != "cuda":
+        tracker.info("note: --compile applies on CUDA only (on the CPU compiling takes minutes and does not "
+                     "speed up the step); running uncompiled")
+    elif args.compile:
         s.model_fwd, s.disc_fwd = torch.compile(s.model_fwd), torch.compile(s.disc_fwd)
     return s

@@ -1,9 +1,11 @@
-"""Console, tqdm, WandB and local run-folder logging (DESIGN §12).
+"""Console, tqdm, WandB and local run-folder logging (docs/ARCHITECTURE.md, "Validation and outputs").
 
 Run folder: ``--checkpoint_dir`` itself, or ``--checkpoint_dir/--run_name`` when a run name is given
 (``run_dir``). It holds the checkpoints, ``config.json`` (resolved settings), ``metrics.jsonl`` (one JSON
-object per logged step: ``{"step": S, "epoch": E, key: value, ...}``), ``samples/`` and, with ``--wandb``,
-the ``wandb/`` folder.
+object per logged step: ``{"step": S, "epoch": E, key: value, ...}``; a resumed run first drops the lines
+logged after its step, ``drop_metrics_after``), ``samples/`` and, with ``--wandb``, the ``wandb/`` folder.
+Progress bars are drawn only when stderr is a terminal (a redirected log would collect one carriage-return
+fragment per refresh); console lines go through ``tqdm.write`` so they never cut a bar.
 
 WandB is imported lazily (only with ``--wandb``) and only on rank 0. Mode: ``WANDB_MODE`` when set;
 otherwise online when a login exists (``WANDB_API_KEY`` or a ``api.wandb.ai`` netrc entry), else offline,
@@ -16,38 +18,37 @@ import json
 import math
 import netrc
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from wubugaad import tempfiles
+from wubugaad.model.losses import LOSS_KEYS
+from wubugaad.train import exits
 from wubugaad.train.grad_norms import KEYS as GRAD_NORM_KEYS
+from wubugaad.train.validation import BENCH_METRIC_KEYS, VAL_METRIC_KEYS
 
-__all__ = ["WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "BENCH_METRIC_KEYS", "VAL_PER_STEP_PATTERN",
+__all__ = ["LOSS_TO_KEY", "WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "BENCH_METRIC_KEYS", "VAL_PER_STEP_PATTERN",
            "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS", "run_dir", "wandb_mode", "format_step_line",
            "Tracker"]
 
-# Scalar keys logged every --log_interval steps (the names of DESIGN §12).
-TRAIN_SCALAR_KEYS = (
+# Breakdown key of the losses module → its logged name (v0.1's names).
+LOSS_TO_KEY = dict(zip(LOSS_KEYS, (
     "train/loss_recon", "train/loss_kl", "train/loss_g_adv", "train/loss_g_total",
     "train/loss_d_real", "train/loss_d_fake", "train/loss_d_total",
-    "train/lr_gen", "train/lr_disc", "train/lambda_kl_eff",
+), strict=True))
+# Scalar keys logged every --log_interval steps.
+TRAIN_SCALAR_KEYS = (
+    *LOSS_TO_KEY.values(), "train/lr_gen", "train/lr_disc", "train/lambda_kl_eff",
     "train/grad_norm_gen", "train/grad_norm_disc", "train/nonfinite_skipped",
 )
 Q_SCALAR_KEYS = tuple(f"q_ctrl_{role}/{name}" for role in ("gen", "disc")
                       for name in ("epsilon", "lrscale", "momentumscale", "avgreward", "qtablesize"))
-# Validation metrics (logged as val/<metric>); reconstruction keys keep v0.1's names.
-VAL_METRIC_KEYS = (
-    "avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips",
-    "pred_mse", "pred_psnr", "pred_ssim", "pred_lpips",
-    "copy_last_mse", "copy_last_psnr", "copy_last_ssim", "copy_last_lpips",
-)
-# Benchmark-definition metrics; also logged per future step k = 1 … P as VAL_PER_STEP_PATTERN.
-BENCH_METRIC_KEYS = (
-    "bench_mse", "bench_mae", "bench_ssim", "bench_psnr",
-    "copy_last_bench_mse", "copy_last_bench_mae", "copy_last_bench_ssim", "copy_last_bench_psnr",
-)
+# Validation metrics are logged as val/<metric>; the benchmark-definition ones also per future step
+# k = 1 … P as VAL_PER_STEP_PATTERN.
 VAL_PER_STEP_PATTERN = "val/{metric}_t{k}"
 WANDB_SCALAR_KEYS = (TRAIN_SCALAR_KEYS + Q_SCALAR_KEYS + GRAD_NORM_KEYS
                      + tuple(f"val/{k}" for k in VAL_METRIC_KEYS + BENCH_METRIC_KEYS))
@@ -61,19 +62,12 @@ WANDB_IMAGE_KEYS = (
     "samples/train_recon", "samples/train_context", "samples/train_ground_truth",
     "samples/val_reconstruction_samples", "samples/val_prediction_samples", "samples/fixed_noise_generated",
 )
-# Breakdown key of the losses module → train/ key.
-LOSS_TO_KEY = {
-    "loss_g_recon": "train/loss_recon", "loss_g_kl": "train/loss_kl", "loss_g_adv": "train/loss_g_adv",
-    "loss_g_total": "train/loss_g_total", "loss_d_real": "train/loss_d_real",
-    "loss_d_fake": "train/loss_d_fake", "loss_d_total": "train/loss_d_total",
-}
 
 
 def run_dir(args) -> Path:
     """``checkpoint_dir`` or ``checkpoint_dir/run_name``."""
     base = Path(args.checkpoint_dir)
-    name = getattr(args, "run_name", None)
-    return base / name if name else base
+    return base / args.run_name if args.run_name else base
 
 
 def wandb_mode(environ: Mapping[str, str] | None = None) -> str:
@@ -109,8 +103,19 @@ def format_step_line(epoch: int, step: int, scalars: Mapping[str, float]) -> str
     return line
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
+
+
 class Tracker:
-    """Rank-0 sink for console lines, scalars, images and files; every method is a no-op elsewhere."""
+    """Rank-0 sink for console lines, scalars, images and files; every method is a no-op elsewhere.
+
+    Start-up makes the run folder (``OutputFolderError`` naming the flag when it cannot be a folder) and
+    removes temporaries left there by killed writers (``wubugaad.tempfiles``).
+    """
 
     def __init__(self, args, is_main: bool, resolved_config: Mapping | None = None):
         self.args = args
@@ -119,18 +124,33 @@ class Tracker:
         self.wandb = None
         if not is_main:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "samples").mkdir(exist_ok=True)
+        self._make_folders()
+        tempfiles.remove_stale(self.dir)
+        self.metrics_path = self.dir / "metrics.jsonl"
         if resolved_config is not None:
-            (self.dir / "config.json").write_text(json.dumps(resolved_config, indent=2, sort_keys=True,
-                                                             default=str))
-        self._metrics = open(self.dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-        if getattr(args, "wandb", False):
+            with exits.writing(self.dir / "config.json"):
+                (self.dir / "config.json").write_text(json.dumps(resolved_config, indent=2, sort_keys=True,
+                                                                 default=str))
+        with exits.writing(self.metrics_path):
+            self._metrics = open(self.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
+        if args.wandb:
             import wandb  # lazy: only runs with --wandb pay for the import
 
             self.wandb = wandb
-            wandb.init(project=args.wandb_project, name=getattr(args, "wandb_run_name", None),
+            wandb.init(project=args.wandb_project, name=args.wandb_run_name,
                        config=dict(resolved_config or {}), dir=str(self.dir), mode=wandb_mode())
+
+    def _make_folders(self) -> None:
+        flag = "--checkpoint_dir/--run_name" if getattr(self.args, "run_name", None) else "--checkpoint_dir"
+        try:
+            (self.dir / "samples").mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise exits.OutputFolderError(
+                f"{flag}: cannot create the run folder '{self.dir}': {err.strerror} (a file is in the way or "
+                f"the folder is not writable; choose another folder)") from err
+        if not os.access(self.dir, os.W_OK | os.X_OK):
+            raise exits.OutputFolderError(f"{flag}: the run folder '{self.dir}' is not writable "
+                                          f"(choose another folder or fix its permissions)")
 
     def info(self, message: str) -> None:
         """A console line (tqdm-safe)."""
@@ -138,10 +158,11 @@ class Tracker:
             tqdm.write(message)
 
     def progress(self, iterable: Iterable, desc: str, total: int | None = None, leave: bool = False):
-        """A tqdm bar on rank 0, the bare iterable elsewhere."""
-        if not self.is_main:
+        """A tqdm bar on rank 0 when it draws on a terminal; the bare iterable elsewhere (a log file
+        would collect one carriage-return fragment per refresh)."""
+        if not self.is_main or not _is_terminal(sys.stderr):
             return iterable
-        return tqdm(iterable, desc=desc, total=total, leave=leave, dynamic_ncols=True)
+        return tqdm(iterable, desc=desc, total=total, leave=leave, dynamic_ncols=True, file=sys.stderr)
 
     def log_scalars(self, step: int, scalars: Mapping[str, float], epoch: int | None = None) -> None:
         """Append one ``metrics.jsonl`` line and log the same dict to WandB."""
@@ -149,10 +170,51 @@ class Tracker:
             return
         clean = {k: float(v) for k, v in scalars.items()}
         record = {"step": step, **({"epoch": epoch} if epoch is not None else {}), **clean}
-        self._metrics.write(json.dumps(record) + "\n")
-        self._metrics.flush()
+        with exits.writing(self.metrics_path):
+            self._metrics.write(json.dumps(record) + "\n")
+            self._metrics.flush()
         if self.wandb is not None:
             self.wandb.log(clean, step=step)
+
+    def drop_metrics_after(self, step: int) -> int:
+        """Rewrite ``metrics.jsonl`` without the lines logged after ``step`` (a resumed run logs them
+        again) and without a line cut short by a kill; atomic (temp file + rename). Returns the number of
+        lines dropped."""
+        if not self.is_main:
+            return 0
+        self._metrics.close()
+        kept, dropped = [], 0
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                dropped += 1
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] > step:
+                dropped += 1
+            else:
+                kept.append(line + "\n")
+        try:
+            if dropped:
+                self._replace_metrics("".join(kept))
+        finally:
+            self._metrics = open(self.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
+        return dropped
+
+    def _replace_metrics(self, text: str) -> None:
+        tmp = None
+        try:
+            with exits.writing(self.metrics_path):
+                handle, tmp = tempfiles.open_temp(self.metrics_path)
+                with handle:
+                    handle.write(text.encode("utf-8"))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, self.metrics_path)
+        except BaseException:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            raise
 
     def log_images(self, step: int, images: Mapping[str, torch.Tensor]) -> None:
         """Log image grids ``(C, H, W)`` in [0, 1] to WandB (the local PNGs are written by the sampler)."""
@@ -164,7 +226,10 @@ class Tracker:
     def close(self) -> None:
         if not self.is_main:
             return
-        self._metrics.close()
+        try:
+            self._metrics.close()
+        except OSError:  # a full disk: what could be flushed was written; closing must not mask the error
+            pass
         if self.wandb is not None:
             self.wandb.finish()
             self.wandb = None
