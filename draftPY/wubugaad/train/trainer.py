@@ -92,6 +92,21 @@ def save(s: Session, kind: str, name_epoch: int | None = None) -> None:
     """Rank 0 writes checkpoint ``kind`` (best/last/epoch/step) atomically; periodic ones are pruned."""
     if not s.dist.is_main:
         return
+    with _paused(s):
+        _save(s, kind, name_epoch)
+
+
+@contextlib.contextmanager
+def _paused(s: Session):
+    """Time spent inside is not training-step time (validation, checkpoint writes)."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        s.paused_s += time.monotonic() - started
+
+
+def _save(s: Session, kind: str, name_epoch: int | None) -> None:
     extra = {"batch_in_epoch": s.batch_in_epoch, "rng": rng_state()}
     payload = checkpoint.build_payload(s.model, s.disc, s.opt_g, s.opt_d, s.scaler_g, s.scaler_d, s.step,
                                        s.epoch, s.best_metric, s.config_dict, extra, q_g=s.q_g, q_d=s.q_d)
@@ -106,6 +121,11 @@ def validate(s: Session, tag: str) -> dict[str, float]:
 
     Runs under ``fork_rng`` so the training noise stream does not depend on the validation schedule.
     """
+    with _paused(s):
+        return _validate(s, tag)
+
+
+def _validate(s: Session, tag: str) -> dict[str, float]:
     args = s.args
     devices = [s.dist.device] if s.dist.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
@@ -206,6 +226,9 @@ def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
     scalars["train/lr_gen"] = s.opt_g.current_lr()  # of the step just taken
     scalars["train/lr_disc"] = s.opt_d.current_lr()
     scalars["train/lambda_kl_eff"] = args.lambda_kl
+    now = time.monotonic()
+    if s.step > s.lap_step:  # wall time per step since the last log step, validation and saves left out
+        scalars["train/seconds_per_step"] = (now - s.lap_started - s.paused_s) / (s.step - s.lap_step)
     for role, q in (("gen", s.q_g), ("disc", s.q_d)):
         if q is not None:
             scalars.update({f"q_ctrl_{role}/epsilon": q.epsilon, f"q_ctrl_{role}/lrscale": q.current_lr_scale,
@@ -221,6 +244,17 @@ def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
     scalars.update(zip(tensors, values, strict=True))
     s.tracker.log_scalars(s.step, scalars, epoch=s.epoch)
     s.tracker.info(format_step_line(s.epoch, s.step, scalars))
+    s.lap_started, s.lap_step, s.paused_s = time.monotonic(), s.step, 0.0
+
+
+def log_model_size(s: Session) -> None:
+    """Parameter counts of both networks, logged once when a run starts from scratch."""
+    sizes = {"model/params_gen": sum(p.numel() for p in s.model.parameters()),
+             "model/params_disc": sum(p.numel() for p in s.disc.parameters())}
+    s.tracker.info(f"parameters: generator {sizes['model/params_gen'] / 1e6:.2f} M, discriminator "
+                   f"{sizes['model/params_disc'] / 1e6:.2f} M")
+    if s.step == 0:
+        s.tracker.log_scalars(0, sizes, epoch=s.epoch)
 
 
 def _nonfinite_message(s: Session, reached_at: int) -> str:
@@ -294,6 +328,8 @@ def _train(s: Session) -> int:
     deadline = time.monotonic() + 60.0 * budget_min if budget_min > 0 else math.inf
     validated_at = -1
     augment = config.augment_config(args)
+    log_model_size(s)
+    s.lap_started, s.lap_step, s.paused_s = time.monotonic(), s.step, 0.0
     with StopFlag() as stop, anomaly:
         try:
             epochs = s.tracker.progress(range(s.epoch, args.epochs), desc="epochs",
