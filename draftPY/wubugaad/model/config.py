@@ -57,6 +57,7 @@ class ModelConfig(FlagConfig):
     disc_base_disc_channels: int
     disc_max_disc_channels: int
     disc_temporal_kernel_size: int
+    disc_stem_stride: int
     disc_min_hidden_fc_dim: int
     disc_max_hidden_fc_dim: int
     disc_use_gaad_film_condition: bool

@@ -3,10 +3,10 @@
 Per micro-batch (``clip`` (B, T, C, H, W) in [-1, 1], ``T = n_in + P``)::
 
     out   = G(clip, mode="train")                      # ONE generator forward
-    real  = clip                     = [context ; targets]
-    fake  = [context ; out.prediction]                 # same time indices as real
-    L_D   = BCE(D(real), 1)/2 + BCE(D(fake.detach()), 0)/2          → D grads only
-    L_G   = λ_recon·MSE + λ_kl·KL + λ_gan·BCE(D(fake), 1)          → G grads only (D frozen)
+    real  = [last K context frames ; targets]          # K = --disc_context_frames
+    fake  = [last K context frames ; out.prediction]   # same time indices as real
+    L_D   = BCE(D(real), 1)/2 + BCE(D(fake.detach()), 0)/2          → D grads only (one D call on both)
+    L_G   = λ_recon·MSE + λ_kl·KL + λ_gan·BCE(D(fake), 1)          → G grads only (D frozen, eval mode)
 
 Both losses are divided by ``grad_accum_steps``; after the last micro-batch of a macro-batch each network's
 gradients are clipped globally (``--global_max_grad_norm``) and its optimizer steps (a non-finite step is
@@ -36,6 +36,7 @@ import time
 import torch
 
 from wubugaad.data.augment import augment_batch, step_seed
+from wubugaad.model.discriminator import judging
 from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, generator_losses
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.train import checkpoint, config, distributed, exits, grad_norms
@@ -353,7 +354,8 @@ def _train(s: Session) -> int:
                         with s.autocast():
                             out = s.model_fwd(clip, mode="train", flow=flow)
                         pred, target = out.prediction, clip[:, n_in:]
-                        real, fake = aligned_clips(clip, pred, n_in)  # both (B, T, C, H, W)
+                        # both (B, K + P, C, H, W): the last K context frames, then targets / predictions
+                        real, fake = aligned_clips(clip, pred, n_in, args.disc_context_frames)
                         cond = out.condition
                         # ---- discriminator step on detached predictions (real and fake in one call) ----
                         both_cond = None if cond is None else torch.cat([cond, cond]).detach()
@@ -362,10 +364,8 @@ def _train(s: Session) -> int:
                         d_loss, d_parts = discriminator_loss(*logits.chunk(2))
                         backward(d_loss / accum, s.scaler_d)
                         # ---- generator step through a frozen D ------------------------------------
-                        s.disc.requires_grad_(False)
-                        with s.autocast():
+                        with judging(s.disc), s.autocast():
                             fake_logits = s.disc(fake, cond).float()
-                        s.disc.requires_grad_(True)
                         g_loss, g_parts = generator_losses(
                             pred.float(), target.float(), out.mu.float(), out.logvar.float(), fake_logits,
                             args.lambda_recon, args.lambda_kl, args.lambda_gan,
