@@ -66,6 +66,7 @@ class ModelConfig(FlagConfig):
     disc_cnn_channels_2d: tuple[int, ...]
     # WuBu stacks: shared settings, then WuBu-S, WuBu-M, WuBu-T
     wubu_dropout: float
+    wubu_replace_with_mlp: bool
     wubu_t_num_heads: int
     wubu_s_num_levels: int
     wubu_s_hyperbolic_dims: tuple[int, ...]
@@ -114,6 +115,7 @@ class ModelConfig(FlagConfig):
             temporal=key == "t",
             num_heads=self.wubu_t_num_heads,
             ablate=frozenset(read("ablate")),
+            euclidean=self.wubu_replace_with_mlp,
         )
 
     def stack(self, key: str, input_dim: int) -> StackConfig:

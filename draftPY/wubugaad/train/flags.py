@@ -200,6 +200,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
 def add_wubu_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("WuBu nesting stacks")
     g.add_argument("--wubu_dropout", type=float, default=0.1, help="dropout inside WuBu levels")
+    g.add_argument("--wubu_replace_with_mlp", action="store_true",
+                   help="ablation: WuBu-S, -M and -T become residual MLP blocks of the same widths with "
+                        "the same time mixing, and no balls, boundaries, spread, descriptors or rotations")
     g.add_argument("--wubu_t_num_heads", type=int, default=4,
                    help="attention heads of WuBu-T's causal mixing")
     for key, name, levels, dims, curvs, old_dims in STACKS:
