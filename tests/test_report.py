@@ -143,7 +143,7 @@ def test_missing_validation_geometry_and_samples_are_said(bare_run):
         assert not any(t == "svg" for t, _ in page.inside(sid)), sid
         assert any(a.get("class") == "missing" for t, a in page.inside(sid)), sid
     assert "No validation metrics" in text and "No <code>geometry/…</code> keys" in text
-    assert "No sample grids or clips" in text and "no val/avg_val_psnr logged" in text
+    assert "No sample grids or clips" in text and "no val/pred_psnr logged" in text
     assert sum(a.get("class") == "chart-svg" for t, a in page.inside("losses")) == 2
 
 
