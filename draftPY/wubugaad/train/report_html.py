@@ -79,7 +79,7 @@ def _best(run: Run) -> str:
     steps, values = run.log.curve(f"val/{metric}")
     if steps.size == 0:
         return f"no val/{metric} logged"
-    lower = any(w in metric for w in ("mse", "lpips"))
+    lower = any(w in metric for w in ("mse", "mae", "lpips"))
     i = int(values.argmin() if lower else values.argmax())
     return f"{metric} = {fmt_value(values[i])} at step {int(steps[i])} (last {fmt_value(values[-1])})"
 
