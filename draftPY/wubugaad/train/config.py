@@ -39,7 +39,7 @@ POSITIVE_INTS = (
 NON_NEGATIVE_INTS = (
     "num_input_frames", "num_workers", "max_steps", "keep_last_n", "val_interval", "val_max_clips",
     "num_val_samples_to_log", "demo_num_samples", "wandb_log_train_recon_interval",
-    "wandb_log_fixed_noise_samples_interval",
+    "wandb_log_fixed_noise_samples_interval", "gan_start_step", "gan_ramp_steps",
     *(f"wubu_{key}_num_levels" for key, *_ in STACKS),
     *(f"wubu_{key}_boundary_points" for key, *_ in STACKS),
 )
@@ -123,6 +123,15 @@ def _architecture_problems(args: argparse.Namespace) -> list[str]:
         if uses_raft and (size % 8 or size < 128):
             problems.append(f"--{flag}={size}: {args.optical_flow_net_type} needs frame sides that are "
                             f">= 128 and divisible by 8 (or use --optical_flow_net_type dis/farneback)")
+    if not (args.gen_max_flow_px > 0 and math.isfinite(args.gen_max_flow_px)):
+        problems.append(f"--gen_max_flow_px must be a finite number > 0 (got {args.gen_max_flow_px}; "
+                        f"e.g. 16)")
+    if args.generator_type == "spatial" and args.num_input_frames < 1:
+        problems.append("--generator_type spatial needs context frames: use --num_input_frames >= 1 or "
+                        "--generator_type global")
+    if resolve_generator_type(args) == "spatial" and not args.residual_generator:
+        problems.append("--no_residual_generator applies to the global generator only (the spatial one "
+                        "always starts from the last context frame): add --generator_type global or drop it")
     if args.gaad_decomposition_type == "motion_adaptive" and not args.use_wubu_motion_branch:
         problems.append("--gaad_decomposition_type motion_adaptive needs --use_wubu_motion_branch "
                         "(or choose subdivide, spiral or hybrid)")
@@ -154,6 +163,13 @@ def validate_args(args: argparse.Namespace) -> list[str]:
             + _path_problems(args))
 
 
+def resolve_generator_type(args: argparse.Namespace) -> str:
+    """``--generator_type`` as given, else spatial with context frames and global without."""
+    if args.generator_type is not None:
+        return args.generator_type
+    return "spatial" if args.num_input_frames > 0 else "global"
+
+
 def broadcast_stack_lists(args: argparse.Namespace) -> argparse.Namespace:
     """Repeat one-value ``wubu_{s,m,t}`` dims/curvature lists to the level count (in place; fresh lists)."""
     for key, *_ in STACKS:
@@ -163,6 +179,7 @@ def broadcast_stack_lists(args: argparse.Namespace) -> argparse.Namespace:
             values = list(getattr(args, flag))
             setattr(args, flag, values * levels if len(values) == 1 else values)
         setattr(args, f"wubu_{key}_ablate", sorted(set(getattr(args, f"wubu_{key}_ablate"))))
+    args.generator_type = resolve_generator_type(args)
     args.flow_stats_components = list(args.flow_stats_components)
     args.disc_cnn_channels_2d = list(args.disc_cnn_channels_2d)
     return args
@@ -212,6 +229,8 @@ def args_from_config(config: dict) -> argparse.Namespace:
     Flags added after the checkpoint was written keep their defaults; unknown old keys are kept as well.
     """
     args = build_parser().parse_args([])
+    # checkpoints written before the spatial generator existed hold the global one
+    args.generator_type = "global"
     for name, value in config.items():
         setattr(args, name, value)
     return broadcast_stack_lists(args)

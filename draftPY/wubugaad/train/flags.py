@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 
+from wubugaad.model.losses import RECON_LOSSES
+
 FLOW_NET_TYPES = ("raft_small", "raft_large", "dis", "farneback")
 RAFT_TYPES = ("raft_small", "raft_large")
 GAAD_TYPES = ("subdivide", "spiral", "hybrid", "motion_adaptive")
 FLOW_STATS = ("mag_mean", "angle_mean", "mag_std", "angle_std")
 DISCRIMINATOR_TYPES = ("spatio_temporal_cnn", "regional_cnn")
+GENERATOR_TYPES = ("spatial", "global")
 ABLATIONS = ("distances", "spread", "descriptors", "boundaries", "flow", "rotation")
 RECON_METRICS = ("avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips")
 PRED_METRICS = ("pred_mse", "pred_psnr", "pred_ssim", "pred_lpips")
@@ -128,15 +131,30 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                         + _v01(128))
 
     g = p.add_argument_group("generator and discriminator")
+    g.add_argument("--generator_type", choices=GENERATOR_TYPES, default=None,
+                   help="spatial: U-Net over the context frames that warps the last frame by a predicted "
+                        "flow and blends in a synthesised correction; global: z and the context code through "
+                        "3-D transposed convolutions (the first build; the only one without context). "
+                        "Default: spatial with context frames, global without")
     g.add_argument("--gen_base_channels", type=int, default=32,
-                   help="widest 3-D conv width of the generator (halved per upsampling block)")
+                   help="generator width: global — widest 3-D conv (halved per upsampling block); spatial — "
+                        "width at stride 2 (half of it at full resolution, doubling per level up to 4x)")
+    _add_on_off(g, "gen_use_warp", True,
+                "spatial generator: warp the last context frame by a predicted flow (off: a masked "
+                "correction on the last frame only; ablation)")
+    _add_on_off(g, "gen_use_gaad_paint", True,
+                "spatial generator: paint the GAAD region tokens of the last context frame into the cells "
+                "of their boxes at the bottleneck (off: ablation)")
+    g.add_argument("--gen_max_flow_px", type=float, default=16.0,
+                   help="spatial generator: bound of the predicted flow in pixels (max·tanh(raw/max))")
     g.add_argument("--gen_temporal_kernel_size", type=int, default=3,
                    help="temporal kernel of the generator 3-D convolutions")
     g.add_argument("--gen_final_conv_kernel_spatial", type=int, default=3,
                    help="spatial kernel of the generator output convolution (odd)")
     _add_on_off(g, "residual_generator", True,
-                "predict a residual on the last context frame (zero-initialised: the untrained model copies "
-                "the last frame); needs context frames")
+                "global generator: predict a residual on the last context frame (zero-initialised: the "
+                "untrained model copies the last frame); needs context frames (the spatial generator always "
+                "starts from the last frame)")
     g.add_argument("--discriminator_type", choices=DISCRIMINATOR_TYPES, default="spatio_temporal_cnn",
                    help="spatio_temporal_cnn or regional_cnn")
     g.add_argument("--disc_apply_spectral_norm", action="store_true",
@@ -189,9 +207,17 @@ def add_wubu_flags(p: argparse.ArgumentParser) -> None:
 
 def add_training_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("losses and optimisation")
-    g.add_argument("--lambda_recon", type=float, default=10.0, help="weight of the reconstruction MSE")
+    g.add_argument("--recon_loss", choices=RECON_LOSSES, default="l1",
+                   help="per-pixel reconstruction loss on the target frames in [-1, 1]: l1, mse or their sum")
+    g.add_argument("--lambda_recon", type=float, default=10.0, help="weight of the reconstruction loss")
     g.add_argument("--lambda_kl", type=float, default=0.1, help="weight of the KL term")
-    g.add_argument("--lambda_gan", type=float, default=1.0, help="weight of the generator adversarial term")
+    g.add_argument("--lambda_gan", type=float, default=1.0,
+                   help="weight of the generator adversarial term once the warm-up is over")
+    g.add_argument("--gan_start_step", type=int, default=0,
+                   help="optimizer step at which the generator's adversarial term is switched on (D trains "
+                        "from the start)")
+    g.add_argument("--gan_ramp_steps", type=int, default=0,
+                   help="steps over which that weight rises linearly from 0 to --lambda_gan (0: at once)")
     g.add_argument("--optimizer", choices=("risgd",), default="risgd",
                    help="optimizer of both networks: risgd = RiemannianEnhancedSGD")
     g.add_argument("--learning_rate_gen", type=float, default=1e-4,

@@ -29,7 +29,7 @@ __all__ = ["WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "GEOMETRY_KEY_PATTERNS", "WAN
 TRAIN_SCALAR_KEYS = (
     "train/loss_recon", "train/loss_kl", "train/loss_g_adv", "train/loss_g_total",
     "train/loss_d_real", "train/loss_d_fake", "train/loss_d_total",
-    "train/lr_gen", "train/lr_disc", "train/lambda_kl_eff",
+    "train/lr_gen", "train/lr_disc", "train/lambda_kl_eff", "train/lambda_gan_eff",
     "train/grad_norm_gen", "train/grad_norm_disc", "train/nonfinite_skipped",
 )
 Q_SCALAR_KEYS = tuple(f"q_ctrl_{role}/{name}" for role in ("gen", "disc")
