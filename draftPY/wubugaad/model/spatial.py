@@ -161,7 +161,12 @@ class SpatialGenerator(nn.Module):
         c0 = self.body.widths[0]
         # per target frame: (flow x, flow y)?, mask logit, correction (C)
         self.per_frame = (2 if self.use_warp else 0) + 1 + self.C
-        self.out = nn.Conv2d(c0 + (2 if self.use_flow_input else 0), self.P * self.per_frame, 3, padding=1)
+        ks = int(cfg.gen_final_conv_kernel_spatial)
+        if ks % 2 == 0:
+            raise ValueError(f"--gen_final_conv_kernel_spatial must be odd (got {ks}) so the output keeps the "
+                             "frame size")
+        self.out = nn.Conv2d(c0 + (2 if self.use_flow_input else 0), self.P * self.per_frame, ks,
+                             padding=ks // 2)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         h, w = self.body.sizes[-1]

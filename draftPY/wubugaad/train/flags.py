@@ -148,9 +148,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gen_max_flow_px", type=float, default=16.0,
                    help="spatial generator: bound of the predicted flow in pixels (max·tanh(raw/max))")
     g.add_argument("--gen_temporal_kernel_size", type=int, default=3,
-                   help="temporal kernel of the generator 3-D convolutions")
+                   help="temporal kernel of the global generator's 3-D convolutions (odd)")
     g.add_argument("--gen_final_conv_kernel_spatial", type=int, default=3,
-                   help="spatial kernel of the generator output convolution (odd)")
+                   help="spatial kernel of the generator output convolution (odd; both generators)")
     _add_on_off(g, "residual_generator", True,
                 "global generator: predict a residual on the last context frame (zero-initialised: the "
                 "untrained model copies the last frame); needs context frames (the spatial generator always "
