@@ -163,8 +163,8 @@ class SpatialGenerator(nn.Module):
         self.per_frame = (2 if self.use_warp else 0) + 1 + self.C
         ks = int(cfg.gen_final_conv_kernel_spatial)
         if ks % 2 == 0:
-            raise ValueError(f"--gen_final_conv_kernel_spatial must be odd (got {ks}) so the output keeps the "
-                             "frame size")
+            raise ValueError(f"--gen_final_conv_kernel_spatial must be odd (got {ks}) so the output keeps "
+                             "the frame size")
         self.out = nn.Conv2d(c0 + (2 if self.use_flow_input else 0), self.P * self.per_frame, ks,
                              padding=ks // 2)
         nn.init.zeros_(self.out.weight)
