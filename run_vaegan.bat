@@ -2,29 +2,46 @@
 REM WuBuGAADHybridGen - master launcher (Windows). Linux/macOS twin: run_vaegan.sh.
 REM
 REM Edit the SET lines below, or pre-set any of them before calling this file: every setting is applied
-REM only IF NOT DEFINED, so the phase launchers in draftPY\ (phase1_reconstruction.bat, ...) and your own
-REM wrappers can override it. Booleans are true/false. Lists (WUBU_S_HYPERBOLIC_DIMS=128 64) use spaces.
+REM only IF NOT DEFINED, so your own wrappers can override it. The phase launchers in draftPY\
+REM (phase1_reconstruction.bat, ...) set LOAD_CHECKPOINT and CHECKPOINT_OUTPUT_DIR themselves: for a
+REM phase, set those two in the phase file, not here. Booleans are true/false. Lists
+REM (WUBU_S_HYPERBOLIC_DIMS=128 64) use spaces.
 REM Values: the research configuration of the v0.1 launcher (CLI_CONTRACT 15.2).
 REM
 REM Launcher-only settings:
 REM   NPROC_PER_NODE  processes (GPUs) on this machine; > 1 runs torchrun --standalone (one node)
-REM   PYTHON_EXE      interpreter (default: venv\Scripts\python.exe next to this file, else python on PATH)
+REM   PYTHON_EXE      interpreter that trains (default: venv\Scripts\python.exe next to this file, else
+REM                   python on PATH); setup.bat's interpreter for creating venv is BASE_PYTHON
 REM   EXTRA_ARGS      further flags appended verbatim, e.g. --wubu_s_ablate rotation
 REM   DRY_RUN         true: print the command instead of running it
-REM   PAUSE_AT_END    true: wait for a key before closing the window
-REM Paths must not contain "!" (delayed expansion).
+REM   PAUSE_AT_END    auto: wait for a key at the end only when this file was double-clicked in
+REM                   Explorer (never in a console, a calling script or CI); true: always; false: never
+REM Paths: relative ones are relative to the project root (this folder), whatever the current folder;
+REM each is made a full path without a trailing backslash. Paths must not contain "!" or a percent sign.
 REM
 REM Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 130/143 interrupted).
+REM With NPROC_PER_NODE > 1 it is torchrun's instead: 1 whenever a worker failed, whatever its code.
+REM Ctrl-C: Python saves its _last.pt checkpoint and exits 130, then cmd asks "Terminate batch job
+REM (Y/N)?": N shows the failure message (and the pause), Y closes at once.
 
 setlocal EnableExtensions EnableDelayedExpansion
+SET "THIS_FILE=%~f0"
+SET "LAUNCHER_OUTER=0"
+IF NOT DEFINED WUBUGAAD_LAUNCHER_RUNNING SET "LAUNCHER_OUTER=1"
+SET "WUBUGAAD_LAUNCHER_RUNNING=1"
+SET "LAUNCHER_PUSHED=0"
+SET "EXIT_CODE=1"
 SET "SCRIPT_DIR=%~dp0"
 IF "%SCRIPT_DIR:~-1%"=="\" SET "SCRIPT_DIR=%SCRIPT_DIR:~0,-1%"
+REM pushd (not cd /d): works on a network share too, and relative paths resolve from the project root
+pushd "%~dp0" || GOTO :finish
+SET "LAUNCHER_PUSHED=1"
 
 REM ---- launcher
 IF NOT DEFINED NPROC_PER_NODE SET "NPROC_PER_NODE=1"
 IF NOT DEFINED EXTRA_ARGS SET "EXTRA_ARGS="
 IF NOT DEFINED DRY_RUN SET "DRY_RUN=false"
-IF NOT DEFINED PAUSE_AT_END SET "PAUSE_AT_END=false"
+IF NOT DEFINED PAUSE_AT_END SET "PAUSE_AT_END=auto"
 
 REM ---- data, run folder, resume
 IF NOT DEFINED VIDEO_DATA_PATH SET "VIDEO_DATA_PATH=%SCRIPT_DIR%\data\demo_video_data_dir"
@@ -144,7 +161,7 @@ IF NOT DEFINED VALIDATION_SPLIT_FRACTION SET "VALIDATION_SPLIT_FRACTION=0.1"
 IF NOT DEFINED VAL_BLOCK_SIZE SET "VAL_BLOCK_SIZE=20"
 IF NOT DEFINED VAL_INTERVAL SET "VAL_INTERVAL=0"
 IF NOT DEFINED VAL_MAX_CLIPS SET "VAL_MAX_CLIPS=0"
-IF NOT DEFINED VAL_PRIMARY_METRIC SET "VAL_PRIMARY_METRIC=avg_val_psnr"
+IF NOT DEFINED VAL_PRIMARY_METRIC SET "VAL_PRIMARY_METRIC=pred_psnr"
 IF NOT DEFINED NUM_VAL_SAMPLES_TO_LOG SET "NUM_VAL_SAMPLES_TO_LOG=2"
 IF NOT DEFINED DEMO_NUM_SAMPLES SET "DEMO_NUM_SAMPLES=4"
 IF NOT DEFINED SAMPLE_FORMAT SET "SAMPLE_FORMAT=mp4"
@@ -155,9 +172,21 @@ IF NOT DEFINED PYTHON_EXE SET "PYTHON_EXE=python"
 SET "ENTRY=%SCRIPT_DIR%\draftPY\WuBuGAADHybridGen_v0.1.py"
 SET /A "NPROC_CHECK=%NPROC_PER_NODE%" 2>NUL
 IF NOT "%NPROC_CHECK%"=="%NPROC_PER_NODE%" GOTO :bad_nproc
-IF %NPROC_PER_NODE% LSS 1 GOTO :bad_nproc
+IF !NPROC_PER_NODE! LSS 1 GOTO :bad_nproc
+
+REM ---- paths: full, relative ones from the project root, no trailing backslash (see :normalise_path)
+CALL :normalise_path VIDEO_DATA_PATH
+CALL :normalise_path VALIDATION_VIDEO_PATH
+CALL :normalise_path CHECKPOINT_OUTPUT_DIR
+CALL :normalise_path CACHE_DIR
+IF /I NOT "!LOAD_CHECKPOINT!"=="auto" CALL :normalise_path LOAD_CHECKPOINT
+CALL :normalise_path OPTICAL_FLOW_WEIGHTS
+CALL :normalise_path LPIPS_WEIGHTS
+CALL :strip_trailing_backslashes WANDB_PROJECT
+CALL :strip_trailing_backslashes WANDB_RUN_NAME
+
 REM torchrun (= python -m torch.distributed.run) on this node only: --standalone picks a free port itself
-IF %NPROC_PER_NODE% GTR 1 (
+IF !NPROC_PER_NODE! GTR 1 (
     SET "CMD="!PYTHON_EXE!" -m torch.distributed.run --standalone --nproc_per_node=!NPROC_PER_NODE! "!ENTRY!""
 ) ELSE (
     SET "CMD="!PYTHON_EXE!" "!ENTRY!""
@@ -273,7 +302,7 @@ IF /I "!DETECT_ANOMALY!"=="true" SET "CMD=!CMD! --detect_anomaly"
 SET "CMD=!CMD! --max_consecutive_nonfinite !MAX_CONSECUTIVE_NONFINITE!"
 REM ---- logging, validation, samples
 IF /I "!WANDB_ENABLED!"=="true" SET "CMD=!CMD! --wandb"
-SET "CMD=!CMD! --wandb_project !WANDB_PROJECT!"
+SET "CMD=!CMD! --wandb_project "!WANDB_PROJECT!""
 IF DEFINED WANDB_RUN_NAME SET "CMD=!CMD! --wandb_run_name "!WANDB_RUN_NAME!""
 SET "CMD=!CMD! --log_interval !LOG_INTERVAL!"
 SET "CMD=!CMD! --save_interval !SAVE_INTERVAL!"
@@ -305,7 +334,8 @@ ECHO ===================================================
 
 IF /I "%DRY_RUN%"=="true" (
     ECHO DRY_RUN: !CMD!
-    endlocal & exit /b 0
+    SET "EXIT_CODE=0"
+    GOTO :finish
 )
 
 IF NOT EXIST "%CHECKPOINT_OUTPUT_DIR%" MKDIR "%CHECKPOINT_OUTPUT_DIR%"
@@ -313,14 +343,50 @@ IF NOT EXIST "%CACHE_DIR%" MKDIR "%CACHE_DIR%"
 %CMD%
 SET "EXIT_CODE=%ERRORLEVEL%"
 IF "%EXIT_CODE%"=="0" (
-    ECHO Training finished successfully. Outputs: !CHECKPOINT_OUTPUT_DIR!
+    ECHO Training finished successfully. Outputs: "!CHECKPOINT_OUTPUT_DIR!"
 ) ELSE (
     ECHO Training FAILED with exit code %EXIT_CODE% - see the messages above. 1>&2
 )
-IF /I "%PAUSE_AT_END%"=="true" PAUSE
-endlocal & exit /b %EXIT_CODE%
+GOTO :finish
 
 :bad_nproc
-ECHO ERROR: NPROC_PER_NODE must be a whole number ^>= 1 (got "%NPROC_PER_NODE%") 1>&2
-IF /I "%PAUSE_AT_END%"=="true" PAUSE
-endlocal & exit /b 2
+ECHO ERROR: NPROC_PER_NODE must be a whole number ^>= 1 (got "!NPROC_PER_NODE!") 1>&2
+SET "EXIT_CODE=2"
+GOTO :finish
+
+:finish
+REM ---- every way out of this file comes here: pause if asked (outermost launcher only), return EXIT_CODE
+IF "%LAUNCHER_OUTER%"=="1" CALL :pause_if_asked
+IF "%LAUNCHER_PUSHED%"=="1" popd
+endlocal & exit /b %EXIT_CODE%
+
+:pause_if_asked
+REM PAUSE_AT_END true: always wait for a key; false: never; auto (default): only when this file was
+REM double-clicked in Explorer (cmd.exe /c with this file's path) and CI is not set, so that a console,
+REM a calling script or CI is never blocked.
+setlocal EnableDelayedExpansion
+IF "!PAUSE_AT_END!"=="" SET "PAUSE_AT_END=auto"
+SET "PAUSE_NOW=false"
+IF /I "!PAUSE_AT_END!"=="true" SET "PAUSE_NOW=true"
+SET "CMDLINE=!CMDCMDLINE!"
+IF /I "!PAUSE_AT_END!"=="auto" IF NOT DEFINED CI IF /I NOT "!CMDLINE:/c =!"=="!CMDLINE!" IF /I NOT "!CMDLINE:%THIS_FILE%=!"=="!CMDLINE!" SET "PAUSE_NOW=true"
+IF "!PAUSE_NOW!"=="true" PAUSE
+endlocal
+GOTO :EOF
+
+:normalise_path
+REM CALL :normalise_path NAME: NAME's value as a full path (a relative one from the current folder, the
+REM project root) without trailing backslashes; a drive root D:\ becomes D:\. (see below).
+IF NOT DEFINED %~1 GOTO :EOF
+FOR %%I IN ("!%~1!") DO SET "%~1=%%~fI"
+CALL :strip_trailing_backslashes %~1
+IF "!%~1:~-1!"==":" SET "%~1=!%~1!\."
+GOTO :EOF
+
+:strip_trailing_backslashes
+REM CALL :strip_trailing_backslashes NAME: so that "!NAME!" on a command line never ends in \", which
+REM Windows reads as an escaped quote (the argument would swallow every later flag).
+IF NOT DEFINED %~1 GOTO :EOF
+IF NOT "!%~1:~-1!"=="\" GOTO :EOF
+SET "%~1=!%~1:~0,-1!"
+GOTO :strip_trailing_backslashes

@@ -10,12 +10,15 @@
 #
 # Launcher-only settings:
 #   NPROC_PER_NODE   processes (GPUs) on this machine; > 1 runs torchrun --standalone (one node)
-#   PYTHON_EXE       interpreter (default: venv/bin/python next to this file, else python3 on PATH)
+#   PYTHON_EXE       interpreter that trains (default: venv/bin/python next to this file, else python3 on
+#                    PATH); setup.sh's interpreter for creating venv is BASE_PYTHON
 #   EXTRA_ARGS       further flags appended verbatim, e.g. EXTRA_ARGS="--wubu_s_ablate rotation"
 #   DRY_RUN          true: print the command (one shell-quoted line after "DRY_RUN:") instead of running it
-#   PAUSE_AT_END     true: wait for Enter before exiting
+#   PAUSE_AT_END     true: wait for Enter before exiting; auto (default) and false: never (auto pauses only
+#                    a double-clicked run_vaegan.bat)
 #
 # Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 130/143 interrupted).
+# With NPROC_PER_NODE > 1 it is torchrun's instead: 1 whenever a worker failed, whatever its code.
 
 set -uo pipefail   # no -e: the training exit code is captured and reported below
 
@@ -28,7 +31,7 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${PYTHON_EXE:=}"
 : "${EXTRA_ARGS:=}"
 : "${DRY_RUN:=false}"
-: "${PAUSE_AT_END:=false}"
+: "${PAUSE_AT_END:=auto}"
 
 # ---- data, run folder, resume
 : "${VIDEO_DATA_PATH:=$SCRIPT_DIR/data/demo_video_data_dir}"
@@ -148,7 +151,7 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${VAL_BLOCK_SIZE:=20}"
 : "${VAL_INTERVAL:=0}"
 : "${VAL_MAX_CLIPS:=0}"
-: "${VAL_PRIMARY_METRIC:=avg_val_psnr}"
+: "${VAL_PRIMARY_METRIC:=pred_psnr}"
 : "${NUM_VAL_SAMPLES_TO_LOG:=2}"
 : "${DEMO_NUM_SAMPLES:=4}"
 : "${SAMPLE_FORMAT:=mp4}"

@@ -20,10 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from wubugaad.data.datasets import DataError  # noqa: E402
 from wubugaad.model.motion import MissingWeightsError  # noqa: E402
-from wubugaad.train import (
-    config,  # noqa: E402
-    trainer,  # noqa: E402
-)
+from wubugaad.train import config, trainer  # noqa: E402
 from wubugaad.train.checkpoint import CheckpointError  # noqa: E402
 
 SETUP_ERRORS = (DataError, CheckpointError, MissingWeightsError, FileNotFoundError, ValueError)

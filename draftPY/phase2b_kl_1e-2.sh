@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
 # Phase 2b - KL ramp, step 2: lambda_kl 1e-2, D-FiLM off.
-# Starts from phase2a's best checkpoint (RUN_DIR/phase2a) unless LOAD_CHECKPOINT is set.
-# Writes RUN_DIR/phase2b (RUN_DIR default: runs/wubugaad_run). Any setting of run_vaegan.sh can be
-# overridden from the environment; EPOCHS is absolute (the epoch count continues across phases).
+# Starts from phase2a's best checkpoint (RUN_DIR/phase2a); writes RUN_DIR/phase2b.
+#
+# Any setting of run_vaegan.sh can be overridden from the environment, e.g.
+#     LOAD_CHECKPOINT=~/other_best.pt draftPY/phase2b_kl_1e-2.sh
+# LOAD_CHECKPOINT and CHECKPOINT_OUTPUT_DIR are set by the phase chain: set them in the environment or on
+# their lines below, not in run_vaegan.sh. EPOCHS is absolute (the epoch count continues across phases).
 # See TRAINING_GUIDE.md.
 
 set -a   # export the phase settings to run_vaegan.sh
-: "${RUN_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/runs/wubugaad_run}"
+# ---- where this phase reads and writes (empty: the default)
+# RUN_DIR: the run folder holding one sub-folder per phase (default runs/wubugaad_run)
+: "${RUN_DIR:=}"
+# LOAD_CHECKPOINT: start from this checkpoint instead of phase2a's best (auto: the newest in
+# CHECKPOINT_OUTPUT_DIR, i.e. resume this phase)
+: "${LOAD_CHECKPOINT:=}"
+# CHECKPOINT_OUTPUT_DIR: where this phase writes (default RUN_DIR/phase2b)
+: "${CHECKPOINT_OUTPUT_DIR:=}"
+# ---- this phase's settings
 : "${LAMBDA_KL:=1e-2}"
 : "${DISC_USE_GAAD_FILM_CONDITION:=false}"
 : "${EPOCHS:=80}"
 set +a
-"$(dirname "${BASH_SOURCE[0]}")/run_phase.sh" phase2b phase2a phase2a_kl_1e-3.sh
+"$(dirname "${BASH_SOURCE[0]}")/run_phase.sh" phase2b_kl_1e-2.sh phase2b phase2a phase2a_kl_1e-3.sh
 exit $?

@@ -28,10 +28,7 @@ from torch.utils.data import default_collate  # noqa: E402
 from wubugaad.data import datasets as data  # noqa: E402
 from wubugaad.model import vaegan as model_lib  # noqa: E402
 from wubugaad.model.motion import MissingWeightsError  # noqa: E402
-from wubugaad.train import (
-    checkpoint,  # noqa: E402
-    config,  # noqa: E402
-)
+from wubugaad.train import checkpoint, config  # noqa: E402
 from wubugaad.train.validation import generate, prepare_batch, write_clip, write_grid  # noqa: E402
 
 MODES = ("generate", "predict", "reconstruct")

@@ -135,6 +135,14 @@ def test_no_argument_defaults_are_the_quick_demo():
     assert (args.risgd_momentum, args.weight_decay, args.cache_dir) == (0.9, 0.01, ".wubugaad_cache")
 
 
+def test_defaults_select_by_prediction_augment_and_detect_cuts():
+    args = parse_args([])
+    assert args.val_primary_metric == "pred_psnr" and metric_mode(args.val_primary_metric) == "max"
+    assert args.augment and args.aug_hflip and args.aug_vflip and args.aug_transpose
+    assert args.aug_time_reverse and args.aug_channel_permute and args.scene_cut_threshold == 3.0
+    assert not parse_args(["--no_augment"]).augment and not parse_args(["--no_aug_hflip"]).aug_hflip
+
+
 def test_help_documents_changed_defaults_and_deprecations():
     actions = _actions()
     for flag, old in (("epochs", "100"), ("latent_dim", "256"), ("encoder_initial_tangent_dim", "128"),
@@ -143,7 +151,7 @@ def test_help_documents_changed_defaults_and_deprecations():
                       ("wubu_t_hyperbolic_dims", "128")):
         assert f"v0.1 default: {old}" in actions[f"--{flag}"].help, flag
     assert actions["--wubu_s_output_dim"].help.startswith("deprecated: derived from the last level")
-    assert actions["--optimizer"].choices == ("risgd",)
+    assert actions["--optimizer"].choices == ("risgd", "riemannian_adam")
     build_parser().format_help()  # every help string must format (no stray % signs)
 
 
@@ -201,7 +209,9 @@ BAD_INPUTS = [
     (["--gaad_decomposition_type", "grid"], "--gaad_decomposition_type"),
     (["--gaad_decomposition_type", "motion_adaptive"], "--use_wubu_motion_branch"),
     (["--gaad_motion_decomposition_type", "grid"], "--gaad_motion_decomposition_type"),
-    (["--optimizer", "riemannian_adam"], "--optimizer"),
+    (["--optimizer", "adam"], "--optimizer"),
+    (["--adam_beta1", "1.0"], "--adam_beta1"),
+    (["--adam_eps", "0"], "--adam_eps"),
     (["--flow_stats_components", "mag_max"], "--flow_stats_components"),
     (["--wubu_t_ablate", "everything"], "--wubu_t_ablate"),
     (["--gaad_min_size_px", "65"], "--gaad_min_size_px"),

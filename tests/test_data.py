@@ -172,8 +172,10 @@ def test_barrier_order(tmp_path):
     calls = []
     args = make_args(tmp_path, validation_video_path=str(FIXTURE_VAL))
     cache = tmp_path / "cache"
-    build_datasets(args, rank=0, world_size=2, barrier=lambda: calls.append(len(os.listdir(cache))))
-    assert calls == [2]  # rank 0 reaches the barrier with both caches written
+    build_datasets(args, rank=0, world_size=2,
+                   barrier=lambda: calls.append(sorted(p.suffix for p in cache.iterdir())))
+    assert calls == [[".npy", ".npy", ".u8", ".u8"]]  # rank 0 reaches the barrier with both caches (and
+    # their scene-cut series) written
     other = []
     build_datasets(args, rank=1, world_size=2, barrier=lambda: other.append("wait"))
     assert other == ["wait"]

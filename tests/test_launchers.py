@@ -1,9 +1,14 @@
-"""Launchers (issue 6): every flag a .bat/.sh launcher can emit parses; phases chain through checkpoints.
+"""Launchers: every flag a .bat/.sh launcher can emit parses; phases chain through checkpoints; the
+Windows launchers survive what double-click users meet.
 
 The ``.sh`` launchers are run for real (``DRY_RUN=true`` prints the argv instead of training; the phase
-chain trains a tiny model on the video fixture). The ``.bat`` launchers cannot run here: their ``SET``
-defaults and one-line-per-flag ``SET "CMD=!CMD! --flag ..."`` lines are read statically, every branch is
-evaluated (booleans true and false, optional settings set and empty) and the resulting argv is parsed.
+chain trains a tiny model on the video fixture; ``setup.sh`` runs against fake nvidia-smi/nvcc/pip). The
+``.bat`` launchers cannot run here: their ``SET`` defaults and one-line-per-flag ``SET "CMD=!CMD! --flag
+..."`` lines are read statically, every branch is evaluated (booleans true and false, optional settings set
+and empty), the command line is built as cmd.exe builds it and split as Windows splits it
+(``tests/_winbatch.py``), and the resulting argv is parsed. A static checker reads every ``.bat`` for the
+cmd.exe pitfalls (stale ``%VAR%`` in blocks, unquoted expansions, unnormalised paths, exits that skip the
+pause logic) and each of its rules is shown to fire on a small bad snippet.
 """
 
 from __future__ import annotations
@@ -17,6 +22,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from _winbatch import (
+    cmd_unquoted_specials,
+    lint_bat,
+    lint_setup,
+    normalise_path,
+    strip_trailing_backslashes,
+    windows_argv,
+)
 from wubugaad.train import config
 from wubugaad.train.checkpoint import checkpoint_name, load_checkpoint
 
@@ -31,8 +44,8 @@ SH_DEFAULT = re.compile(r'^: "\$\{(\w+):=(.*)\}"$')
 BAT_DEFAULT = re.compile(r'^IF NOT DEFINED (\w+) SET "\1=(.*)"$')
 SH_FLAG = re.compile(r"CMD\+=\((--\w+)")
 BAT_FLAG_LINE = re.compile(r'^(?:IF (?P<cond>.+?) )?SET "CMD=!CMD! (?P<rest>--.*)"$')
-SH_CALL = re.compile(r'run_phase\.sh" (\S+)(?: (\S+) (\S+))?$')
-BAT_CALL = re.compile(r'run_phase\.bat" (\S+)(?: (\S+) (\S+))?$')
+SH_CALL = re.compile(r'run_phase\.sh" (\S+) (\S+)(?: (\S+) (\S+))?$')
+BAT_CALL = re.compile(r'run_phase\.bat" (\S+) (\S+)(?: (\S+) (\S+))?$')
 LAUNCHER_ONLY = {"NPROC_PER_NODE", "PYTHON_EXE", "EXTRA_ARGS", "DRY_RUN", "PAUSE_AT_END"}
 ABLATE = "distances rotation"
 
@@ -163,10 +176,38 @@ def test_sh_reports_the_real_exit_code(tmp_path):
 # ---------------------------------------------------------------- .bat: static reading --------------------
 
 
-def bat_argv(values: dict[str, str]) -> list[str]:
-    """The argv run_vaegan.bat builds for these setting values (every flag line evaluated)."""
-    argv = []
-    for line in _lines(MASTER_BAT):
+# where the emulated project lives: spaces, (x86) and & in the project folder itself
+WIN_ROOT = "C:\\Program Files (x86)\\R&D lab\\WuBu GAAD"
+WIN_PYTHON = WIN_ROOT + "\\venv\\Scripts\\python.exe"
+NORMALISE_LINE = re.compile(
+    r'^(?:IF /I NOT "!(\w+)!"=="(\w+)" )?CALL :(normalise_path|strip_trailing_backslashes) (\w+)$')
+LAUNCH_LINE = re.compile(r'^SET "CMD=(".*)"$')
+
+
+def bat_command_line(values: dict[str, str], lines: list[str] | None = None, nproc: int = 1,
+                     python: str = WIN_PYTHON) -> str:
+    """The command line run_vaegan.bat runs (``%CMD%``) for these setting values: %SCRIPT_DIR% is
+    WIN_ROOT, the path settings go through the file's own :normalise_path / :strip_trailing_backslashes
+    calls (relative paths from the project root, where the launcher pushd-s to), then the launch line
+    and every flag line are appended as the SET lines do."""
+    lines = _lines(MASTER_BAT) if lines is None else lines
+    values = {k: v.replace("%SCRIPT_DIR%", WIN_ROOT) for k, v in values.items()}
+    values.update({"PYTHON_EXE": python, "NPROC_PER_NODE": str(nproc),
+                   "ENTRY": WIN_ROOT + "\\draftPY\\" + ENTRY_NAME})
+    for line in lines:
+        m = NORMALISE_LINE.match(line.strip())
+        if not m or not values.get(m[4]):
+            continue
+        if m[1] and values[m[1]].lower() == m[2].lower():
+            continue
+        value = values[m[4]]
+        values[m[4]] = normalise_path(value, WIN_ROOT) if m[3] == "normalise_path" else \
+            strip_trailing_backslashes(value)
+    launches = [LAUNCH_LINE.match(x.strip()) for x in lines]
+    launches = [m[1] for m in launches if m]
+    assert len(launches) == 2, "run_vaegan.bat: expected the torchrun and the python launch lines"
+    cmd = launches[0] if nproc > 1 else launches[1]
+    for line in lines:
         m = BAT_FLAG_LINE.match(line.strip())
         if not m:
             continue
@@ -180,9 +221,15 @@ def bat_argv(values: dict[str, str]) -> list[str]:
                 take = (values[c[2]].lower() == "true") != bool(c[1])
             if not take:
                 continue
-        rest = re.sub(r"!(\w+)!", lambda v: values[v[1]], m["rest"])
-        argv += shlex.split(rest)
-    return argv
+        cmd += " " + m["rest"]
+    return re.sub(r"!(\w+)!", lambda v: values[v[1]], cmd)
+
+
+def bat_argv(values: dict[str, str], **kwargs) -> list[str]:
+    """The argv Python receives (after the entry script) from the command run_vaegan.bat builds."""
+    line = bat_command_line(values, **kwargs)
+    assert cmd_unquoted_specials(line) == [], f"cmd.exe would act on {cmd_unquoted_specials(line)} in {line}"
+    return training_argv(windows_argv(line))
 
 
 def test_bat_every_flag_in_every_branch_parses(tmp_path):
@@ -215,12 +262,12 @@ def test_bat_runs_python_or_torchrun_and_reports_exit_code():
     text = MASTER_BAT.read_text()
     assert "setlocal EnableExtensions EnableDelayedExpansion" in text
     assert 'venv\\Scripts\\python.exe' in text
-    assert "IF %NPROC_PER_NODE% GTR 1" in text and "--standalone --nproc_per_node=!NPROC_PER_NODE!" in text
+    assert "IF !NPROC_PER_NODE! GTR 1" in text and "--standalone --nproc_per_node=!NPROC_PER_NODE!" in text
     assert 'SET "EXIT_CODE=%ERRORLEVEL%"' in text and "exit /b %EXIT_CODE%" in text
-    for path in [MASTER_BAT, *DRAFT.glob("*.bat")]:
-        for line in _lines(path):
-            if re.search(r"\bPAUSE\s*$", line):
-                assert '"%PAUSE_AT_END%"=="true"' in line, f"{path.name}: unconditional pause: {line}"
+    plain = windows_argv(bat_command_line(bat_defaults()))
+    assert plain[0] == WIN_PYTHON and plain[1] == WIN_ROOT + "\\draftPY\\" + ENTRY_NAME
+    multi = windows_argv(bat_command_line(bat_defaults(), nproc=2))
+    assert multi[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", plain[1]]
 
 
 # ---------------------------------------------------------------- phase launchers -------------------------
@@ -239,10 +286,18 @@ def test_phase_launchers_pair_up_and_chain(stem):
     sh_call = next(SH_CALL.search(x) for x in _lines(sh) if SH_CALL.search(x))
     bat_call = next(BAT_CALL.search(x) for x in _lines(bat) if BAT_CALL.search(x))
     prev_folder = PHASES[previous][0] if previous else None
-    assert sh_call.groups() == (folder, prev_folder, previous and f"{previous}.sh")
-    assert bat_call.groups() == (folder, prev_folder, previous and f"{previous}.bat")
+    # the first argument names the phase file itself: the exit-3 hint tells the user to edit it
+    assert sh_call.groups() == (f"{stem}.sh", folder, prev_folder, previous and f"{previous}.sh")
+    assert bat_call.groups() == (f"{stem}.bat", folder, prev_folder, previous and f"{previous}.bat")
+    # where a phase reads and writes is set in the phase file (run_phase sets these two before run_vaegan
+    # reads its own lines); the run folder's default lives in run_phase only
+    for name in ("RUN_DIR", "LOAD_CHECKPOINT", "CHECKPOINT_OUTPUT_DIR"):
+        assert _settings(bat, BAT_DEFAULT)[name] == "" and _settings(sh, SH_DEFAULT)[name] == ""
+    header = "\n".join(x for x in _lines(bat) if x.startswith("REM"))
+    assert "LOAD_CHECKPOINT" in header and "run_vaegan.bat has no effect" in header
     # the .bat phase on top of run_vaegan.bat's defaults builds a command the parser accepts
-    values = {**{k: v for k, v in bat_defaults().items() if k not in LAUNCHER_ONLY}, **bat_set}
+    values = {**{k: v for k, v in bat_defaults().items() if k not in LAUNCHER_ONLY},
+              **{k: v for k, v in bat_set.items() if v}}
     args = parse(bat_argv(values))
     assert args.lambda_kl == float(sh_set["LAMBDA_KL"])
 
@@ -255,7 +310,8 @@ def test_phase_sh_loads_previous_best_or_names_the_phase_to_run_first(stem, tmp_
     if previous:
         missing = run_sh(DRAFT / f"{stem}.sh", {**env, "DRY_RUN": "true"})
         assert missing.returncode == 3
-        assert f"{previous}.sh" in missing.stderr
+        assert f"draftPY/{previous}.sh first" in missing.stderr
+        assert "LOAD_CHECKPOINT" in missing.stderr and f"draftPY/{stem}.sh" in missing.stderr
         best = run_dir / PHASES[previous][0] / checkpoint_name("best")
         best.parent.mkdir(parents=True)
         best.write_bytes(b"0")
@@ -307,3 +363,344 @@ def test_phase1_then_phase2a_resumes_from_phase1_best_with_phase2_lambda_kl(tmp_
     saved2 = load_checkpoint(phase2 / checkpoint_name("last"))
     assert saved2["step"] == 4 and saved2["config"]["lambda_kl"] == 1e-3
     assert load_checkpoint(run_dir / "phase1" / checkpoint_name("last"))["step"] == 2  # phase 1 untouched
+
+
+# ---------------------------------------------------------------- Windows: static checks and emulation ----
+
+ALL_BAT = sorted([*ROOT.glob("*.bat"), *DRAFT.glob("*.bat")])
+
+
+def _tail(path: Path = MASTER_BAT) -> str:
+    """The shared ending of every launcher: :finish and :pause_if_asked."""
+    text = "\n".join(_lines(path)) + "\n"
+    start = text.index("\n:finish\n") + 1
+    end = text.index("GOTO :EOF\n", text.index(":pause_if_asked\n")) + len("GOTO :EOF\n")
+    return text[start:end]
+
+
+@pytest.mark.parametrize("path", ALL_BAT, ids=lambda p: p.name)
+def test_bat_files_pass_the_static_checker(path):
+    assert lint_bat(path.read_text(), whole_line_ok=frozenset({"CMD"})) == []
+    assert _tail(path) == _tail(), f"{path.name}: the pause logic differs from run_vaegan.bat's"
+    assert "*.bat text eol=crlf" in (ROOT / ".gitattributes").read_text()   # cmd.exe needs CRLF for labels
+
+
+HEAD = """@ECHO OFF
+setlocal EnableExtensions EnableDelayedExpansion
+SET "THIS_FILE=%~f0"
+SET "LAUNCHER_OUTER=0"
+IF NOT DEFINED WUBUGAAD_LAUNCHER_RUNNING SET "LAUNCHER_OUTER=1"
+SET "WUBUGAAD_LAUNCHER_RUNNING=1"
+SET "LAUNCHER_PUSHED=0"
+SET "EXIT_CODE=1"
+"""
+
+# rule -> (body that breaks it, the same body fixed); each bad body is a row of the original launchers
+BAD_AND_GOOD = {
+    "exit: setup.bat never pauses": (
+        'python -m venv venv\nIF ERRORLEVEL 1 GOTO :fail\nendlocal & exit /b 0\n:fail\n'
+        'IF /I "%PAUSE_AT_END%"=="true" PAUSE\nendlocal & exit /b 1\n',
+        'python -m venv venv\nIF ERRORLEVEL 1 GOTO :finish\nSET "EXIT_CODE=0"\nGOTO :finish\n'),
+    "exit: run_phase.bat's exit 3 before PAUSE_AT_END is set": (
+        'IF EXIST "x.pt" GOTO :launch\nECHO ERROR: run phase 1 first 1>&2\n'
+        'IF /I "%PAUSE_AT_END%"=="true" PAUSE\nendlocal & exit /b 3\n:launch\nSET "EXIT_CODE=0"\n',
+        'IF EXIST "x.pt" GOTO :launch\nECHO ERROR: run phase 1 first 1>&2\nSET "EXIT_CODE=3"\nGOTO :finish\n'
+        ':launch\nSET "EXIT_CODE=0"\n'),
+    "exit: DRY_RUN leaves from inside a block": (
+        'IF /I "!DRY_RUN!"=="true" (\n    ECHO DRY_RUN: !CMD!\n    endlocal & exit /b 0\n)\n',
+        'IF /I "!DRY_RUN!"=="true" (\n    ECHO DRY_RUN: !CMD!\n    SET "EXIT_CODE=0"\n    GOTO :finish\n)\n'),
+    "exit: GOTO :EOF in the main body": (
+        'IF NOT EXIST "venv" GOTO :EOF\nSET "EXIT_CODE=0"\n',
+        'IF NOT EXIST "venv" GOTO :finish\nSET "EXIT_CODE=0"\n'),
+    "exit: falling through into a subroutine": (
+        'CALL :helper\nSET "EXIT_CODE=0"\n:helper\nECHO helping\nGOTO :EOF\n',
+        'CALL :helper\nSET "EXIT_CODE=0"\nGOTO :finish\n:helper\nECHO helping\nGOTO :EOF\n'),
+    "exit: a PAUSE of its own": (
+        'ECHO No venv here yet\nPAUSE\n',
+        'ECHO No venv here yet\n'),
+    "stale: %VAR% set in the same block": (
+        'IF NOT EXIST "venv" (\n    SET "PY=venv\\Scripts\\python.exe"\n    "%PY%" -m venv venv\n)\n',
+        'IF NOT EXIST "venv" (\n    SET "PY=venv\\Scripts\\python.exe"\n    "!PY!" -m venv venv\n)\n'),
+    "stale: %VAR% set earlier on the same line": (
+        'SET "TAG=cu126" & ECHO "%TAG%"\n',
+        'SET "TAG=cu126" & ECHO "!TAG!"\n'),
+    "unquoted: ECHO %PYTHON_EXE% in a block, (x86) ends it": (
+        'IF NOT DEFINED PYTHON_EXE SET "PYTHON_EXE=python"\nIF NOT EXIST "venv" (\n'
+        '    ECHO Creating venv with %PYTHON_EXE% ...\n    "%PYTHON_EXE%" -m venv venv\n)\n',
+        'IF NOT DEFINED PYTHON_EXE SET "PYTHON_EXE=python"\nIF NOT EXIST "venv" (\n'
+        '    ECHO Creating venv with "%PYTHON_EXE%" ...\n    "%PYTHON_EXE%" -m venv venv\n)\n'),
+    "unquoted: IF %CUDA_MAJOR% EQU 12 with an unreadable version": (
+        'FOR /F "tokens=1 delims=." %%A IN ("!V!") DO SET "CUDA_MAJOR=%%A"\n'
+        'IF %CUDA_MAJOR% EQU 12 SET "TAG=cu128"\n',
+        'SET /A "CUDA_MAJOR=0"\nFOR /F "tokens=1 delims=." %%A IN ("!V!") DO SET /A "CUDA_MAJOR=%%A"\n'
+        'IF %CUDA_MAJOR% EQU 12 SET "TAG=cu128"\n'),
+    "unquoted: & in an echoed folder name": (
+        'ECHO === phase1: checkpoints in %CHECKPOINT_OUTPUT_DIR%\n',
+        'ECHO === phase1: checkpoints in "%CHECKPOINT_OUTPUT_DIR%"\n'),
+    "unquoted: a script argument": (
+        'ECHO phase %~1\n',
+        'ECHO phase "%~1"\n'),
+    "path: an unquoted path flag": (
+        'SET "CMD=python"\nSET "CMD=!CMD! --checkpoint_dir !CHECKPOINT_OUTPUT_DIR!"\n',
+        'SET "CMD=python"\nCALL :normalise_path CHECKPOINT_OUTPUT_DIR\n'
+        'SET "CMD=!CMD! --checkpoint_dir "!CHECKPOINT_OUTPUT_DIR!""\n'),
+    "path: a quoted path that can end in a backslash": (
+        'SET "CMD=python"\nSET "CMD=!CMD! --video_data_path "!VIDEO_DATA_PATH!""\n',
+        'SET "CMD=python"\nCALL :normalise_path VIDEO_DATA_PATH\n'
+        'SET "CMD=!CMD! --video_data_path "!VIDEO_DATA_PATH!""\n'),
+    "path: a quoted name that can end in a backslash": (
+        'SET "CMD=python"\nSET "CMD=!CMD! --wandb_run_name "!WANDB_RUN_NAME!""\n',
+        'SET "CMD=python"\nCALL :strip_trailing_backslashes WANDB_RUN_NAME\n'
+        'SET "CMD=!CMD! --wandb_run_name "!WANDB_RUN_NAME!""\n'),
+}
+
+
+def _stubs(body: str) -> str:
+    """Empty versions of the subroutines a snippet CALLs."""
+    return "".join(f":{label}\nGOTO :EOF\n" for label in ("normalise_path", "strip_trailing_backslashes")
+                   if f"CALL :{label}" in body)
+
+
+@pytest.mark.parametrize("rule", sorted(BAD_AND_GOOD))
+def test_static_checker_rule_fires_on_the_bad_snippet_only(rule):
+    bad, good = BAD_AND_GOOD[rule]
+    kind = rule.split(":")[0]
+    bad_problems = lint_bat(HEAD + bad + "GOTO :finish\n" + _stubs(bad) + _tail())
+    assert any(p.startswith(kind + ":") for p in bad_problems), bad_problems
+    assert lint_bat(HEAD + good + "GOTO :finish\n" + _stubs(good) + _tail()) == []
+
+
+def test_static_checker_needs_delayed_expansion_for_bang_variables():
+    body = 'ECHO !X!\nGOTO :finish\n' + _tail()
+    text = (HEAD.replace(" EnableDelayedExpansion", "") + body).replace("setlocal EnableDelayedExpansion", "")
+    assert any(p.startswith("delayed:") for p in lint_bat(text))
+    assert not any(p.startswith("delayed:") for p in lint_bat(HEAD + body))
+
+
+def test_static_checker_pause_logic_must_read_cmdcmdline():
+    body = 'SET "EXIT_CODE=0"\n'
+    weak = _tail().replace('IF /I "!PAUSE_AT_END!"=="auto" IF NOT DEFINED CI',
+                           'IF /I "!PAUSE_AT_END!"=="never"')
+    assert any("CMDCMDLINE" in p for p in lint_bat(HEAD + body + weak))
+    assert lint_bat(HEAD + body + _tail()) == []
+    no_call = _tail().replace('IF "%LAUNCHER_OUTER%"=="1" CALL :pause_if_asked', 'REM no pause')
+    assert any("does not CALL :pause_if_asked" in p for p in lint_bat(HEAD + body + no_call))
+
+
+OLD_SETUP_BAT = r"""@ECHO OFF
+setlocal EnableExtensions
+cd /d "%~dp0"
+SET "PY=venv\Scripts\python.exe"
+SET "TAG=cpu"
+WHERE nvcc >NUL 2>&1
+IF ERRORLEVEL 1 GOTO :cpu
+SET "TAG=cu126"
+:cpu
+SET "TORCH_INDEX_URL=https://download.pytorch.org/whl/%TAG%"
+"%PY%" -m pip install torch==%TORCH_VERSION% torchvision==%TORCHVISION_VERSION% --index-url %TORCH_INDEX_URL%
+"""
+
+
+def test_setup_scripts_find_gpus_by_driver_and_switch_torch_builds():
+    assert lint_setup((ROOT / "setup.bat").read_text(), windows=True) == []
+    assert lint_setup((ROOT / "setup.sh").read_text(), windows=False) == []
+    old = lint_setup(OLD_SETUP_BAT, windows=True)
+    for kind in ("gpu: nvidia-smi", "torch:", "folder:"):
+        assert any(p.startswith(kind) for p in old), (kind, old)
+    # with --force-reinstall the reinstall rule is satisfied too
+    forced = OLD_SETUP_BAT.replace("--index-url", "--force-reinstall --index-url")
+    assert not any(p.startswith("torch:") for p in lint_setup(forced, windows=True))
+
+
+def test_setup_bat_and_sh_choose_the_same_wheel_for_a_cuda_version():
+    bat = dict(re.findall(r'IF %CUDA_CODE% GEQ (\d+) SET "TAG=(cu\d+)"', (ROOT / "setup.bat").read_text()))
+    sh = dict(re.findall(r"code >= (\d+) \)\); then tag=(cu\d+)", (ROOT / "setup.sh").read_text()))
+    assert bat == sh == {"1208": "cu128", "1300": "cu130"}
+    for text in ((ROOT / "setup.bat").read_text(), (ROOT / "setup.sh").read_text()):
+        assert "1200" in text and "cu126" in text   # 12.0-12.7: cu126; older drivers: the CPU build
+
+
+FAKE_TORCH = """import os
+_state = os.environ["FAKE_TORCH_STATE"]
+if not os.path.exists(_state):
+    raise ImportError("torch is not installed")
+__version__, _cuda = (open(_state).read().split() + [""])[:2]
+class version:
+    cuda = _cuda or None
+class cuda:
+    @staticmethod
+    def is_available():
+        return version.cuda is not None
+"""
+# pip as far as setup.sh needs it: an installed torch==2.14.1 of any build satisfies the requirement
+FAKE_PYTHON = """#!/bin/bash
+echo "python $*" >> "$FAKE_LOG"
+state="$FAKE_TORCH_STATE"
+case "$1 $2 $3" in
+    "-c "*) exec "$REAL_PYTHON" "$@" ;;
+    "-m pip show") [[ -f "$state" ]]; exit ;;
+    "-m pip uninstall") rm -f "$state"; exit 0 ;;
+    "-m pip install")
+        if [[ "$*" == *torch==* && ! -f "$state" ]]; then
+            tag="${@: -1}"; tag="${tag##*/}"; cuda=""
+            [[ "$tag" == cu* ]] && cuda="${tag:2:2}.${tag:4}"
+            echo "2.14.1+$tag $cuda" > "$state"
+        fi
+        exit 0 ;;
+esac
+exit 0
+"""
+
+
+def _setup_sh(tmp_path, smi: str | None, nvcc: str | None, installed: tuple[str, str] | None):
+    """Run setup.sh in a copy of the project with a fake venv python, pip, torch, nvidia-smi and nvcc.
+    Returns its output, the pip calls and the torch build installed at the end."""
+    project = tmp_path / "project"
+    (project / "draftPY" / "wubugaad").mkdir(parents=True)
+    (project / "draftPY" / "wubugaad" / "__init__.py").write_text("")
+    (project / "setup.sh").write_text((ROOT / "setup.sh").read_text())
+    (project / "requirements.txt").write_text("torch==2.14.1\n")
+    fakes = tmp_path / "fakes"
+    (fakes / "torch").mkdir(parents=True)
+    (fakes / "torch" / "__init__.py").write_text(FAKE_TORCH)
+    (fakes / "torchvision.py").write_text("")
+    python = project / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(FAKE_PYTHON)
+    python.chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("sed", "head", "dirname", "cat", "rm"):
+        real = subprocess.run(["bash", "-c", f"command -v {tool}"], capture_output=True, text=True)
+        (bin_dir / tool).symlink_to(real.stdout.strip())
+    for name, output in (("nvidia-smi", smi), ("nvcc", nvcc)):
+        if output is not None:
+            (bin_dir / name).write_text(f"#!/bin/bash\ncat <<'OUT'\n{output}\nOUT\n")
+            (bin_dir / name).chmod(0o755)
+    log, state = tmp_path / "log", tmp_path / "torch_state"
+    if installed:
+        state.write_text(f"{installed[0]} {installed[1]}")
+    env = {"PATH": str(bin_dir), "FAKE_LOG": str(log), "REAL_PYTHON": sys.executable,
+           "PYTHONPATH": str(fakes), "HOME": str(tmp_path), "FAKE_TORCH_STATE": str(state)}
+    done = subprocess.run(["/bin/bash", str(project / "setup.sh")], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    calls = [x for x in log.read_text().splitlines() if " -m pip " in x]
+    return done.stdout, calls, state.read_text().split()[0]
+
+
+def _smi(cuda: str) -> str:
+    return ("+-----------------------------------------------------------------------------------------+\n"
+            f"| NVIDIA-SMI 570.86.15    Driver Version: 570.86.15    CUDA Version: {cuda}     |\n"
+            "|-------------------------------+----------------------+----------------------+")
+
+
+NVCC = "nvcc: NVIDIA (R) Cuda compiler driver\nCuda compilation tools, release 12.6, V12.6.85"
+
+
+@pytest.mark.parametrize("smi, nvcc, installed, wheel, replaced", [
+    (_smi("12.8"), None, ("2.14.1+cpu", ""), "cu128", True),      # a GPU appeared: the CPU build goes
+    (_smi("12.8"), None, ("2.14.1+cu128", "12.8"), "cu128", False),
+    (_smi("13.0"), NVCC, None, "cu130", False),                    # the driver wins over the toolkit
+    (_smi("12.4"), None, ("2.14.1+cu128", "12.8"), "cu126", True),
+    (_smi("11.8"), None, None, "cpu", False),                      # driver too old for torch 2.14
+    (None, NVCC, None, "cu126", False),                            # toolkit only
+    (None, None, ("2.14.1+cu128", "12.8"), "cpu", True),           # no GPU any more
+    ("NVIDIA-SMI has failed", None, None, "cu126", False),         # unreadable: a CUDA build anyway
+])
+def test_setup_sh_picks_the_wheel_for_the_driver_and_replaces_other_builds(tmp_path, smi, nvcc, installed,
+                                                                          wheel, replaced):
+    out, calls, final = _setup_sh(tmp_path, smi, nvcc, installed)
+    assert final == f"2.14.1+{wheel}", out
+    install = [c for c in calls if "torch==2.14.1" in c]
+    assert len(install) == 1 and install[0].endswith(f"--index-url https://download.pytorch.org/whl/{wheel}")
+    uninstall = [i for i, c in enumerate(calls) if "uninstall -y torch torchvision" in c]
+    assert bool(uninstall) is replaced, out
+    if replaced:
+        assert uninstall[0] < calls.index(install[0])
+
+
+def test_windows_argv_follows_the_documented_rules():
+    # the examples of Microsoft's "Parsing C command-line arguments"
+    cases = {
+        '"a b c" d e': ["a b c", "d", "e"],
+        r'"ab\"c" "\\" d': ['ab"c', "\\", "d"],
+        r'a\\\b d"e f"g h': [r"a\\\b", "de fg", "h"],
+        r'a\\\"b c d': [r'a\"b', "c", "d"],
+        r'a\\\\"b c" d e': [r"a\\b c", "d", "e"],
+        'a"b"" c d': ['ab" c d'],
+    }
+    for line, expected in cases.items():
+        assert windows_argv("prog " + line)[1:] == expected, line
+    program = r"C:\Program Files (x86)\py\python.exe"
+    assert windows_argv(f'"{program}" x') == [program, "x"]
+    assert cmd_unquoted_specials('a "b&c" d&e ^') == ["&", "^"]
+
+
+def _values(**overrides) -> dict[str, str]:
+    values = {k: v for k, v in bat_defaults().items() if k not in LAUNCHER_ONLY}
+    values.update(overrides)
+    return values
+
+
+AWKWARD = {
+    "VIDEO_DATA_PATH": "D:\\videos\\",                                       # trailing backslash
+    "VALIDATION_VIDEO_PATH": "C:\\Program Files (x86)\\clips & more\\val.mp4",
+    "CHECKPOINT_OUTPUT_DIR": "runs\\my run (x86) & co\\",                   # relative, from the project root
+    "CACHE_DIR": "E:\\",                                                     # a drive root
+    "LOAD_CHECKPOINT": "\\\\nas\\share\\R&D\\best.pt",
+    "LPIPS_WEIGHTS": "D:\\weights\\\\",
+    "WANDB_PROJECT": "Wu Bu & GAAD",
+    "WANDB_RUN_NAME": "run (x86) & more\\",
+}
+INTENDED = {
+    "--video_data_path": "D:\\videos",
+    "--validation_video_path": "C:\\Program Files (x86)\\clips & more\\val.mp4",
+    "--checkpoint_dir": WIN_ROOT + "\\runs\\my run (x86) & co",
+    "--cache_dir": "E:\\.",
+    "--load_checkpoint": "\\\\nas\\share\\R&D\\best.pt",
+    "--lpips_weights": "D:\\weights",
+    "--wandb_project": "Wu Bu & GAAD",
+    "--wandb_run_name": "run (x86) & more",
+}
+
+
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_bat_command_reaches_python_as_the_intended_argv(nproc):
+    python = "C:\\Program Files (x86)\\Python 3.12\\python.exe"
+    argv = bat_argv(_values(**AWKWARD), nproc=nproc, python=python)
+    assert windows_argv(bat_command_line(_values(**AWKWARD), nproc=nproc, python=python))[0] == python
+    for flag, value in INTENDED.items():
+        assert argv[argv.index(flag) + 1] == value, flag
+    # nothing merged or split: every flag is followed by its own value, and the parser reads them back
+    reference = bat_argv(_values(**{k: "C:\\plain" for k in AWKWARD}))
+    assert [t for t in argv if t.startswith("--")] == [t for t in reference if t.startswith("--")]
+    assert len(argv) == len(reference)
+    # LOAD_CHECKPOINT=auto stays the keyword
+    assert bat_argv(_values(LOAD_CHECKPOINT="auto"))[bat_argv(_values(LOAD_CHECKPOINT="auto")).index(
+        "--load_checkpoint") + 1] == "auto"
+
+
+def test_emulation_catches_the_original_quoting():
+    """Without the normalisation lines a trailing backslash escapes the closing quote and the rest of the
+    command merges into one argument; an unquoted project name with & splits the command in cmd.exe."""
+    lines = [x for x in _lines(MASTER_BAT) if not NORMALISE_LINE.match(x.strip())]
+    argv = training_argv(windows_argv(bat_command_line(_values(**AWKWARD), lines=lines)))
+    value = argv[argv.index("--video_data_path") + 1]
+    assert value.startswith('D:\\videos" --validation_video_path')
+    assert "--validation_video_path" not in argv
+    with pytest.raises(SystemExit):
+        parse(argv)
+    unquoted = [x.replace('"!WANDB_PROJECT!"', "!WANDB_PROJECT!") for x in _lines(MASTER_BAT)]
+    assert "&" in cmd_unquoted_specials(bat_command_line(_values(**AWKWARD), lines=unquoted))
+
+
+def test_phase_bat_chain_sets_checkpoints_after_run_folder_normalised():
+    text = (DRAFT / "run_phase.bat").read_text()
+    assert text.count('IF NOT DEFINED RUN_DIR SET "RUN_DIR=') == 1 and "CALL :normalise_path RUN_DIR" in text
+    checkpoint_dir = text.index('SET "CHECKPOINT_OUTPUT_DIR=!RUN_DIR!\\!PHASE!"')
+    assert text.index("CALL :normalise_path RUN_DIR") < checkpoint_dir
+    assert "LOAD_CHECKPOINT line of draftPY\\!PHASE_FILE!" in text
+    assert text.index('SET "EXIT_CODE=3"') < text.index("\n:finish\n")
+    for path in DRAFT.glob("phase*.bat"):
+        assert 'SET "RUN_DIR=%' not in path.read_text(), f"{path.name} defines the run folder again"

@@ -26,7 +26,7 @@ def test_converges_to_target_and_stays_in_ball(c, dtype):
     start = poincare.expmap0(0.8 * torch.randn(4, 3, dtype=dtype) / c**0.5, ct)
     target = poincare.expmap0(0.8 * torch.randn(4, 3, dtype=dtype) / c**0.5, ct)
     p = ManifoldParameter(start.clone(), c=c)
-    opt = RiemannianEnhancedSGD([p], lr=0.2, momentum=0.5, weight_decay=0.0, max_grad_norm_risgd=0)
+    opt = RiemannianEnhancedSGD([p], lr=0.2, momentum=0.5, weight_decay=0.0, max_grad_norm=0)
     first = poincare.dist(p.detach(), target, ct).max()
     for _ in range(100):
         opt.zero_grad()
@@ -44,7 +44,7 @@ def test_manifold_step_is_expmap_of_scaled_gradient():
     g = torch.tensor([[1.0, 2.0], [-0.5, 0.25]], dtype=torch.float64)
     p = ManifoldParameter(x.clone(), c=c)
     p.grad = g.clone()
-    RiemannianEnhancedSGD([p], lr=lr, momentum=0.0, weight_decay=wd, max_grad_norm_risgd=0).step()
+    RiemannianEnhancedSGD([p], lr=lr, momentum=0.0, weight_decay=wd, max_grad_norm=0).step()
     factor = ((1 - c * x.pow(2).sum(-1, keepdim=True)) / 2) ** 2
     ct = torch.tensor(c, dtype=torch.float64)
     expected = poincare.project(poincare.expmap(x, -lr * factor * (g + wd * x), ct), ct)
@@ -54,7 +54,7 @@ def test_manifold_step_is_expmap_of_scaled_gradient():
 def test_learnable_curvature_callable_is_read_each_step():
     curv = nn.Parameter(torch.tensor(1.0))
     p = ManifoldParameter(torch.tensor([0.5, 0.0]), c=lambda: curv)
-    opt = RiemannianEnhancedSGD([p], lr=10.0, momentum=0.0, weight_decay=0.0, max_grad_norm_risgd=0)
+    opt = RiemannianEnhancedSGD([p], lr=10.0, momentum=0.0, weight_decay=0.0, max_grad_norm=0)
     with torch.no_grad():
         curv.fill_(4.0)  # radius 0.5: the point must be pulled inside the smaller ball
     p.grad = torch.tensor([-1.0, 0.0])
@@ -68,7 +68,7 @@ def test_huge_gradients_never_leave_ball(c, clip):
     torch.manual_seed(1)
     ct = torch.tensor(c)
     p = ManifoldParameter(poincare.expmap0(3.0 * torch.randn(5, 4), ct), c=c)
-    opt = RiemannianEnhancedSGD([p], lr=1.0, momentum=0.9, max_grad_norm_risgd=clip)
+    opt = RiemannianEnhancedSGD([p], lr=1.0, momentum=0.9, max_grad_norm=clip)
     for sign in (1.0, -1.0, 1.0):
         p.grad = sign * 1e30 * torch.randn(5, 4)
         opt.step()
@@ -124,7 +124,7 @@ def test_euclidean_params_match_torch_sgd_step_for_step():
         {"params": m[0].parameters()},
         {"params": m[2].parameters(), "lr": 0.03, "momentum": 0.5, "weight_decay": 0.0},
     ]
-    opt = RiemannianEnhancedSGD(groups(ours), lr=0.1, momentum=0.9, weight_decay=0.01, max_grad_norm_risgd=0)
+    opt = RiemannianEnhancedSGD(groups(ours), lr=0.1, momentum=0.9, weight_decay=0.01, max_grad_norm=0)
     ref_opt = torch.optim.SGD(groups(ref), lr=0.1, momentum=0.9, weight_decay=0.01)
     for _ in range(6):
         x = torch.randn(8, 4)
@@ -139,7 +139,7 @@ def test_euclidean_params_match_torch_sgd_step_for_step():
 def test_per_parameter_clipping():
     a, b = nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(2))
     a.grad, b.grad = torch.tensor([3.0, 4.0]), torch.tensor([0.3, 0.4])  # norms 5 and 0.5
-    RiemannianEnhancedSGD([a, b], lr=1.0, momentum=0.0, weight_decay=0.0, max_grad_norm_risgd=1.0).step()
+    RiemannianEnhancedSGD([a, b], lr=1.0, momentum=0.0, weight_decay=0.0, max_grad_norm=1.0).step()
     torch.testing.assert_close(a.detach(), torch.tensor([-0.6, -0.8]), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(b.detach(), torch.tensor([-0.3, -0.4]))
 

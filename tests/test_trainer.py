@@ -209,3 +209,19 @@ def test_new_phase_starts_its_own_best_checkpoint(tmp_path, fake):
     assert s.best_metric is None
     assert trainer.train(s) == 0
     assert (second / checkpoint_name("best")).is_file()
+
+
+def test_resume_with_another_primary_metric_chooses_the_best_afresh(tmp_path, fake, capsys):
+    """A best score of another metric (an old run selecting by reconstruction MSE) cannot rank prediction
+    PSNR, the default: the resumed run starts its best anew and stores the best prediction PSNR."""
+    run = tmp_path / "run"
+    old = tiny_argv(tmp_path, "--max_steps", "2", "--val_primary_metric", "avg_val_recon_mse")
+    assert trainer.run(config.parse_args(old)) == 0
+    assert load_checkpoint(run / checkpoint_name("best"))["best_metric"] < 1  # an MSE
+    s = session.setup(config.parse_args(tiny_argv(tmp_path, "--max_steps", "4", "--load_checkpoint", "auto")))
+    assert s.best_metric is None and "chosen afresh" in capsys.readouterr().out
+    assert trainer.train(s) == 0
+    best = load_checkpoint(run / checkpoint_name("best"))
+    scores = [r["val/pred_psnr"] for r in read_metrics(run) if r["step"] > 2 and "val/pred_psnr" in r]
+    assert best["config"]["val_primary_metric"] == "pred_psnr"
+    assert best["best_metric"] == pytest.approx(max(scores))

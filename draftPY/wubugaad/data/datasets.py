@@ -2,7 +2,9 @@
 
 A clip is T = num_input_frames + num_predict_frames frames taken every ``frame_skip`` frames: the window
 starting at frame s covers frames s, s+k, …, s+(T−1)k, i.e. a span of (T−1)k+1 source frames. Every start
-with s + span ≤ N of the same video is a window, so windows never cross a video boundary.
+with s + span ≤ N of the same video is a window, so windows never cross a video boundary. Likewise no
+window crosses a scene cut (``scene_cuts``; ``--scene_cut_threshold``, 0 = off): each shot is treated
+like a video of its own, and the number of windows this drops is reported in the dataset's ``notes``.
 
 Without a validation video, windows (in video order) are grouped into blocks of ``val_block_size``; a
 seeded choice of ⌈fraction · blocks⌉ blocks becomes validation. Training windows whose start lies closer
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from wubugaad.data import flow
+from wubugaad.data import flow, scene_cuts
 from wubugaad.data.video_cache import (
     VIDEO_EXTENSIONS,
     DataError,
@@ -70,6 +72,8 @@ class VideoClipDataset(Dataset):
         self.starts = np.asarray(starts, dtype=np.int64)
         self.clip_len, self.frame_skip = clip_len, frame_skip
         self.flow_method = flow_method
+        # one-line reports about how the windows were built (scene cuts), for the console
+        self.notes: list[str] = []
         self._maps: dict[int, np.memmap] = {}
 
     def __len__(self) -> int:
@@ -146,11 +150,31 @@ def _resolve_sources(path_str: str, what: str, flag: str,
     return videos
 
 
-def _windows(counts: list[int], span: int) -> tuple[np.ndarray, np.ndarray]:
-    """(video_ids, starts) of every window of ``span`` frames, in video order."""
-    vids = [np.full(max(n - span + 1, 0), v, dtype=np.int32) for v, n in enumerate(counts)]
-    starts = [np.arange(max(n - span + 1, 0), dtype=np.int64) for n in counts]
+def _windows(counts: list[int], span: int, cuts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(video_ids, starts) of every window of ``span`` frames crossing no cut, in video order."""
+    starts = [scene_cuts.window_starts(n, span, c) for n, c in zip(counts, cuts, strict=True)]
+    vids = [np.full(s.shape[0], v, dtype=np.int32) for v, s in enumerate(starts)]
     return np.concatenate(vids), np.concatenate(starts)
+
+
+def _scene_cuts(cached: list[tuple[Path, int]], args: Any) -> tuple[list[np.ndarray], float]:
+    """Cut positions per cached video (empty lists when detection is off) and the threshold used."""
+    threshold = float(getattr(args, "scene_cut_threshold", scene_cuts.DEFAULT_THRESHOLD))
+    if threshold <= 0:
+        return [np.zeros(0, np.int64) for _ in cached], threshold
+    W, H, C = args.image_w, args.image_h, args.num_channels
+    series = [scene_cuts.cached_difference_series(p, open_cache(p, W, H, C)) for p, _ in cached]
+    return [scene_cuts.cut_starts(d, threshold) for d in series], threshold
+
+
+def _cut_note(what: str, cuts: list[np.ndarray], counts: list[int], span: int, kept: int,
+              threshold: float) -> str | None:
+    if threshold <= 0:
+        return None
+    total = sum(max(n - span + 1, 0) for n in counts)
+    shots = sum(1 for c in cuts if len(c))
+    return (f"scene cuts in {what} data (--scene_cut_threshold {threshold:g}): {sum(map(len, cuts))} found "
+            f"in {shots} of {len(cuts)} videos; {total - kept} of {total} windows dropped")
 
 
 def _dataset_for(path_str: str, what: str, flag: str, args: Any, span: int, clip_len: int,
@@ -166,12 +190,19 @@ def _dataset_for(path_str: str, what: str, flag: str, args: Any, span: int, clip
     for v, n in zip(videos, counts, strict=True):
         if n < span:
             log.warning("skipping %s: %d frames, a clip needs %d", v, n, span)
-    vids, starts = _windows(counts, span)
+    cuts, threshold = _scene_cuts(cached, args)
+    vids, starts = _windows(counts, span, cuts)
+    if vids.shape[0] == 0 and max(counts) >= span:
+        raise DataError(
+            f"every {what} clip window crosses a scene cut ({sum(map(len, cuts))} cuts found; raise "
+            f"--scene_cut_threshold, or set it to 0 to keep windows across cuts)")
     if vids.shape[0] == 0:
         raise DataError(
             f"{what} video too short: {videos[0]} has {counts[0]} frames but one clip needs {span} "
             f"(num_input_frames + num_predict_frames = {clip_len}, frame_skip = {args.frame_skip})")
     ds = VideoClipDataset([str(p) for p, _ in cached], H, W, C, vids, starts, clip_len, args.frame_skip, flow)
+    note = _cut_note(what, cuts, counts, span, vids.shape[0], threshold)
+    ds.notes = [note] if note else []
     return ds, vids, starts
 
 
@@ -197,8 +228,10 @@ def _train_and_val(args: Any, clip_len: int, span: int, flow: str | None,
             f"{args.val_block_size} (lower --validation_split_fraction/--val_block_size, set it to 0, "
             f"or give --validation_video_path)")
     geometry = (train.cache_files, train.height, train.width, train.channels)
+    notes = train.notes
     val = VideoClipDataset(*geometry, vids[val_mask], starts[val_mask], clip_len, args.frame_skip, flow)
     train = VideoClipDataset(*geometry, vids[train_mask], starts[train_mask], clip_len, args.frame_skip, flow)
+    train.notes = notes
     return train, val
 
 

@@ -27,7 +27,9 @@ class ManifoldParameter(nn.Parameter):
         if callable(c):
             self._curvature_source = c
         else:
-            curvature = torch.as_tensor(c, dtype=torch.get_default_dtype()).detach()
+            # a float64 curvature tensor stays float64 (rounding it would move a float64 ball's boundary)
+            floating = isinstance(c, torch.Tensor) and c.is_floating_point()
+            curvature = torch.as_tensor(c, dtype=None if floating else torch.get_default_dtype()).detach()
             if not bool((curvature > 0).all()):
                 raise ValueError(f"ManifoldParameter: curvature c must be positive, got {c}")
             self._curvature_source = curvature

@@ -207,3 +207,41 @@ def egrad2rgrad(x: torch.Tensor, g: torch.Tensor, c: Scalar) -> torch.Tensor:
     wd = _work_dtype(x, g, c)
     lam = _conformal(x.to(wd), _to(c, wd, x), boundary_margin(wd))
     return (g.to(wd) / lam.pow(2)).to(out_dtype)
+
+
+def gyration(u: torch.Tensor, v: torch.Tensor, w: torch.Tensor, c: Scalar) -> torch.Tensor:
+    """Gyration `gyr[u, v]w = ⊖(u ⊕ v) ⊕ (u ⊕ (v ⊕ w))`, in closed form `w + 2(A·u + B·v)/D` with
+
+        A = −c²⟨u,w⟩‖v‖² + c⟨v,w⟩ + 2c²⟨u,v⟩⟨v,w⟩,   B = −c²⟨v,w⟩‖u‖² − c⟨u,w⟩,
+        D = 1 + 2c⟨u,v⟩ + c²‖u‖²‖v‖²   (D ≥ (1 − c‖u‖‖v‖)² > 0 inside the ball; floored anyway).
+
+    A rotation of `w` (norm-preserving); the identity when `u` or `v` is 0.
+    """
+    out_dtype = torch.promote_types(torch.promote_types(u.dtype, v.dtype), w.dtype)
+    wd = _work_dtype(u, v, w, c)
+    c = _to(c, wd, u)
+    u, v, w = u.to(wd), v.to(wd), w.to(wd)
+
+    def dot(a, b):
+        return (a * b).sum(dim=-1, keepdim=True)
+
+    uu, vv, uv, uw, vw = dot(u, u), dot(v, v), dot(u, v), dot(u, w), dot(v, w)
+    c2 = c * c
+    a = -c2 * uw * vv + c * vw + 2 * c2 * uv * vw
+    b = -c2 * vw * uu - c * uw
+    d = (1 + 2 * c * uv + c2 * uu * vv).clamp_min(_MIN_NORM)
+    return (w + 2 * (a * u + b * v) / d).to(out_dtype)
+
+
+def transport(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor, c: Scalar) -> torch.Tensor:
+    """Parallel transport of the tangent vector `v` at `x` to `y`: `gyr[y, −x]v · λ_x/λ_y`.
+
+    Exact for the Levi-Civita connection of the ball; keeps the Riemannian norm `λ‖v‖`.
+    """
+    out_dtype = torch.promote_types(torch.promote_types(x.dtype, y.dtype), v.dtype)
+    wd = _work_dtype(x, y, v, c)
+    c = _to(c, wd, x)
+    xw, yw = x.to(wd), y.to(wd)
+    margin = boundary_margin(wd)
+    ratio = _conformal(xw, c, margin) / _conformal(yw, c, margin)
+    return (gyration(yw, -xw, v.to(wd), c) * ratio).to(out_dtype)

@@ -13,6 +13,8 @@ import os
 from collections.abc import Sequence
 from pathlib import PurePath
 
+from wubugaad.data import moving_objects
+from wubugaad.data.augment import AugmentConfig
 from wubugaad.train.flags import (
     LPIPS_METRICS,
     RAFT_TYPES,
@@ -33,7 +35,7 @@ POSITIVE_INTS = (
     "gen_temporal_kernel_size", "gen_final_conv_kernel_spatial", "disc_base_disc_channels",
     "disc_max_disc_channels", "disc_temporal_kernel_size", "disc_min_hidden_fc_dim", "disc_max_hidden_fc_dim",
     "disc_gaad_condition_dim_disc", "disc_patch_size", "wubu_t_num_heads", "val_block_size",
-    "max_consecutive_nonfinite",
+    "max_consecutive_nonfinite", "moving_train_sequences", "moving_test_sequences",
 )
 # Counts, intervals and sizes where 0 has a meaning (none / never / no limit / all).
 NON_NEGATIVE_INTS = (
@@ -46,10 +48,13 @@ NON_NEGATIVE_INTS = (
 # Loss weights, learning rates, decay and the time budget: finite and >= 0.
 NON_NEGATIVE_FLOATS = (
     "lambda_recon", "lambda_kl", "lambda_gan", "learning_rate_gen", "learning_rate_disc", "weight_decay",
-    "max_train_minutes",
+    "max_train_minutes", "scene_cut_threshold",
 )
 # Fractions in [0, 1).
-UNIT_INTERVAL_FLOATS = ("validation_split_fraction", "risgd_momentum", "wubu_dropout")
+UNIT_INTERVAL_FLOATS = ("validation_split_fraction", "risgd_momentum", "wubu_dropout", "adam_beta1",
+                        "adam_beta2")
+# Finite and > 0.
+POSITIVE_FLOATS = ("adam_eps",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +83,9 @@ def _count_problems(args: argparse.Namespace) -> list[str]:
     problems += [f"--{name} must be a finite number >= 0 (got {getattr(args, name)})"
                  for name in NON_NEGATIVE_FLOATS
                  if not (getattr(args, name) >= 0 and math.isfinite(getattr(args, name)))]
+    problems += [f"--{name} must be a finite number > 0 (got {getattr(args, name)})"
+                 for name in POSITIVE_FLOATS
+                 if not (getattr(args, name) > 0 and math.isfinite(getattr(args, name)))]
     problems += [f"--{name} must be in [0, 1) (got {getattr(args, name)})"
                  for name in UNIT_INTERVAL_FLOATS if not 0.0 <= getattr(args, name) < 1.0]
     if any(c < 1 for c in args.disc_cnn_channels_2d):
@@ -157,10 +165,33 @@ def _path_problems(args: argparse.Namespace) -> list[str]:
     return problems
 
 
+def _source_problems(args: argparse.Namespace) -> list[str]:
+    if args.dataset == "video":
+        return []
+    problems = []
+    if args.validation_video_path is not None:
+        problems.append(f"--validation_video_path applies to --dataset video only (--dataset {args.dataset} "
+                        f"validates on its fixed test set; drop the flag)")
+    if args.frame_skip != 1:
+        problems.append(f"--frame_skip applies to --dataset video only (drop it for --dataset "
+                        f"{args.dataset})")
+    problem = moving_objects.source_problem(args.dataset, args.mnist_path)
+    return problems + ([problem] if problem else [])
+
+
 def validate_args(args: argparse.Namespace) -> list[str]:
     """All problems of a parsed namespace, one line each (empty when valid)."""
     return (_count_problems(args) + _stack_problems(args) + _architecture_problems(args)
-            + _path_problems(args))
+            + _path_problems(args) + _source_problems(args))
+
+
+def moving_objects_config(args: argparse.Namespace) -> moving_objects.MovingObjectsConfig:
+    """The moving-object source settings of a parsed command line."""
+    return moving_objects.MovingObjectsConfig(
+        name=args.dataset, path=args.mnist_path, height=args.image_h, width=args.image_w,
+        channels=args.num_channels, frames=args.num_input_frames + args.num_predict_frames,
+        train_sequences=args.moving_train_sequences, test_sequences=args.moving_test_sequences,
+        seed=args.seed, cache_dir=args.cache_dir)
 
 
 def resolve_generator_type(args: argparse.Namespace) -> str:
@@ -198,11 +229,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def metric_mode(name: str) -> str:
     """'min' for losses/distances (mse, lpips), 'max' for similarities (psnr, ssim): best-checkpoint rule."""
     kind = name.rsplit("_", 1)[-1]
-    if kind in ("mse", "lpips"):
+    if kind in ("mse", "mae", "lpips"):
         return "min"
     if kind in ("psnr", "ssim"):
         return "max"
-    raise ValueError(f"metric_mode: unknown metric '{name}' (names end in _mse, _psnr, _ssim or _lpips)")
+    raise ValueError(f"metric_mode: unknown metric '{name}' (names end in _mse, _mae, _psnr, _ssim or "
+                     f"_lpips)")
+
+
+def augment_config(args: argparse.Namespace) -> AugmentConfig:
+    """Training-batch augmentation of ``args``: the ``--aug_*`` transforms, none under ``--no_augment``."""
+    on = bool(args.augment)
+    return AugmentConfig(hflip=on and args.aug_hflip, vflip=on and args.aug_vflip,
+                         transpose=on and args.aug_transpose, time_reverse=on and args.aug_time_reverse,
+                         channel_permute=on and args.aug_channel_permute)
 
 
 def _jsonable(value):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from wubugaad.data.scene_cuts import DEFAULT_THRESHOLD as SCENE_CUT_THRESHOLD
 from wubugaad.model.losses import RECON_LOSSES
 
 FLOW_NET_TYPES = ("raft_small", "raft_large", "dis", "farneback")
@@ -17,10 +18,13 @@ GAAD_TYPES = ("subdivide", "spiral", "hybrid", "motion_adaptive")
 FLOW_STATS = ("mag_mean", "angle_mean", "mag_std", "angle_std")
 DISCRIMINATOR_TYPES = ("spatio_temporal_cnn", "regional_cnn")
 GENERATOR_TYPES = ("spatial", "global")
+OPTIMIZERS = ("risgd", "riemannian_adam")
 ABLATIONS = ("distances", "spread", "descriptors", "boundaries", "flow", "rotation")
 RECON_METRICS = ("avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips")
 PRED_METRICS = ("pred_mse", "pred_psnr", "pred_ssim", "pred_lpips")
-KNOWN_METRICS = RECON_METRICS + PRED_METRICS
+BENCH_METRICS = ("bench_mse", "bench_mae", "bench_ssim", "bench_psnr")
+KNOWN_METRICS = RECON_METRICS + PRED_METRICS + BENCH_METRICS
+DATASETS = ("video", "moving_fmnist", "moving_mnist")
 LPIPS_METRICS = ("avg_val_lpips", "pred_lpips")
 
 # Per stack: (key, readable name, num_levels, hyperbolic dims, curvatures, v0.1 dims when changed).
@@ -72,6 +76,9 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                         "stretch: plain resize")
     g.add_argument("--cache_dir", type=str, default=".wubugaad_cache",
                    help="folder of the memory-mapped uint8 frame cache")
+    g.add_argument("--scene_cut_threshold", type=float, default=SCENE_CUT_THRESHOLD,
+                   help="no clip window crosses a scene cut: a frame pair whose thumbnail difference exceeds "
+                        "this many times its neighbours' median (0 = no detection)")
     g.add_argument("--seed", type=int, default=42, help="random seed (per-rank offsets derived from it)")
     g.add_argument("--deterministic", action="store_true",
                    help="deterministic algorithms (for resume-equivalence checks; slower)")
@@ -88,6 +95,21 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="refuse to start when the checkpoint does not match the architecture exactly")
     g.add_argument("--keep_last_n", type=int, default=3,
                    help="periodic checkpoints kept on disk (best and last are always kept; 0 = keep all)")
+
+    g = p.add_argument_group("other data sources (generated moving-object sequences)")
+    g.add_argument("--dataset", choices=DATASETS, default="video",
+                   help="video: --video_data_path; moving_fmnist / moving_mnist: sequences of 2 moving "
+                        "28x28 objects from idx files (64x64, 3.6 px/frame, bouncing; use "
+                        "--num_input_frames 10 --num_predict_frames 10 --num_channels 1 for the benchmark)")
+    g.add_argument("--mnist_path", type=str, default=None,
+                   help="folder with the idx files train-images-idx3-ubyte(.gz) and t10k-images-idx3-ubyte"
+                        "(.gz) (default for moving_fmnist: /usr/share/datasets/fashion-mnist, from "
+                        "`apt-get install dataset-fashion-mnist`; required for moving_mnist)")
+    g.add_argument("--moving_train_sequences", type=int, default=10000,
+                   help="training sequences per epoch, drawn fresh each epoch (moving_* datasets)")
+    g.add_argument("--moving_test_sequences", type=int, default=10000,
+                   help="size of the fixed seed-0 test set used for validation, cached in --cache_dir "
+                        "(10000 = the published protocol; fewer for CPU runs)")
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -218,16 +240,23 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
                         "from the start)")
     g.add_argument("--gan_ramp_steps", type=int, default=0,
                    help="steps over which that weight rises linearly from 0 to --lambda_gan (0: at once)")
-    g.add_argument("--optimizer", choices=("risgd",), default="risgd",
-                   help="optimizer of both networks: risgd = RiemannianEnhancedSGD")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default="risgd",
+                   help="optimizer of both networks: risgd = RiemannianEnhancedSGD (momentum SGD), "
+                        "riemannian_adam = AdamW with Riemannian Adam on the Poincaré-ball parameters")
     g.add_argument("--learning_rate_gen", type=float, default=1e-4,
                    help="base learning rate of encoder+generator")
     g.add_argument("--learning_rate_disc", type=float, default=1e-4,
                    help="base learning rate of the discriminator")
     g.add_argument("--risgd_momentum", type=float, default=0.9, help="RiSGD momentum, in [0, 1)")
-    g.add_argument("--weight_decay", type=float, default=0.01, help="RiSGD weight decay (>= 0)")
+    g.add_argument("--adam_beta1", type=float, default=0.9,
+                   help="riemannian_adam: β₁ (first-moment decay, in [0, 1); the Q-controller scales it)")
+    g.add_argument("--adam_beta2", type=float, default=0.999,
+                   help="riemannian_adam: β₂ (second-moment decay, in [0, 1))")
+    g.add_argument("--adam_eps", type=float, default=1e-8, help="riemannian_adam: denominator epsilon (> 0)")
+    g.add_argument("--weight_decay", type=float, default=0.01,
+                   help="weight decay (>= 0): L2 on the gradient (risgd) or decoupled (riemannian_adam)")
     g.add_argument("--risgd_max_grad_norm", type=float, default=1.0,
-                   help="per-parameter gradient-norm cap inside RiemannianEnhancedSGD (<= 0: none)")
+                   help="per-parameter gradient-norm cap inside either optimizer (<= 0: none)")
     g.add_argument("--global_max_grad_norm", type=float, default=5.0,
                    help="global gradient-norm clip per network (<= 0: none)")
     g.add_argument("--q_controller_enabled", action="store_true",
@@ -241,6 +270,15 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
                    help="autograd anomaly detection (slow; for debugging NaNs)")
     g.add_argument("--max_consecutive_nonfinite", type=int, default=20,
                    help="abort after this many optimizer steps in a row with non-finite losses or gradients")
+
+    g = p.add_argument_group("augmentation (training batches only; each choice per clip, probability 1/2)")
+    _add_on_off(g, "augment", True, "augment training batches with the transforms switched on below "
+                "(--no_augment turns them all off)")
+    _add_on_off(g, "aug_hflip", True, "mirror clips left-right")
+    _add_on_off(g, "aug_vflip", True, "mirror clips upside down")
+    _add_on_off(g, "aug_transpose", True, "swap the x and y axes (square frames only; skipped otherwise)")
+    _add_on_off(g, "aug_time_reverse", True, "play the whole clip (context and targets) backwards")
+    _add_on_off(g, "aug_channel_permute", True, "random order of the colour channels per clip (RGB only)")
 
 
 def add_logging_flags(p: argparse.ArgumentParser) -> None:
@@ -268,8 +306,10 @@ def add_logging_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--val_interval", type=int, default=0,
                    help="validate every N optimizer steps (0 = at the end of each epoch)")
     g.add_argument("--val_max_clips", type=int, default=0, help="validation clips used at most (0 = all)")
-    g.add_argument("--val_primary_metric", choices=KNOWN_METRICS, default="avg_val_psnr",
-                   help="metric that selects the best checkpoint (v0.1 names; new pred_* names allowed)")
+    g.add_argument("--val_primary_metric", choices=KNOWN_METRICS, default="pred_psnr",
+                   help="metric that selects the best checkpoint: prediction PSNR by default, since the "
+                        "reconstruction metrics (avg_val_*) let the posterior see the targets (v0.1 names "
+                        "allowed; v0.1 default: avg_val_psnr)")
     g.add_argument("--num_val_samples_to_log", type=int, default=2,
                    help="clips whose frames are logged as images")
     g.add_argument("--demo_num_samples", type=int, default=4, help="samples generated at the end of the run")

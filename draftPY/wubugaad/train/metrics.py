@@ -3,6 +3,14 @@
 All per-frame metrics take ``pred`` and ``target`` of shape (..., C, H, W) and return a tensor of shape
 (...) — one value per frame — computed for every frame in one vectorised call. PSNR and SSIM map the
 frames to [0, 1] first (x' = (x + 1) / 2), so they use data range 1 and match the usual 8-bit values.
+
+The ``bench_*`` metrics keep the definitions of the published video-prediction tables (OpenSTL), on
+frames mapped to [0, 1]: ``bench_mse`` / ``bench_mae`` are per-frame squared / absolute errors *summed*
+over the H × W pixels (of the channel mean, which for one channel — the benchmark's case — is OpenSTL's
+sum over C·H·W, and gives the same number when grey is replicated into C channels); ``bench_ssim`` is
+scikit-image's default SSIM as those tables called it on float images (7 × 7 box window, sample
+covariance, and the data range 2 that scikit-image < 0.21 assumed for floats); ``bench_psnr`` is
+``psnr``. SSIM and PSNR clip the prediction to the data range first, MSE and MAE do not (as OpenSTL).
 """
 
 from __future__ import annotations
@@ -28,6 +36,27 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-frame mean squared error in the model's [-1, 1] units: mean over (C, H, W)."""
     return (pred.float() - target.float()).pow(2).mean(dim=(-3, -2, -1))
+
+
+def bench_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-frame squared error on [0, 1] summed over the H × W pixels (channel mean), unclipped."""
+    return (_unit(pred) - _unit(target)).pow(2).mean(dim=-3).sum(dim=(-2, -1))
+
+
+def bench_mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-frame absolute error on [0, 1] summed over the H × W pixels (channel mean), unclipped."""
+    return (_unit(pred) - _unit(target)).abs().mean(dim=-3).sum(dim=(-2, -1))
+
+
+def bench_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-frame SSIM as the published tables computed it (see the module docstring); clips ``pred``."""
+    return ssim(pred.clamp(-1, 1), target, gaussian_weights=False, use_sample_covariance=True,
+                data_range=2.0)
+
+
+def bench_psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-frame PSNR of the prediction clipped to the data range (``psnr``)."""
+    return psnr(pred.clamp(-1, 1), target)
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -56,13 +85,13 @@ def _window_1d(gaussian: bool, sigma: float, max_len: int, dtype: torch.dtype,
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor, gaussian_weights: bool = True, sigma: float = 1.5,
-         use_sample_covariance: bool = False) -> torch.Tensor:
+         use_sample_covariance: bool = False, data_range: float = 1.0) -> torch.Tensor:
     """Per-frame SSIM (Wang et al. 2004) over [0, 1] images, averaged over channels and window positions.
 
-    SSIM = ((2 μx μy + C1)(2 σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2)), C1 = (0.01)², C2 = (0.03)²,
+    SSIM = ((2 μx μy + C1)(2 σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2)), C1 = (0.01 L)², C2 = (0.03 L)²,
     with local moments from a separable window. Only positions where the whole window fits are averaged,
     which is what ``skimage.metrics.structural_similarity`` does after its border crop; with the same
-    options (``gaussian_weights``, ``sigma``, ``use_sample_covariance``, ``data_range=1``,
+    options (``gaussian_weights``, ``sigma``, ``use_sample_covariance``, ``data_range`` = L, 1 by default,
     ``channel_axis``) the two agree to float rounding. Defaults are the paper's: 11-tap Gaussian, σ = 1.5,
     population covariance. Frames smaller than the window (under 11 px) use a shrunken window, so tiny
     debug resolutions still get a value (no longer comparable with scikit-image, which refuses them).
@@ -83,7 +112,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, gaussian_weights: bool = True
     vx = cov_norm * (mxx - mx * mx)
     vy = cov_norm * (myy - my * my)
     vxy = cov_norm * (mxy - mx * my)
-    c1, c2 = 0.01**2, 0.03**2
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s_map = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return s_map.reshape(*lead, C, -1).mean(dim=(-2, -1))
 

@@ -25,7 +25,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler, Subset, default_collate
 
 from wubugaad.data import datasets as data
+from wubugaad.data import moving_objects
 from wubugaad.model import vaegan as model_lib
+from wubugaad.optim.base import RiemannianOptimizer
+from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
 from wubugaad.train import amp, checkpoint, config, distributed
 from wubugaad.train.metrics import LPIPSMetric
@@ -42,11 +45,14 @@ class EpochSampler(Sampler[int]):
 
     The permutation of ``range(n)`` is padded (by wrapping) to a multiple of ``world`` so every rank gets
     ``ceil(n / world)`` indices — equal batch counts keep DDP collectives in step. ``set_epoch(e, skip)``
-    drops the first ``skip`` indices of this rank's share (the part consumed before a resume).
+    drops the first ``skip`` indices of this rank's share (the part consumed before a resume). With
+    ``with_epoch`` it yields ``(epoch, index)`` keys, for datasets that draw fresh items every epoch.
     """
 
-    def __init__(self, n: int, rank: int, world: int, seed: int, shuffle: bool = True):
+    def __init__(self, n: int, rank: int, world: int, seed: int, shuffle: bool = True,
+                 with_epoch: bool = False):
         self.n, self.rank, self.world, self.seed, self.shuffle = n, rank, world, seed, shuffle
+        self.with_epoch = with_epoch
         self.per_rank = math.ceil(n / world)
         self.epoch, self.skip = 0, 0
 
@@ -60,7 +66,8 @@ class EpochSampler(Sampler[int]):
             order = torch.arange(self.n)
         total = self.per_rank * self.world
         order = order.repeat(math.ceil(total / max(self.n, 1)))[:total]  # pad by wrapping
-        return iter(order[self.rank::self.world][self.skip:].tolist())
+        mine = order[self.rank::self.world][self.skip:].tolist()
+        return iter([(self.epoch, i) for i in mine] if self.with_epoch else mine)
 
     def __len__(self) -> int:
         return max(self.per_rank - self.skip, 0)
@@ -99,8 +106,8 @@ class Session:
     disc: torch.nn.Module
     model_fwd: torch.nn.Module      # DDP-wrapped (and compiled) forwards used for training
     disc_fwd: torch.nn.Module
-    opt_g: RiemannianEnhancedSGD
-    opt_d: RiemannianEnhancedSGD
+    opt_g: RiemannianOptimizer
+    opt_d: RiemannianOptimizer
     scaler_g: torch.amp.GradScaler | None
     scaler_d: torch.amp.GradScaler | None
     autocast: object
@@ -115,6 +122,7 @@ class Session:
     batch_in_epoch: int = 0
     best_metric: float | None = None
     changed_settings: list = field(default_factory=list)
+    report_built_at: float = -math.inf  # time.monotonic() of the last report.html build
 
     @property
     def run_dir(self) -> Path:
@@ -130,9 +138,23 @@ def _determinism(args, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def _loaders(args, info: distributed.DistInfo):
-    train_ds, val_ds = data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier)
-    sampler = EpochSampler(len(train_ds), info.rank, info.world_size, args.seed)
+def _datasets(args, info: distributed.DistInfo):
+    """(train, validation or None) of the chosen source; the moving-object sources validate on their
+    fixed test set."""
+    if getattr(args, "dataset", "video") == "video":
+        return data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier)
+    return moving_objects.build_datasets(config.moving_objects_config(args), info.rank, info.world_size,
+                                         barrier=distributed.barrier)
+
+
+def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
+    train_ds, val_ds = _datasets(args, info)
+    # one-line reports of how the windows were built (scene cuts dropped), on the console
+    for note in getattr(train_ds, "notes", []) + getattr(val_ds, "notes", []):
+        if tracker is not None:
+            tracker.info(note)
+    sampler = EpochSampler(len(train_ds), info.rank, info.world_size, args.seed,
+                           with_epoch=getattr(train_ds, "fresh_each_epoch", False))
     train_loader = data.build_dataloader(train_ds, args, shuffle=False, sampler=sampler)
     # a private generator: the loader's base seed must not consume the global RNG (exact resume)
     train_loader.generator = torch.Generator().manual_seed(distributed.rank_seed(args.seed, info.rank))
@@ -153,12 +175,16 @@ def _loaders(args, info: distributed.DistInfo):
 def _optimizers(args, model, disc):
     # same controller seed on every rank: with all-reduced losses their choices stay identical
     q_cfg = {"seed": args.seed} if getattr(args, "q_controller_enabled", False) else None
-    common = dict(momentum=args.risgd_momentum, weight_decay=args.weight_decay,
-                  max_grad_norm_risgd=args.risgd_max_grad_norm)
+
     def make(module, lr, role):
+        params = [p for p in module.parameters() if p.requires_grad]
         q = None if q_cfg is None else {**q_cfg, "role": role}
-        return RiemannianEnhancedSGD([p for p in module.parameters() if p.requires_grad], lr=lr,
-                                     q_learning_config=q, **common)
+        common = dict(lr=lr, weight_decay=args.weight_decay, max_grad_norm=args.risgd_max_grad_norm,
+                      q_learning_config=q)
+        if args.optimizer == "riemannian_adam":
+            betas = (args.adam_beta1, args.adam_beta2)
+            return RiemannianAdam(params, betas=betas, eps=args.adam_eps, **common)
+        return RiemannianEnhancedSGD(params, momentum=args.risgd_momentum, **common)
 
     opt_g, opt_d = make(model, args.learning_rate_gen, "gen"), make(disc, args.learning_rate_disc, "disc")
     return opt_g, opt_d
@@ -206,6 +232,12 @@ def _resume(s: Session) -> None:
         # a new phase (checkpoint from another folder) keeps its own best: its metric may never beat the
         # previous phase's (e.g. a larger λ_kl), and it must still leave a _best.pt behind
         s.best_metric = None
+    saved_metric = (payload.get("config") or {}).get("val_primary_metric")
+    if s.best_metric is not None and saved_metric != args.val_primary_metric:
+        # a best score of another metric (e.g. reconstruction PSNR, the old default) cannot rank this one
+        s.tracker.info(f"--val_primary_metric is {args.val_primary_metric}, the checkpoint's best was "
+                       f"{saved_metric}: the best checkpoint is chosen afresh")
+        s.best_metric = None
     if "rng" in extra and s.dist.world_size == 1:
         set_rng_state(extra["rng"])
     # a new phase means new settings: base LRs from the command line (loss weights are read from args)
@@ -229,7 +261,7 @@ def setup(args) -> Session:
     tracker = Tracker(args, info.is_main, config_dict)
     if getattr(args, "use_amp", False) and info.device.type != "cuda":
         tracker.info("note: --use_amp applies on CUDA only; training in float32 on the CPU")
-    train_loader, sampler, val_loader, sample_batch = _loaders(args, info)
+    train_loader, sampler, val_loader, sample_batch = _loaders(args, info, tracker)
     model, disc = model_lib.build(args, pretrained_flow=not getattr(args, "optical_flow_random_init", False))
     model, disc = model.to(info.device), disc.to(info.device)
     torch.manual_seed(distributed.rank_seed(args.seed, info.rank))

@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-__all__ = ["WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS",
-           "run_dir", "wandb_mode", "format_step_line", "Tracker"]
+__all__ = ["WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "BENCH_METRIC_KEYS", "VAL_PER_STEP_PATTERN",
+           "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS", "run_dir", "wandb_mode", "format_step_line",
+           "Tracker"]
 
 # Scalar keys logged every --log_interval steps (the names of DESIGN §12).
 TRAIN_SCALAR_KEYS = (
@@ -40,7 +41,14 @@ VAL_METRIC_KEYS = (
     "pred_mse", "pred_psnr", "pred_ssim", "pred_lpips",
     "copy_last_mse", "copy_last_psnr", "copy_last_ssim", "copy_last_lpips",
 )
-WANDB_SCALAR_KEYS = TRAIN_SCALAR_KEYS + Q_SCALAR_KEYS + tuple(f"val/{k}" for k in VAL_METRIC_KEYS)
+# Benchmark-definition metrics; also logged per future step k = 1 … P as VAL_PER_STEP_PATTERN.
+BENCH_METRIC_KEYS = (
+    "bench_mse", "bench_mae", "bench_ssim", "bench_psnr",
+    "copy_last_bench_mse", "copy_last_bench_mae", "copy_last_bench_ssim", "copy_last_bench_psnr",
+)
+VAL_PER_STEP_PATTERN = "val/{metric}_t{k}"
+WANDB_SCALAR_KEYS = TRAIN_SCALAR_KEYS + Q_SCALAR_KEYS + tuple(f"val/{k}" for k in VAL_METRIC_KEYS
+                                                                + BENCH_METRIC_KEYS)
 # Geometry scalars: {stack} ∈ wubu_s, wubu_m, wubu_t; {i} the level index.
 GEOMETRY_KEY_PATTERNS = (
     "geometry/{stack}/level{i}/curvature", "geometry/{stack}/level{i}/scale",

@@ -31,16 +31,28 @@ import time
 
 import torch
 
+from wubugaad.data.augment import augment_batch, step_seed
 from wubugaad.model.losses import discriminator_loss, gan_weight, generator_losses
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.train import checkpoint, config, distributed
 from wubugaad.train.amp import backward, clip_and_step
+from wubugaad.train.report import write_report
 from wubugaad.train.session import Session, rng_state, setup
 from wubugaad.train.tracking import LOSS_TO_KEY, format_step_line
-from wubugaad.train.validation import evaluate, generate, image_grid, prepare_batch, write_samples
+from wubugaad.train.validation import (
+    evaluate,
+    generate,
+    image_grid,
+    is_per_step,
+    prepare_batch,
+    write_samples,
+)
 
 __all__ = ["run", "setup", "train", "save", "validate", "NonFiniteError", "LOSS_KEYS"]
 
+# report.html is rebuilt at a validation only when the last build is this old (and always at the end):
+# drawing its charts takes about a second, which frequent validations of a short run should not pay
+REPORT_INTERVAL_S = 60.0
 LOSS_KEYS = ("loss_g_total", "loss_g_recon", "loss_g_kl", "loss_g_adv", "loss_d_total", "loss_d_real",
              "loss_d_fake")
 
@@ -98,7 +110,8 @@ def validate(s: Session, tag: str) -> dict[str, float]:
         scores = {}
         if s.val_loader is not None:
             scores = evaluate(s.model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
-                              s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc))
+                              s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc),
+                              num_predict_frames=args.num_predict_frames)
         if s.dist.is_main:
             clip, flow = prepare_batch(s.sample_batch, s.dist.device)
             with s.autocast():
@@ -107,14 +120,29 @@ def validate(s: Session, tag: str) -> dict[str, float]:
             s.tracker.log_images(s.step, grids)
     if scores:
         s.tracker.log_scalars(s.step, {f"val/{k}": v for k, v in scores.items()}, epoch=s.epoch)
-        s.tracker.info(f"validation @ step {s.step}: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+        summary = ", ".join(f"{k}={v:.4f}" for k, v in scores.items() if not is_per_step(k))
+        s.tracker.info(f"validation @ step {s.step}: {summary}")
         value = scores.get(args.val_primary_metric)
         if value is not None and math.isfinite(value):
             sign = 1.0 if config.metric_mode(args.val_primary_metric) == "max" else -1.0
             if s.best_metric is None or sign * value > sign * s.best_metric:
                 s.best_metric = value
                 save(s, "best")
+    if time.monotonic() - s.report_built_at >= REPORT_INTERVAL_S:
+        _report(s, "running")
     return scores
+
+
+def _report(s: Session, state: str) -> None:
+    """Rank 0 rebuilds ``report.html`` in the run folder; a failure is one warning line, never fatal."""
+    if not s.dist.is_main:
+        return
+    s.report_built_at = time.monotonic()
+    try:
+        write_report(s.run_dir, {"state": state, "device": str(s.dist.device),
+                                 "world_size": s.dist.world_size})
+    except Exception as exc:  # the report is a convenience: training must go on
+        s.tracker.info(f"warning: report.html not written ({type(exc).__name__}: {exc})")
 
 
 def _every(interval: int, step: int) -> bool:
@@ -190,6 +218,7 @@ def train(s: Session) -> int:
     deadline = time.monotonic() + 60.0 * budget_min if budget_min > 0 else math.inf
     validated_at = -1
     final_scores: dict[str, float] = {}
+    augment = config.augment_config(args)
     with StopFlag() as stop, anomaly:
         try:
             epochs = s.tracker.progress(range(s.epoch, args.epochs), desc="epochs",
@@ -202,6 +231,8 @@ def train(s: Session) -> int:
                 micro = 0
                 for batch in s.train_loader:
                     clip, flow = prepare_batch(batch, device)
+                    seed = step_seed(args.seed, s.dist.rank, s.step, micro)
+                    clip, flow = augment_batch(clip, flow, augment, seed)
                     micro += 1
                     s.batch_in_epoch += 1
                     last = micro == accum or s.batch_in_epoch == batches_per_epoch
@@ -293,7 +324,7 @@ def train(s: Session) -> int:
     save(s, "last")
     s.tracker.info(f"training finished at epoch {s.epoch}, step {s.step}; outputs in {s.run_dir}")
     s.tracker.info(_final_line(final_scores))
-    _close(s)
+    _close(s, f"finished at step {s.step}")
     return 0
 
 
@@ -314,11 +345,12 @@ def _lambda_gan(args, step: int) -> float:
 def _interrupted(s: Session, stop: StopFlag) -> int:
     save(s, "last")
     s.tracker.info(f"stopped by signal {stop.signum} at step {s.step}: saved _last.pt")
-    _close(s)
+    _close(s, f"stopped by signal {stop.signum} at step {s.step}")
     return 130 if stop.signum == signal.SIGINT else 143
 
 
-def _close(s: Session) -> None:
+def _close(s: Session, state: str) -> None:
+    _report(s, state)
     s.tracker.close()
     distributed.barrier()
     distributed.cleanup()

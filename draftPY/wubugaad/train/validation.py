@@ -8,6 +8,10 @@ Every validation clip ``(B, T, C, H, W)`` (``T = n_in + P``) is scored three way
 - prediction (``mode="predict"``, context only, z = the prior's mean): ``pred_mse``, ``pred_psnr``, ...;
 - copy-last baseline (every target frame := the last context frame; only with context): ``copy_last_*``.
 
+Prediction and copy-last are also scored in the published benchmarks' definitions (``metrics.bench_*``):
+``bench_mse``, ``bench_mae``, ``bench_ssim``, ``bench_psnr`` (and ``copy_last_bench_*``), plus, when the
+number of predicted frames is given, the same per future step ``k`` = 1 … P as ``bench_mse_t{k}`` etc.
+
 Each rank scores its own shard (the trainer shards without padding), per-clip values are summed, and one
 ``all_reduce`` of ``[Σ metric..., count]`` gives exact means over the whole set.
 """
@@ -26,19 +30,45 @@ from torchvision.utils import make_grid, save_image
 from wubugaad.data.datasets import frames_to_model
 from wubugaad.train import distributed, metrics
 
-__all__ = ["metric_keys", "evaluate", "to_unit", "write_grid", "write_clip", "write_samples",
-           "generate", "prepare_batch", "image_grid"]
+__all__ = ["metric_keys", "is_per_step", "per_step_key", "evaluate", "to_unit", "write_grid", "write_clip",
+           "write_samples", "generate", "prepare_batch", "image_grid"]
 
 
-def metric_keys(num_input_frames: int, with_lpips: bool) -> list[str]:
-    """The metric names one validation produces, in a fixed order (identical on every rank)."""
+BENCH_NAMES = ("mse", "mae", "ssim", "psnr")
+BENCH_FUNCTIONS = {"mse": metrics.bench_mse, "mae": metrics.bench_mae, "ssim": metrics.bench_ssim,
+                   "psnr": metrics.bench_psnr}
+
+
+def per_step_key(key: str, k: int) -> str:
+    """Name of metric ``key`` at future step ``k`` (1-based): ``bench_mse_t3``."""
+    return f"{key}_t{k}"
+
+
+def _bench_keys(prefix: str, num_predict_frames: int) -> list[str]:
+    keys = [f"{prefix}bench_{n}" for n in BENCH_NAMES]
+    return keys + [per_step_key(key, k) for key in keys for k in range(1, num_predict_frames + 1)]
+
+
+def metric_keys(num_input_frames: int, with_lpips: bool, num_predict_frames: int = 0) -> list[str]:
+    """The metric names one validation produces, in a fixed order (identical on every rank).
+
+    Per-step benchmark keys appear only when ``num_predict_frames`` is given (> 0).
+    """
     keys = ["avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "pred_mse", "pred_psnr", "pred_ssim"]
     if with_lpips:
         keys += ["avg_val_lpips", "pred_lpips"]
+    keys += _bench_keys("", num_predict_frames)
     if num_input_frames > 0:
         keys += ["copy_last_mse", "copy_last_psnr", "copy_last_ssim"]
         keys += ["copy_last_lpips"] if with_lpips else []
+        keys += _bench_keys("copy_last_", num_predict_frames)
     return keys
+
+
+def is_per_step(key: str) -> bool:
+    """True for per-future-step keys (kept out of the console summary)."""
+    head, _, tail = key.rpartition("_t")
+    return bool(head) and tail.isdigit()
 
 
 def prepare_batch(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -67,14 +97,30 @@ def _score(pred: torch.Tensor, target: torch.Tensor, lpips_metric) -> dict[str, 
     return out
 
 
+def _bench_scores(pred: torch.Tensor, target: torch.Tensor, prefix: str, per_step: bool) -> dict:
+    """``{prefix}bench_*`` per clip (B,) — and per future step when ``per_step`` — for (B, P, C, H, W)."""
+    out = {}
+    for name, fn in BENCH_FUNCTIONS.items():
+        values = fn(pred.float(), target).float()  # (B, P): one value per frame
+        key = f"{prefix}bench_{name}"
+        out[key] = values.mean(dim=1)
+        if per_step:
+            out.update({per_step_key(key, k + 1): values[:, k] for k in range(values.shape[1])})
+    return out
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torch.device,
              lpips_metric=None, autocast: Callable = contextlib.nullcontext,
-             progress: Callable = lambda it, **_: it) -> dict[str, float]:
-    """Mean metrics over every clip of every rank's ``loader`` (the raw model, not the DDP wrapper)."""
+             progress: Callable = lambda it, **_: it, num_predict_frames: int = 0) -> dict[str, float]:
+    """Mean metrics over every clip of every rank's ``loader`` (the raw model, not the DDP wrapper).
+
+    ``num_predict_frames`` > 0 adds the per-future-step benchmark keys (clips must have that many targets).
+    """
     was_training = model.training
     model.eval()
-    keys = metric_keys(num_input_frames, lpips_metric is not None)
+    keys = metric_keys(num_input_frames, lpips_metric is not None, num_predict_frames)
+    per_step = num_predict_frames > 0
     sums = torch.zeros(len(keys) + 1, dtype=torch.float64, device=device)  # last slot: clip count
     prefix = {"recon": "avg_val_", "pred": "pred_", "copy": "copy_last_"}
     for batch in progress(loader, desc="val"):
@@ -90,6 +136,8 @@ def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torc
             for name, value in _score(pred, target, lpips_metric).items():
                 key = "avg_val_recon_mse" if (mode, name) == ("recon", "mse") else prefix[mode] + name
                 scores[key] = value
+            if mode != "recon":
+                scores.update(_bench_scores(pred, target, prefix[mode] if mode == "copy" else "", per_step))
         sums += torch.stack([scores[k].sum().double() for k in keys] + [sums.new_tensor(clip.shape[0])])
     distributed.all_reduce_sum(sums)
     model.train(was_training)

@@ -1,0 +1,308 @@
+"""Moving-object sequences from idx image files (Moving MNIST / Moving Fashion-MNIST).
+
+The field's recipe (Srivastava et al. 2015, as used by OpenSTL): ``num_objects`` 28 × 28 images from the
+idx file are placed on a black canvas (64 × 64 by default). Each object starts at a uniform position
+``(x, y) ∈ [0, 1)²`` of the free range ``side − 28`` and moves in a uniform direction θ with a step of
+0.1 of that range per frame (3.6 px on 64 px). Position is advanced before each frame is drawn; an object
+reaching a border is put on it and its velocity component is flipped, so it always stays inside. Pixel
+offsets are ``int(range · position)``; objects are composited by per-pixel maximum.
+
+Every random number of sequence ``i`` is a hash of ``(stream, seed, epoch, i)`` (a counter-based
+generator), so a sequence is a pure function of its key: training data is fresh every epoch, identical on
+resume and independent of worker count or batch order; DDP ranks get different sequences because the
+sampler gives them different indices. The fixed test set (seed 0) uses a stream of its own and the test
+images of the idx folder (``t10k``), so its objects are never seen in training; a set of N sequences is
+the prefix of any larger one. It is generated once, vectorised in chunks, and cached on disk (written to
+a temporary file and renamed, so an interrupted run never leaves a partial cache).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from wubugaad.data.video_cache import DataError
+
+__all__ = ["MovingObjectsConfig", "MovingObjectsTrain", "MovingObjectsTest", "SOURCES", "build_datasets",
+           "generate", "read_idx_images", "source_problem", "trajectories"]
+
+log = logging.getLogger(__name__)
+
+# dataset name → (default idx folder or None, Debian package providing it or None)
+SOURCES = {
+    "moving_fmnist": ("/usr/share/datasets/fashion-mnist", "dataset-fashion-mnist"),
+    "moving_mnist": (None, None),
+}
+IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
+IDX_IMAGE_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
+STEP_LENGTH = 0.1             # of the free range per frame
+TEST_SEED = 0
+STREAM_TRAIN, STREAM_TEST = 1, 2
+TEST_CHUNK = 256              # sequences rendered at once when building the test set
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@dataclass(frozen=True)
+class MovingObjectsConfig:
+    """Everything the moving-object source needs; built from the command line by the trainer."""
+
+    name: str = "moving_fmnist"
+    path: str | None = None          # idx folder; None = the source's default
+    height: int = 64
+    width: int = 64
+    channels: int = 1                # grey, replicated to this many channels
+    frames: int = 20
+    num_objects: int = 2
+    train_sequences: int = 10_000    # per epoch
+    test_sequences: int = 10_000
+    seed: int = 42
+    cache_dir: str = ".wubugaad_cache"
+
+    @property
+    def folder(self) -> str | None:
+        return self.path or SOURCES[self.name][0]
+
+
+def _find_file(folder: Path, split: str) -> Path | None:
+    for name in (IMAGE_FILES[split] + ".gz", IMAGE_FILES[split]):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def source_problem(name: str, path: str | None) -> str | None:
+    """One line saying what is missing for dataset ``name`` (and how to get it), or None when ready."""
+    default, package = SOURCES[name]
+    folder = path or default
+    files = " and ".join(f"{IMAGE_FILES[s]}(.gz)" for s in ("train", "test"))
+    if folder is None:
+        return f"--dataset {name} needs --mnist_path DIR: a folder holding {files}"
+    missing = [IMAGE_FILES[s] for s in ("train", "test") if _find_file(Path(folder), s) is None]
+    if not missing:
+        return None
+    fix = f"install it with `apt-get install {package}` or set " if package and not path else "set "
+    return (f"--dataset {name}: no {' / '.join(missing)}(.gz) in '{folder}' ({fix}--mnist_path to a "
+            f"folder holding {files})")
+
+
+def read_idx_images(path: str | os.PathLike) -> np.ndarray:
+    """Images (N, rows, cols) uint8 from an idx3-ubyte file, gzip-compressed or not."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as err:
+        raise DataError(f"cannot read idx file {path}: {err} (replace it, or point --mnist_path elsewhere)") \
+            from err
+    header = np.frombuffer(raw[:16], dtype=">u4") if len(raw) >= 16 else np.zeros(0)
+    if header.shape[0] != 4 or int(header[0]) != IDX_IMAGE_MAGIC:
+        raise DataError(f"{path} is not an idx3-ubyte image file (bad header; point --mnist_path elsewhere)")
+    n, rows, cols = (int(v) for v in header[1:])
+    if len(raw) - 16 != n * rows * cols or n == 0:
+        raise DataError(f"{path}: {len(raw) - 16} data bytes, header promises {n}×{rows}×{cols} "
+                        f"(truncated file? reinstall it, or point --mnist_path elsewhere)")
+    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser (uint64 arrays wrap on overflow, which the hash relies on)."""
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def uniforms(stream: int, seed: int, epoch: int, index: np.ndarray, count: int) -> np.ndarray:
+    """(S, count) float64 in [0, 1): a hash of (stream, seed, epoch, index, j) — one row per sequence."""
+    h = np.full(1, _GOLDEN, dtype=np.uint64)
+    for part in (stream, seed, epoch):
+        h = _mix(h ^ np.uint64(part % 2**64))
+    h = _mix(h ^ np.asarray(index, dtype=np.int64).astype(np.uint64))[:, None]        # (S, 1)
+    h = _mix(h + _GOLDEN * np.arange(1, count + 1, dtype=np.uint64)[None, :])            # (S, count)
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def trajectories(start: np.ndarray, theta: np.ndarray, frames: int) -> np.ndarray:
+    """Positions (..., frames, 2) in [0, 1] (y, x) from starts (..., 2) and directions θ (...).
+
+    Loops over frames only (a few), vectorised over every sequence and object.
+    """
+    pos = start.astype(np.float64).copy()
+    vel = np.stack([np.sin(theta), np.cos(theta)], axis=-1)  # (..., 2)
+    out = np.empty((*pos.shape[:-1], frames, 2), dtype=np.float64)
+    for t in range(frames):
+        pos += vel * STEP_LENGTH
+        hit = (pos <= 0.0) | (pos >= 1.0)
+        pos = np.clip(pos, 0.0, 1.0)
+        vel = np.where(hit, -vel, vel)
+        out[..., t, :] = pos
+    return out
+
+
+def render(images: np.ndarray, picks: np.ndarray, offsets: np.ndarray, height: int,
+           width: int) -> np.ndarray:
+    """Canvases (S, T, H, W) uint8: images[picks] (S, K) pasted at top-left ``offsets`` (S, K, T, 2)."""
+    S, K, T = offsets.shape[:3]
+    h, w = images.shape[1:]
+    layers = np.zeros((S, K, T, height, width), dtype=np.uint8)  # one layer per object: no overlap inside
+    s, k, t = np.ogrid[:S, :K, :T]
+    rows = offsets[..., 0, None, None] + np.arange(h)[:, None]   # (S, K, T, h, 1)
+    cols = offsets[..., 1, None, None] + np.arange(w)[None, :]   # (S, K, T, 1, w)
+    layers[s[..., None, None], k[..., None, None], t[..., None, None], rows, cols] = \
+        images[picks][:, :, None]                                # (S, K, 1, h, w) broadcast over T
+    return layers.max(axis=1)
+
+
+def generate(images: np.ndarray, cfg: MovingObjectsConfig, stream: int, seed: int, epoch: int,
+             index: np.ndarray) -> np.ndarray:
+    """Sequences (S, T, H, W) uint8 for keys ``(stream, seed, epoch, index[s])``."""
+    h, w = images.shape[1:]
+    K = cfg.num_objects
+    u = uniforms(stream, seed, epoch, index, 4 * K).reshape(-1, K, 4)
+    picks = np.minimum((u[..., 0] * images.shape[0]).astype(np.int64), images.shape[0] - 1)
+    pos = trajectories(u[..., 1:3], u[..., 3] * 2.0 * np.pi, cfg.frames)  # (S, K, T, 2)
+    free = np.array([cfg.height - h, cfg.width - w], dtype=np.float64)
+    offsets = (pos * free).astype(np.int64)
+    return render(images, picks, offsets, cfg.height, cfg.width)
+
+
+def _to_item(seq: np.ndarray, channels: int, index: int) -> dict[str, Any]:
+    frames = torch.from_numpy(np.ascontiguousarray(seq)).unsqueeze(1)  # (T, 1, H, W)
+    return {"frames": frames.expand(-1, channels, -1, -1).contiguous(), "index": index}
+
+
+def _load_images(cfg: MovingObjectsConfig, split: str) -> np.ndarray:
+    problem = source_problem(cfg.name, cfg.path)
+    if problem:
+        raise DataError(problem)
+    images = read_idx_images(_find_file(Path(cfg.folder), split))
+    if images.shape[1] > cfg.height or images.shape[2] > cfg.width:
+        raise DataError(f"objects of {images.shape[1]}×{images.shape[2]} px do not fit a "
+                        f"{cfg.height}×{cfg.width} canvas (raise --image_h/--image_w)")
+    return images
+
+
+class MovingObjectsTrain(Dataset):
+    """Fresh training sequences: key ``(epoch, i)`` (or ``i`` for epoch 0) → ``{"frames": uint8 (T, C, H,
+    W), "index": i}``. A batch of keys is generated in one vectorised call (``__getitems__``).
+
+    Pickles as its config; the images are read in the process that generates (a DataLoader worker).
+    """
+
+    fresh_each_epoch = True  # the sampler must hand out (epoch, index) keys
+
+    def __init__(self, cfg: MovingObjectsConfig):
+        self.cfg = cfg
+        self._images: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.cfg.train_sequences
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"cfg": self.cfg, "_images": None}
+
+    @property
+    def images(self) -> np.ndarray:
+        if self._images is None:
+            self._images = _load_images(self.cfg, "train")
+        return self._images
+
+    def __getitems__(self, keys: Sequence[Any]) -> list[dict[str, Any]]:
+        pairs = np.array([k if isinstance(k, tuple | list) else (0, k) for k in keys], dtype=np.int64)
+        out: list[dict[str, Any]] = [{} for _ in keys]
+        # one vectorised call per distinct epoch (a batch normally holds one)
+        for epoch in np.unique(pairs[:, 0]):
+            where = np.flatnonzero(pairs[:, 0] == epoch)
+            seqs = generate(self.images, self.cfg, STREAM_TRAIN, self.cfg.seed, int(epoch), pairs[where, 1])
+            for j, seq in zip(where, seqs, strict=True):
+                out[j] = _to_item(seq, self.cfg.channels, int(pairs[j, 1]))
+        return out
+
+    def __getitem__(self, key: Any) -> dict[str, Any]:
+        return self.__getitems__([key])[0]
+
+
+def _test_cache_path(cfg: MovingObjectsConfig, source: Path) -> Path:
+    stat = source.stat()
+    ident = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{cfg.height}x{cfg.width}|{cfg.frames}|" \
+            f"{cfg.num_objects}|{STEP_LENGTH}|{TEST_SEED}|{cfg.test_sequences}"
+    digest = hashlib.sha1(ident.encode()).hexdigest()[:16]
+    return Path(cfg.cache_dir) / f"{cfg.name}_test_{cfg.test_sequences}_{digest}.npy"
+
+
+def ensure_test_set(cfg: MovingObjectsConfig) -> Path:
+    """Path of the cached fixed test set (N, T, H, W) uint8, generating it first when absent."""
+    problem = source_problem(cfg.name, cfg.path)
+    if problem:
+        raise DataError(problem)
+    source = _find_file(Path(cfg.folder), "test")
+    path = _test_cache_path(cfg, source)
+    if path.is_file():
+        return path
+    images = _load_images(cfg, "test")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npy")
+    log.info("generating the fixed %s test set: %d sequences → %s", cfg.name, cfg.test_sequences, path)
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                    shape=(cfg.test_sequences, cfg.frames, cfg.height, cfg.width))
+    try:
+        for lo in range(0, cfg.test_sequences, TEST_CHUNK):
+            index = np.arange(lo, min(lo + TEST_CHUNK, cfg.test_sequences))
+            out[lo:lo + index.shape[0]] = generate(images, cfg, STREAM_TEST, TEST_SEED, 0, index)
+        out.flush()
+        del out
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+class MovingObjectsTest(Dataset):
+    """The fixed test set, memory-mapped from its cache; pickles as the cache path."""
+
+    def __init__(self, path: str | os.PathLike, channels: int):
+        self.path, self.channels = str(path), channels
+        self._data: np.ndarray | None = None
+        self._len = int(np.load(self.path, mmap_mode="r").shape[0])
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_data": None}
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if self._data is None:
+            self._data = np.load(self.path, mmap_mode="r")
+        i = int(i) + (len(self) if i < 0 else 0)
+        return _to_item(np.array(self._data[i]), self.channels, i)
+
+
+def build_datasets(cfg: MovingObjectsConfig, rank: int = 0, world_size: int = 1,
+                   barrier: Callable[[], None] | None = None) -> tuple[MovingObjectsTrain, MovingObjectsTest]:
+    """(training source, fixed test set). With a barrier and several ranks, rank 0 builds the test cache
+    while the others wait; rank 0 reaches the barrier even when it fails, so no rank hangs."""
+    if cfg.channels not in (1, 3):
+        raise DataError(f"--num_channels must be 3 (grey replicated) or 1, got {cfg.channels}")
+    use_barrier = barrier is not None and world_size > 1
+    if use_barrier and rank != 0:
+        barrier()
+    try:
+        train = MovingObjectsTrain(cfg)
+        train._images = _load_images(cfg, "train")  # fail here, before training, on a missing or bad file
+        test = MovingObjectsTest(ensure_test_set(cfg), cfg.channels)
+    finally:
+        if use_barrier and rank == 0:
+            barrier()
+    return train, test
