@@ -45,6 +45,8 @@ from wubugaad.model.warp import warp
 MIN_COARSE = 4  # smallest side of the coarsest grid, in cells
 MAX_LEVELS = 6  # strides 1 … 32
 WIDTH_CAP_FACTOR = 4  # widest level = gen_base_channels × this
+MIN_WIDTH = 8
+FINE_FUSE_LEVELS = 2  # fuse with 1×1 convs at the two finest levels (cheap), 3×3 coarser
 LATENT_RESIDUAL_STD = 0.02
 
 
@@ -94,12 +96,13 @@ class SpatialBody(nn.Module):
         self.sizes = pyramid_sizes(int(cfg.image_h), int(cfg.image_w))
         base = int(cfg.gen_base_channels)
         L = len(self.sizes)
-        self.widths = [max(min(base * 2**k // 2, base * WIDTH_CAP_FACTOR), 8) for k in range(L)]
+        self.widths = [max(min(base * 2**k // 4, base * WIDTH_CAP_FACTOR), MIN_WIDTH) for k in range(L)]
         w = self.widths
         self.pyramid = nn.ModuleList(
             _conv_norm(C if k == 0 else w[k - 1], w[k], 3, stride=1 if k == 0 else 2) for k in range(L))
-        self.fuse = nn.ModuleList(
-            nn.Conv2d(self.I * w[k], w[k], 1 if k == 0 else 3, padding=0 if k == 0 else 1) for k in range(L))
+        kernels = [1 if k < FINE_FUSE_LEVELS else 3 for k in range(L)]
+        self.fuse = nn.ModuleList(nn.Conv2d(self.I * w[k], w[k], kernels[k], padding=kernels[k] // 2)
+                                  for k in range(L))
         self.decoder = nn.ModuleList(DecoderBlock(w[k + 1], w[k], w[k], cond_dim) for k in range(L - 1))
         self.z_tile = nn.Linear(int(cfg.latent_dim), w[-1])
         self.use_paint = bool(cfg.gen_use_gaad_paint)

@@ -35,8 +35,8 @@ STACKS = (
 )
 
 
-def _v01(value: object) -> str:
-    return f" (v0.1 default: {value}; smaller for the quick CPU demo)"
+def _v01(value: object, why: str = "smaller for the quick CPU demo") -> str:
+    return f" (v0.1 default: {value}; {why})"
 
 
 def _add_on_off(group, name: str, default: bool, help_on: str) -> None:
@@ -54,7 +54,7 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=-1,
                    help="accepted for old torch.distributed launchers; the rank comes from the environment "
                         "(LOCAL_RANK)")
-    g.add_argument("--epochs", type=int, default=30,
+    g.add_argument("--epochs", type=int, default=20,
                    help="number of epochs (absolute index: a resumed run continues up to it)" + _v01(100))
     g.add_argument("--max_steps", type=int, default=0,
                    help="stop after this many optimizer steps in total (0 = no limit)")
@@ -231,22 +231,25 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("losses and optimisation")
     g.add_argument("--recon_loss", choices=RECON_LOSSES, default="l1",
                    help="per-pixel reconstruction loss on the target frames in [-1, 1]: l1, mse or their sum")
-    g.add_argument("--lambda_recon", type=float, default=10.0, help="weight of the reconstruction loss")
+    g.add_argument("--lambda_recon", type=float, default=100.0, help="weight of the reconstruction loss"
+                   + _v01(10, "SAVP's L1 weight: reconstruction leads"))
     g.add_argument("--lambda_kl", type=float, default=0.1, help="weight of the KL term")
-    g.add_argument("--lambda_gan", type=float, default=1.0,
-                   help="weight of the generator adversarial term once the warm-up is over")
-    g.add_argument("--gan_start_step", type=int, default=0,
+    g.add_argument("--lambda_gan", type=float, default=0.1,
+                   help="weight of the generator adversarial term once the warm-up is over"
+                   + _v01(1, "SAVP's weight: reconstruction leads"))
+    g.add_argument("--gan_start_step", type=int, default=300,
                    help="optimizer step at which the generator's adversarial term is switched on (D trains "
                         "from the start)")
-    g.add_argument("--gan_ramp_steps", type=int, default=0,
+    g.add_argument("--gan_ramp_steps", type=int, default=200,
                    help="steps over which that weight rises linearly from 0 to --lambda_gan (0: at once)")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default="risgd",
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default="riemannian_adam",
                    help="optimizer of both networks: risgd = RiemannianEnhancedSGD (momentum SGD), "
-                        "riemannian_adam = AdamW with Riemannian Adam on the Poincaré-ball parameters")
-    g.add_argument("--learning_rate_gen", type=float, default=1e-4,
-                   help="base learning rate of encoder+generator")
-    g.add_argument("--learning_rate_disc", type=float, default=1e-4,
-                   help="base learning rate of the discriminator")
+                        "riemannian_adam = AdamW with Riemannian Adam on the Poincaré-ball parameters"
+                        + _v01("risgd", "Adam moves the conv generator far more in a CPU budget"))
+    g.add_argument("--learning_rate_gen", type=float, default=2e-3,
+                   help="base learning rate of encoder+generator" + _v01("1e-4", "for Adam"))
+    g.add_argument("--learning_rate_disc", type=float, default=2e-4,
+                   help="base learning rate of the discriminator" + _v01("1e-4", "for Adam"))
     g.add_argument("--risgd_momentum", type=float, default=0.9, help="RiSGD momentum, in [0, 1)")
     g.add_argument("--adam_beta1", type=float, default=0.9,
                    help="riemannian_adam: β₁ (first-moment decay, in [0, 1); the Q-controller scales it)")
