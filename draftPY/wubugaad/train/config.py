@@ -137,9 +137,6 @@ def _architecture_problems(args: argparse.Namespace) -> list[str]:
     if args.generator_type == "spatial" and args.num_input_frames < 1:
         problems.append("--generator_type spatial needs context frames: use --num_input_frames >= 1 or "
                         "--generator_type global")
-    if resolve_generator_type(args) == "spatial" and not args.residual_generator:
-        problems.append("--no_residual_generator applies to the global generator only (the spatial one "
-                        "always starts from the last context frame): add --generator_type global or drop it")
     if args.gaad_decomposition_type == "motion_adaptive" and not args.use_wubu_motion_branch:
         problems.append("--gaad_decomposition_type motion_adaptive needs --use_wubu_motion_branch "
                         "(or choose subdivide, spiral or hybrid)")

@@ -175,8 +175,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="spatial kernel of the generator output convolution (odd; both generators)")
     _add_on_off(g, "residual_generator", True,
                 "global generator: predict a residual on the last context frame (zero-initialised: the "
-                "untrained model copies the last frame); needs context frames (the spatial generator always "
-                "starts from the last frame)")
+                "untrained model copies the last frame); needs context frames (the spatial generator ignores "
+                "it: it always starts from the last frame)")
     g.add_argument("--discriminator_type", choices=DISCRIMINATOR_TYPES, default="spatio_temporal_cnn",
                    help="spatio_temporal_cnn or regional_cnn")
     g.add_argument("--disc_apply_spectral_norm", action="store_true",
