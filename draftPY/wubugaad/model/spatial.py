@@ -25,9 +25,9 @@ synthesised correction.
 - Flow is in pixels, bounded by `max·tanh(raw/max)` (`--gen_max_flow_px`). With the motion branch on, the
   last context flow (pair `(I−2, I−1)`, in units of that bound) is an input of the head.
 - Several target frames are predicted at once (all from the last context frame, each with its own flow,
-  mask and correction): one decoder pass for any `num_predict_frames`. Autoregressive prediction (feeding
-  predicted frames back as context) costs one full pass per frame and was not better in our measurement
-  (TRAINING_GUIDE.md, "Generator").
+  mask and correction): one decoder pass for any `num_predict_frames`, no loop over frames, and no
+  train/test mismatch from feeding the model its own predictions. Autoregressive prediction (predicted
+  frames fed back as context) would cost one full pass per frame; it has not been measured against this.
 """
 
 from __future__ import annotations
