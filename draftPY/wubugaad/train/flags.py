@@ -160,7 +160,7 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                         "Default: spatial with context frames, global without")
     g.add_argument("--gen_base_channels", type=int, default=32,
                    help="generator width: global — widest 3-D conv (halved per upsampling block); spatial — "
-                        "width at stride 2 (half of it at full resolution, doubling per level up to 4x)")
+                        "a quarter of it at full resolution, doubling per level (stride) up to 4x")
     _add_on_off(g, "gen_use_warp", True,
                 "spatial generator: warp the last context frame by a predicted flow (off: a masked "
                 "correction on the last frame only; ablation)")
