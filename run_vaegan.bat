@@ -19,7 +19,8 @@ REM                   Explorer (never in a console, a calling script or CI); tru
 REM Paths: relative ones are relative to the project root (this folder), whatever the current folder;
 REM each is made a full path without a trailing backslash. Paths must not contain "!" or a percent sign.
 REM
-REM Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 130/143 interrupted).
+REM Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 4 non-finite
+REM abort, 5 a file could not be written, 130/143 interrupted; TRAINING_GUIDE.md lists them).
 REM With NPROC_PER_NODE > 1 it is torchrun's instead: 1 whenever a worker failed, whatever its code.
 REM Ctrl-C: Python saves its _last.pt checkpoint and exits 130, then cmd asks "Terminate batch job
 REM (Y/N)?": N shows the failure message (and the pause), Y closes at once.

@@ -17,7 +17,8 @@
 #   PAUSE_AT_END     true: wait for Enter before exiting; auto (default) and false: never (auto pauses only
 #                    a double-clicked run_vaegan.bat)
 #
-# Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 130/143 interrupted).
+# Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 4 non-finite
+# abort, 5 a file could not be written, 130/143 interrupted; TRAINING_GUIDE.md lists them).
 # With NPROC_PER_NODE > 1 it is torchrun's instead: 1 whenever a worker failed, whatever its code.
 
 set -uo pipefail   # no -e: the training exit code is captured and reported below

@@ -12,12 +12,16 @@ Modes (the checkpoint's stored config rebuilds the model):
 
 ``--num_samples`` clips are taken evenly spaced along the video. Writes ``{mode}_grid.png`` (one row per
 clip: context | truth | output) and ``{mode}.{mp4|gif|png}`` (truth beside output over the whole clip) into
-``--output_dir``. Exit codes: 0 done, 2 bad input (one ``error: ...`` line on stderr).
+``--output_dir``; an MP4 that OpenCV cannot write (e.g. wider than MPEG-4 allows) becomes a GIF, and the
+line printed at the end names the files really written. Exit codes: 0 done, 2 bad input (checkpoint,
+video, output folder, device), 5 a file could not be written (disk full, permissions) — one ``error: ...``
+line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -26,9 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from torch.utils.data import default_collate  # noqa: E402
 from wubugaad.data import datasets as data  # noqa: E402
+from wubugaad.data import video_cache  # noqa: E402
 from wubugaad.model import vaegan as model_lib  # noqa: E402
 from wubugaad.model.motion import MissingWeightsError  # noqa: E402
-from wubugaad.train import checkpoint, config  # noqa: E402
+from wubugaad.train import checkpoint, config, exits  # noqa: E402
 from wubugaad.train.validation import generate, prepare_batch, write_clip, write_grid  # noqa: E402
 
 MODES = ("generate", "predict", "reconstruct")
@@ -60,8 +65,34 @@ def load(path: str, device: torch.device):
     return model.to(device).eval(), args
 
 
+def check_video(args, video: str) -> None:
+    """``DataError`` naming ``--video`` unless ``video`` holds a readable video long enough for one clip
+    of the checkpoint's length (decoded into the training cache once; building the dataset reuses it)."""
+    clip_len = args.num_input_frames + args.num_predict_frames
+    span = (clip_len - 1) * args.frame_skip + 1
+    if not Path(video).exists():
+        raise data.DataError(f"--video: '{video}' does not exist (give a video file or a folder of videos)")
+    videos = video_cache.find_videos(video)
+    if not videos:
+        raise data.DataError(f"--video: no video files ({', '.join(video_cache.VIDEO_EXTENSIONS)}) in "
+                             f"'{video}'")
+    counts = []
+    for path in videos:
+        try:
+            counts.append(video_cache.ensure_cached(path, args.cache_dir, args.image_w, args.image_h,
+                                                    args.num_channels, args.resize_mode,
+                                                    args.min_decoded_fraction)[1])
+        except data.DataError as err:
+            raise data.DataError(f"--video: {err}") from err
+    if max(counts) < span:
+        raise data.DataError(f"--video: '{video}' is too short: {max(counts)} frames, but the checkpoint's "
+                             f"clips need {span} ({args.num_input_frames} context + "
+                             f"{args.num_predict_frames} predicted frames, frame_skip {args.frame_skip})")
+
+
 def video_clips(args, video: str, count: int) -> dict:
-    """``count`` clips of the training length, evenly spaced along ``video`` (one batch dict)."""
+    """``count`` clips of the checkpoint's length, evenly spaced along ``video`` (one batch dict)."""
+    check_video(args, video)
     args = argparse.Namespace(**{**vars(args), "video_data_path": video, "validation_video_path": None,
                                  "validation_split_fraction": 0.0})
     ds, _ = data.build_datasets(args)
@@ -69,8 +100,37 @@ def video_clips(args, video: str, count: int) -> dict:
     return default_collate([ds[i] for i in index])
 
 
-def sample(opts: argparse.Namespace) -> Path:
-    device = torch.device(opts.device)
+def check_options(opts: argparse.Namespace) -> torch.device:
+    """The device; ``ValueError`` naming the flag for a missing checkpoint, an output folder that cannot be
+    made, or a device that does not exist here."""
+    if opts.num_samples < 1:
+        raise ValueError(f"--num_samples must be >= 1 (got {opts.num_samples})")
+    if not Path(opts.checkpoint).is_file():
+        raise ValueError(f"--checkpoint: no checkpoint file at '{opts.checkpoint}' (give a .pt file written "
+                         f"by the trainer)")
+    try:
+        device = torch.device(opts.device)
+    except RuntimeError as err:
+        raise ValueError(f"--device: '{opts.device}' is not a torch device (e.g. cpu, cuda, cuda:1)") from err
+    if device.type == "cuda" and (not torch.cuda.is_available()
+                                  or (device.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"--device {opts.device}: no such CUDA GPU on this machine "
+                         f"({torch.cuda.device_count()} found; use --device cpu)")
+    out_dir = Path(opts.output_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise exits.OutputFolderError(f"--output_dir: cannot create '{out_dir}': {err.strerror} (a file is "
+                                      f"in the way or the folder is not writable; choose another folder)"
+                                      ) from err
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise exits.OutputFolderError(f"--output_dir: '{out_dir}' is not writable (choose another folder)")
+    return device
+
+
+def sample(opts: argparse.Namespace) -> list[Path]:
+    """Write the grid and the clip; returns the paths really written."""
+    device = check_options(opts)
     model, args = load(opts.checkpoint, device)
     n_in = args.num_input_frames
     if opts.mode != "generate" or n_in > 0:
@@ -87,28 +147,31 @@ def sample(opts: argparse.Namespace) -> Path:
     out_dir = Path(opts.output_dir)
     context, truth = clip[:, :n_in], clip[:, n_in:]
     rows = [context, out] if opts.mode == "generate" and n_in == 0 else [context, truth, out]
-    write_grid(torch.cat(rows, dim=1), out_dir / f"{opts.mode}_grid.png")
+    grid = out_dir / f"{opts.mode}_grid.png"
+    write_grid(torch.cat(rows, dim=1), grid)
     full = torch.cat([context, out], dim=1)
     # truth above output: (N, T, C, H, W) → (N, T, C, 2H, W); clips then tiled along the width
     side = full if opts.mode == "generate" and n_in == 0 else torch.cat([clip, full], dim=3)
-    written = write_clip(torch.cat(list(side), dim=3), out_dir / opts.mode, opts.format)
-    return written or out_dir
+    return [grid, write_clip(torch.cat(list(side), dim=3), out_dir / opts.mode, opts.format)]
 
 
 def main(argv: list[str] | None = None) -> int:
     opts = build_parser().parse_args(argv)
-    if opts.num_samples < 1:
-        print("error: --num_samples must be >= 1", file=sys.stderr)
-        return 2
     try:
-        path = sample(opts)
+        written = sample(opts)
+    except exits.OutputWriteError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return exits.WRITE_FAILED
     except (checkpoint.CheckpointError, data.DataError, MissingWeightsError, FileNotFoundError,
             ValueError) as err:
         print(f"error: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}",
               file=sys.stderr)
-        return 2
-    print(f"wrote {opts.mode} samples to {path.parent if path.suffix else path}")
-    return 0
+        return exits.BAD_INPUT
+    if written[1].suffix != "." + opts.format:
+        print(f"note: OpenCV could not write this clip as {opts.format.upper()} (e.g. wider than MPEG-4 "
+              f"allows); wrote a {written[1].suffix[1:].upper()} instead")
+    print(f"wrote {opts.mode} samples: {written[0]} and {written[1]}")
+    return exits.OK
 
 
 if __name__ == "__main__":

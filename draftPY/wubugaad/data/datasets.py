@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from wubugaad.data import flow, scene_cuts
 from wubugaad.data.video_cache import (
+    DEFAULT_MIN_DECODED_FRACTION,
     VIDEO_EXTENSIONS,
     DataError,
     ensure_cached,
@@ -185,7 +186,8 @@ def _dataset_for(path_str: str, what: str, flag: str, args: Any, span: int, clip
     cache_dir = getattr(args, "cache_dir", None) or ".wubugaad_cache"
     prepare()
     videos = _resolve_sources(path_str, what, flag, demo)
-    cached = [ensure_cached(v, cache_dir, W, H, C, mode) for v in videos]
+    min_fraction = getattr(args, "min_decoded_fraction", DEFAULT_MIN_DECODED_FRACTION)
+    cached = [ensure_cached(v, cache_dir, W, H, C, mode, min_fraction) for v in videos]
     counts = [n for _, n in cached]
     for v, n in zip(videos, counts, strict=True):
         if n < span:

@@ -5,20 +5,44 @@ into a raw uint8 file of shape (N, H, W, C) under the cache directory. Frames ar
 a temporary file, which is then renamed into place with ``os.replace`` (atomic on POSIX and Windows), so a
 crash or several ranks decoding at once never leave a half-written cache that a later run would trust.
 Readers open the file with ``np.memmap(mode="r")``: RAM use does not grow with the length of the video.
+
+A file that stops decoding before the frame count its header announces is summarised in one line ("decoded
+23 of 72 frames of X"); below ``min_fraction`` of that count it is refused (``DataError``), above it the
+decoded frames are used (a ``.partial`` note beside the cache repeats the summary on later runs). FFmpeg's
+and OpenCV's own console messages are silenced (unless ``OPENCV_FFMPEG_LOGLEVEL`` / ``OPENCV_LOG_LEVEL``
+are set): a damaged file would print one warning per broken frame. Temporaries of killed decoders are
+removed before decoding into the same folder (``wubugaad.tempfiles``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import uuid
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from wubugaad import tempfiles
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 CACHE_FORMAT_VERSION = 1
+DEFAULT_MIN_DECODED_FRACTION = 0.9
+PARTIAL_SUFFIX = ".partial"
+
+log = logging.getLogger(__name__)
+_cleaned: set[Path] = set()
+
+
+def _quiet_decoder_logs() -> None:
+    """FFmpeg reads its level once, at its first use in the process: set before any video is opened."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+_quiet_decoder_logs()
 
 
 class DataError(Exception):
@@ -76,47 +100,84 @@ def frame_count(cache_file: Path, width: int, height: int, channels: int) -> int
     return cache_file.stat().st_size // (width * height * channels)
 
 
-def _decode_into(video: Path, tmp: Path, width: int, height: int, channels: int, mode: str) -> int:
-    """Stream-decode ``video`` into the raw file ``tmp``; returns the number of frames written."""
+def _decode_into(video: Path, handle, width: int, height: int, channels: int, mode: str) -> tuple[int, int]:
+    """Stream-decode ``video`` into the open raw file ``handle``; returns (frames written, frames the
+    header announces, 0 when it does not say)."""
     cap = cv2.VideoCapture(str(video))
     if not cap.isOpened():
         raise DataError(f"cannot open video {video} (unreadable or not a video file)")
+    announced = cap.get(cv2.CAP_PROP_FRAME_COUNT)
     n = 0
     try:
-        with open(tmp, "wb") as fh:
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                fh.write(np.ascontiguousarray(resize_frame(frame, width, height, channels, mode)).tobytes())
-                n += 1
-            fh.flush()
-            os.fsync(fh.fileno())
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            handle.write(np.ascontiguousarray(resize_frame(frame, width, height, channels, mode)).tobytes())
+            n += 1
+        handle.flush()
+        os.fsync(handle.fileno())
     finally:
         cap.release()
-    return n
+    return n, int(announced) if announced and announced > 0 else 0
+
+
+def _judge_partial(video: Path, n: int, announced: int, min_fraction: float) -> None:
+    """One line for a video that decoded fewer frames than announced; ``DataError`` below the share."""
+    if not 0 < n < announced:
+        return
+    summary = f"decoded {n} of {announced} frames of {video}"
+    if n < min_fraction * announced:
+        share = f"{100 * n / announced:.0f}%"
+        raise DataError(f"{summary} ({share}, below --min_decoded_fraction {min_fraction}): re-encode "
+                        f"or replace the file, or lower --min_decoded_fraction (0 uses whatever decodes)")
+    log.warning("%s (the rest does not decode); using the %d decoded frames", summary, n)
+
+
+def _cache_folder(out: Path) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"--cache_dir: cannot create '{out.parent}': {err.strerror} (a file is in the way or "
+                        f"the folder is not writable; choose another folder)") from err
+    if out.parent not in _cleaned:
+        tempfiles.remove_stale(out.parent)
+        _cleaned.add(out.parent)
 
 
 def ensure_cached(video: Path, cache_dir: str | os.PathLike, width: int, height: int, channels: int,
-                  mode: str) -> tuple[Path, int]:
+                  mode: str, min_fraction: float = DEFAULT_MIN_DECODED_FRACTION) -> tuple[Path, int]:
     """Decode ``video`` into the cache unless a complete cache file exists; returns (cache file, frames).
 
     Every caller writes to its own temporary name and renames it into place, so concurrent ranks are
-    safe without a barrier (the files they produce are identical, the last rename wins).
+    safe without a barrier (the files they produce are identical, the last rename wins). A partly
+    decodable video is judged by ``min_fraction`` (module docstring), on later runs from its note.
     """
     out = cache_path_for(video, cache_dir, width, height, channels, mode)
+    note = out.with_name(out.name + PARTIAL_SUFFIX)
     frame_bytes = width * height * channels
     if out.is_file() and out.stat().st_size > 0 and out.stat().st_size % frame_bytes == 0:
-        return out, out.stat().st_size // frame_bytes
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        n = out.stat().st_size // frame_bytes
+        if note.is_file():
+            _judge_partial(video, n, int(note.read_text().split()[-1]), min_fraction)
+        return out, n
+    _cache_folder(out)
+    tmp = None
     try:
-        n = _decode_into(video, tmp, width, height, channels, mode)
+        handle, tmp = tempfiles.open_temp(out)
+        with handle:
+            n, announced = _decode_into(video, handle, width, height, channels, mode)
         if n == 0:
             raise DataError(f"video {video} has no decodable frames (empty or corrupt file)")
+        _judge_partial(video, n, announced, min_fraction)
+        if n < announced:
+            note.write_text(f"{n} {announced}\n")
         os.replace(tmp, out)
+    except OSError as err:
+        raise DataError(f"cannot write the frame cache of {video} into --cache_dir '{out.parent}': "
+                        f"{err.strerror} (free space or choose another --cache_dir)") from err
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
     return out, n
 
@@ -138,7 +199,11 @@ def make_demo_video(path: str | os.PathLike, num_frames: int, W: int, H: int, se
     """
     rng = np.random.default_rng(seed)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"cannot create the demo video folder '{path.parent}': {err.strerror} "
+                        f"(choose another --video_data_path)") from err
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     xn, yn = xx / max(W, 1), yy / max(H, 1)
     K = 5
@@ -152,7 +217,8 @@ def make_demo_video(path: str | os.PathLike, num_frames: int, W: int, H: int, se
     stripe = rng.uniform(8.0, 20.0, size=K).astype(np.float32)
     # written under a hidden temporary name (same extension: OpenCV picks the container from it) and
     # renamed, so a concurrent reader never sees a half-written demo video
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
+    tempfiles.remove_stale(path.parent)
+    tmp = tempfiles.temp_path(path, ext=path.suffix)
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (W, H))
     if not writer.isOpened():
         raise DataError(f"cannot write demo video {path} (OpenCV mp4v writer unavailable)")

@@ -9,8 +9,9 @@ A payload holds only tensors and plain Python data, so it loads with ``torch.loa
 Frozen pretrained weights (the RAFT flow estimator) are left out: every model ``state_dict`` key that starts
 with one of ``model.excluded_state_prefixes`` is neither saved nor restored nor reported.
 
-Writes go to a temporary file in the target folder, are flushed and fsync'ed, then ``os.replace``d over
-the target: a crash or kill at any moment leaves either the old or the new complete file.
+Writes go to a temporary file in the target folder (named after the writing process, see
+``wubugaad.tempfiles``), are flushed and fsync'ed, then ``os.replace``d over the target: a crash or kill
+at any moment leaves either the old or the new complete file.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ import enum
 import math
 import os
 import re
-import tempfile
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from wubugaad import tempfiles
+from wubugaad.train import exits
 
 CHECKPOINT_PREFIX = "wubugaad_hybridgen_ckpt_v01"
 FORMAT_VERSION = 1
@@ -161,24 +164,31 @@ def _fsync_dir(folder: Path) -> None:
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """Atomically write ``payload`` to ``path`` (temp file in the same folder, fsync, ``os.replace``).
 
-    Leftover temporary files of earlier, killed writers of the same name are removed first. On any error
-    the temporary file is removed and the previous ``path`` is untouched.
+    Leftover temporary files of earlier writers of the same name that are no longer running are removed
+    first. The file gets the mode the umask gives. On any error the temporary file is removed and the
+    previous ``path`` is untouched; a write that fails for lack of space or permission raises
+    ``OutputWriteError`` naming the file and saying so.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*{TMP_SUFFIX}"):
-        stale.unlink(missing_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    tmp = Path(tmp_name)
+    tmp = None
     try:
-        with os.fdopen(fd, "wb") as handle:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tempfiles.remove_stale(path.parent, path.name)
+        handle, tmp = tempfiles.open_temp(path)
+        with handle:
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    except BaseException as err:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        failure = exits.write_failure(err, path)
+        if failure is None:
+            raise
+        kept = (f"the previous '{path.name}' is intact" if path.is_file()
+                else f"no earlier '{path.name}' existed")
+        raise exits.OutputWriteError(path, f"{failure.reason}; {kept}", failure.errno) from err
     _fsync_dir(path.parent)
     return path
 
@@ -191,8 +201,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: '{path}' "
-                                f"(check --load_checkpoint / --checkpoint_dir)")
+        raise FileNotFoundError(f"checkpoint not found: '{path}'")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for bad files; all mean "unreadable"

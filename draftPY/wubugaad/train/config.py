@@ -88,6 +88,8 @@ def _count_problems(args: argparse.Namespace) -> list[str]:
                  if not (getattr(args, name) > 0 and math.isfinite(getattr(args, name)))]
     problems += [f"--{name} must be in [0, 1) (got {getattr(args, name)})"
                  for name in UNIT_INTERVAL_FLOATS if not 0.0 <= getattr(args, name) < 1.0]
+    if not 0.0 <= args.min_decoded_fraction <= 1.0:
+        problems.append(f"--min_decoded_fraction must be in [0, 1] (got {args.min_decoded_fraction})")
     if any(c < 1 for c in args.disc_cnn_channels_2d):
         problems.append(f"--disc_cnn_channels_2d: every width must be >= 1 (got {args.disc_cnn_channels_2d})")
     return problems

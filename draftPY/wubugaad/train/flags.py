@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from wubugaad.data.scene_cuts import DEFAULT_THRESHOLD as SCENE_CUT_THRESHOLD
+from wubugaad.data.video_cache import DEFAULT_MIN_DECODED_FRACTION
 from wubugaad.model.losses import RECON_LOSSES
 
 FLOW_NET_TYPES = ("raft_small", "raft_large", "dis", "farneback")
@@ -76,6 +77,10 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                         "stretch: plain resize")
     g.add_argument("--cache_dir", type=str, default=".wubugaad_cache",
                    help="folder of the memory-mapped uint8 frame cache")
+    g.add_argument("--min_decoded_fraction", type=float, default=DEFAULT_MIN_DECODED_FRACTION,
+                   help="a video that decodes fewer than this share of the frames its header announces "
+                        "stops the run before training; above it the decoded frames are used with a note "
+                        "(0 = use whatever decodes)")
     g.add_argument("--scene_cut_threshold", type=float, default=SCENE_CUT_THRESHOLD,
                    help="no clip window crosses a scene cut: a frame pair whose thumbnail difference exceeds "
                         "this many times its neighbours' median (0 = no detection)")
@@ -268,7 +273,8 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--use_amp", action="store_true", help="mixed precision on CUDA")
     g.add_argument("--amp_dtype", choices=("bf16", "fp16"), default="bf16",
                    help="AMP dtype: bf16 (no scaler) or fp16 (with gradient scalers)")
-    g.add_argument("--compile", action="store_true", help="torch.compile the networks (CUDA)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the networks (CUDA only; ignored with a note on the CPU)")
     g.add_argument("--detect_anomaly", action="store_true",
                    help="autograd anomaly detection (slow; for debugging NaNs)")
     g.add_argument("--max_consecutive_nonfinite", type=int, default=20,

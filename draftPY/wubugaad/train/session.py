@@ -246,6 +246,10 @@ def _resume(s: Session) -> None:
     s.changed_settings = checkpoint.diff_settings(payload.get("config") or {}, s.config_dict,
                                                   ignore=RESUME_IGNORED_SETTINGS)
     s.tracker.info(f"resumed from {path} at epoch {s.epoch}, step {s.step}")
+    dropped = s.tracker.drop_metrics_after(s.step)
+    if dropped:
+        s.tracker.info(f"metrics.jsonl: dropped {dropped} lines logged after step {s.step} (they are "
+                       f"logged again)")
     for key, old, new in s.changed_settings:
         s.tracker.info(f"setting changed since checkpoint: {key}: {old!r} -> {new!r}")
 
@@ -286,6 +290,9 @@ def setup(args) -> Session:
         ids = [info.device.index] if info.device.type == "cuda" else None
         s.model_fwd = DistributedDataParallel(model, device_ids=ids)
         s.disc_fwd = DistributedDataParallel(disc, device_ids=ids)
-    if getattr(args, "compile", False):
+    if getattr(args, "compile", False) and info.device.type != "cuda":
+        tracker.info("note: --compile applies on CUDA only (on the CPU compiling takes minutes and does not "
+                     "speed up the step); running uncompiled")
+    elif getattr(args, "compile", False):
         s.model_fwd, s.disc_fwd = torch.compile(s.model_fwd), torch.compile(s.disc_fwd)
     return s

@@ -2,8 +2,10 @@
 
 Run folder: ``--checkpoint_dir`` itself, or ``--checkpoint_dir/--run_name`` when a run name is given
 (``run_dir``). It holds the checkpoints, ``config.json`` (resolved settings), ``metrics.jsonl`` (one JSON
-object per logged step: ``{"step": S, "epoch": E, key: value, ...}``), ``samples/`` and, with ``--wandb``,
-the ``wandb/`` folder.
+object per logged step: ``{"step": S, "epoch": E, key: value, ...}``; a resumed run first drops the lines
+logged after its step, ``drop_metrics_after``), ``samples/`` and, with ``--wandb``, the ``wandb/`` folder.
+Progress bars are drawn only when stderr is a terminal (a redirected log would collect one carriage-return
+fragment per refresh); console lines go through ``tqdm.write`` so they never cut a bar.
 
 WandB is imported lazily (only with ``--wandb``) and only on rank 0. Mode: ``WANDB_MODE`` when set;
 otherwise online when a login exists (``WANDB_API_KEY`` or a ``api.wandb.ai`` netrc entry), else offline,
@@ -16,11 +18,15 @@ import json
 import math
 import netrc
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
+
+from wubugaad import tempfiles
+from wubugaad.train import exits
 
 __all__ = ["WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "BENCH_METRIC_KEYS", "VAL_PER_STEP_PATTERN",
            "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS", "run_dir", "wandb_mode", "format_step_line",
@@ -107,8 +113,19 @@ def format_step_line(epoch: int, step: int, scalars: Mapping[str, float]) -> str
     return line
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
+
+
 class Tracker:
-    """Rank-0 sink for console lines, scalars, images and files; every method is a no-op elsewhere."""
+    """Rank-0 sink for console lines, scalars, images and files; every method is a no-op elsewhere.
+
+    Start-up makes the run folder (``OutputFolderError`` naming the flag when it cannot be a folder) and
+    removes temporaries left there by killed writers (``wubugaad.tempfiles``).
+    """
 
     def __init__(self, args, is_main: bool, resolved_config: Mapping | None = None):
         self.args = args
@@ -117,12 +134,15 @@ class Tracker:
         self.wandb = None
         if not is_main:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "samples").mkdir(exist_ok=True)
+        self._make_folders()
+        tempfiles.remove_stale(self.dir)
+        self.metrics_path = self.dir / "metrics.jsonl"
         if resolved_config is not None:
-            (self.dir / "config.json").write_text(json.dumps(resolved_config, indent=2, sort_keys=True,
-                                                             default=str))
-        self._metrics = open(self.dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+            with exits.writing(self.dir / "config.json"):
+                (self.dir / "config.json").write_text(json.dumps(resolved_config, indent=2, sort_keys=True,
+                                                                 default=str))
+        with exits.writing(self.metrics_path):
+            self._metrics = open(self.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
         if getattr(args, "wandb", False):
             import wandb  # lazy: only runs with --wandb pay for the import
 
@@ -130,16 +150,29 @@ class Tracker:
             wandb.init(project=args.wandb_project, name=getattr(args, "wandb_run_name", None),
                        config=dict(resolved_config or {}), dir=str(self.dir), mode=wandb_mode())
 
+    def _make_folders(self) -> None:
+        flag = "--checkpoint_dir/--run_name" if getattr(self.args, "run_name", None) else "--checkpoint_dir"
+        try:
+            (self.dir / "samples").mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise exits.OutputFolderError(
+                f"{flag}: cannot create the run folder '{self.dir}': {err.strerror} (a file is in the way or "
+                f"the folder is not writable; choose another folder)") from err
+        if not os.access(self.dir, os.W_OK | os.X_OK):
+            raise exits.OutputFolderError(f"{flag}: the run folder '{self.dir}' is not writable "
+                                          f"(choose another folder or fix its permissions)")
+
     def info(self, message: str) -> None:
         """A console line (tqdm-safe)."""
         if self.is_main:
             tqdm.write(message)
 
     def progress(self, iterable: Iterable, desc: str, total: int | None = None, leave: bool = False):
-        """A tqdm bar on rank 0, the bare iterable elsewhere."""
-        if not self.is_main:
+        """A tqdm bar on rank 0 when it draws on a terminal; the bare iterable elsewhere (a log file
+        would collect one carriage-return fragment per refresh)."""
+        if not self.is_main or not _is_terminal(sys.stderr):
             return iterable
-        return tqdm(iterable, desc=desc, total=total, leave=leave, dynamic_ncols=True)
+        return tqdm(iterable, desc=desc, total=total, leave=leave, dynamic_ncols=True, file=sys.stderr)
 
     def log_scalars(self, step: int, scalars: Mapping[str, float], epoch: int | None = None) -> None:
         """Append one ``metrics.jsonl`` line and log the same dict to WandB."""
@@ -147,10 +180,51 @@ class Tracker:
             return
         clean = {k: float(v) for k, v in scalars.items()}
         record = {"step": step, **({"epoch": epoch} if epoch is not None else {}), **clean}
-        self._metrics.write(json.dumps(record) + "\n")
-        self._metrics.flush()
+        with exits.writing(self.metrics_path):
+            self._metrics.write(json.dumps(record) + "\n")
+            self._metrics.flush()
         if self.wandb is not None:
             self.wandb.log(clean, step=step)
+
+    def drop_metrics_after(self, step: int) -> int:
+        """Rewrite ``metrics.jsonl`` without the lines logged after ``step`` (a resumed run logs them
+        again) and without a line cut short by a kill; atomic (temp file + rename). Returns the number of
+        lines dropped."""
+        if not self.is_main:
+            return 0
+        self._metrics.close()
+        kept, dropped = [], 0
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                dropped += 1
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] > step:
+                dropped += 1
+            else:
+                kept.append(line + "\n")
+        try:
+            if dropped:
+                self._replace_metrics("".join(kept))
+        finally:
+            self._metrics = open(self.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
+        return dropped
+
+    def _replace_metrics(self, text: str) -> None:
+        tmp = None
+        try:
+            with exits.writing(self.metrics_path):
+                handle, tmp = tempfiles.open_temp(self.metrics_path)
+                with handle:
+                    handle.write(text.encode("utf-8"))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, self.metrics_path)
+        except BaseException:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            raise
 
     def log_images(self, step: int, images: Mapping[str, torch.Tensor]) -> None:
         """Log image grids ``(C, H, W)`` in [0, 1] to WandB (the local PNGs are written by the sampler)."""
@@ -162,7 +236,10 @@ class Tracker:
     def close(self) -> None:
         if not self.is_main:
             return
-        self._metrics.close()
+        try:
+            self._metrics.close()
+        except OSError:  # a full disk: what could be flushed was written; closing must not mask the error
+            pass
         if self.wandb is not None:
             self.wandb.finish()
             self.wandb = None

@@ -17,9 +17,18 @@ Both losses are divided by ``grad_accum_steps``; after the last micro-batch of a
 gradients are clipped globally (``--global_max_grad_norm``) and its optimizer steps (a non-finite step is
 skipped and counted by the optimizer). Host syncs per optimizer step: one for the averaged loss dict when
 the Q-controller is on or at a log step, one for the DDP stop flag with several ranks; the rest (grad
-norms, geometry, the non-finite streak) only at log steps.
+norms, geometry) only at log steps.
 
-Exit codes: 0 done; 130 after Ctrl-C (SIGINT) and 143 after SIGTERM — both save ``_last.pt`` first.
+The run of consecutive skipped steps is counted on the device, and the step at which it reaches
+``--max_consecutive_nonfinite`` is latched there too; that step is read along with values the loop reads
+anyway: after every step with the Q-controller (the loss read) and with several ranks (the stop-flag
+all-reduce), so the run stops exactly at the limit; otherwise (one process without the Q-controller) at
+the next log step, and the message names both steps. The abort saves ``_last.pt`` when the weights are
+finite (skipped steps leave them unchanged) and raises ``NonFiniteError``. A file that cannot be written
+(full disk) stops the run with ``OutputWriteError`` naming it and the newest checkpoint, which is intact.
+
+``train`` returns 0 when done, 130 after Ctrl-C (SIGINT) and 143 after SIGTERM — both save ``_last.pt``
+first; the entry script maps the errors to exit codes (``exits``).
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import torch
 from wubugaad.data.augment import augment_batch, step_seed
 from wubugaad.model.losses import discriminator_loss, gan_weight, generator_losses
 from wubugaad.model.vaegan import aligned_clips
-from wubugaad.train import checkpoint, config, distributed
+from wubugaad.train import checkpoint, config, distributed, exits
 from wubugaad.train.amp import backward, clip_and_step
 from wubugaad.train.report import write_report
 from wubugaad.train.session import Session, rng_state, setup
@@ -170,7 +179,7 @@ def log_images(s: Session, clip: torch.Tensor, pred: torch.Tensor) -> None:
     s.tracker.log_images(s.step, {k: v for k, v in images.items() if v is not None})
 
 
-def log_step(s: Session, losses: dict[str, float], norms: dict, streak: torch.Tensor) -> None:
+def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
     """Console line + scalars (losses, LRs, Q-controller, grad norms, geometry) at a log step."""
     args = s.args
     scalars = {LOSS_TO_KEY[k]: losses[k] for k in LOSS_TO_KEY}
@@ -190,28 +199,76 @@ def log_step(s: Session, losses: dict[str, float], norms: dict, streak: torch.Te
     if hasattr(s.model, "geometry_stats"):
         tensors.update({f"geometry/{k}": v for k, v in s.model.geometry_stats().items()})
     # one host sync for every tensor scalar of this log step
-    values = torch.stack([v.detach().float().reshape(()) for v in tensors.values()] + [streak.float()])
-    values = values.tolist()
-    scalars.update(zip(tensors, values[:-1], strict=True))
+    values = torch.stack([v.detach().float().reshape(()) for v in tensors.values()]).tolist()
+    scalars.update(zip(tensors, values, strict=True))
     s.tracker.log_scalars(s.step, scalars, epoch=s.epoch)
     s.tracker.info(format_step_line(s.epoch, s.step, scalars))
-    if values[-1] >= args.max_consecutive_nonfinite:
-        raise NonFiniteError(
-            f"{int(values[-1])} optimizer steps in a row had non-finite gradients (limit "
-            f"--max_consecutive_nonfinite {args.max_consecutive_nonfinite}): lower --learning_rate_gen/"
-            f"--learning_rate_disc, lower --lambda_gan or --global_max_grad_norm, or try --detect_anomaly")
+
+
+def _nonfinite_message(s: Session, reached_at: int) -> str:
+    limit = s.args.max_consecutive_nonfinite
+    when = f"reached at step {reached_at}"
+    if reached_at != s.step:
+        when += f", checked at step {s.step}, the next log step"
+    return (f"{limit} optimizer steps in a row had non-finite gradients (limit --max_consecutive_nonfinite "
+            f"{limit}, {when}): lower --learning_rate_gen/--learning_rate_disc, lower --lambda_gan or "
+            f"--global_max_grad_norm, or try --detect_anomaly")
+
+
+def _weights_finite(s: Session) -> bool:
+    tensors = [t for module in (s.model, s.disc) for t in module.state_dict().values()
+               if t.is_floating_point()]
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()) if tensors else True
+
+
+def _newest_checkpoint(s: Session) -> str:
+    try:
+        newest = checkpoint.find_latest_checkpoint(s.run_dir)
+    except checkpoint.CheckpointError:
+        newest = None
+    if newest is None:
+        return "no checkpoint had been written yet"
+    return f"the newest checkpoint '{newest}' is intact"
+
+
+def _keep_last_finite(s: Session) -> str:
+    """Save ``_last.pt`` when the weights are finite; says what was kept."""
+    last = checkpoint.checkpoint_name("last")
+    if _weights_finite(s):
+        save(s, "last")
+        return f"saved the last finite state (step {s.step}) to {s.run_dir / last}"
+    return f"the weights are not finite, so {last} was not written; {_newest_checkpoint(s)}"
 
 
 def train(s: Session) -> int:
     """Train until ``--epochs`` (absolute), ``--max_steps`` or ``--max_train_minutes``; returns the exit
-    code."""
+    code, or raises ``NonFiniteError`` / ``OutputWriteError`` after stopping cleanly (module docstring)."""
+    try:
+        return _train(s)
+    except NonFiniteError as err:
+        message = f"{err}; {_keep_last_finite(s)}"
+        _close(s)
+        raise NonFiniteError(message) from None
+    except OSError as err:
+        failure = exits.write_failure(err)
+        if failure is None:
+            raise
+        s.tracker.close()
+        distributed.cleanup()
+        raise exits.OutputWriteError(failure.path, f"{failure.reason}; the run stopped at step {s.step}; "
+                                     f"{_newest_checkpoint(s)} (free space, then resume with "
+                                     f"--load_checkpoint auto)", failure.errno) from err
+
+
+def _train(s: Session) -> int:
     args, device, n_in = s.args, s.dist.device, s.args.num_input_frames
     accum = args.grad_accum_steps
     log_every = args.log_interval
     q_on = s.opt_g.q_controller is not None or s.opt_d.q_controller is not None
     batches_per_epoch = math.ceil(s.train_sampler.per_rank / args.batch_size)
     streak = torch.zeros((), dtype=torch.long, device=device)      # current run of skipped steps
-    worst = torch.zeros((), dtype=torch.long, device=device)       # longest run since the last log
+    reached_at = torch.zeros((), dtype=torch.long, device=device)  # step the limit was reached (0: not)
+    limit = args.max_consecutive_nonfinite
     anomaly = torch.autograd.detect_anomaly() if args.detect_anomaly else contextlib.nullcontext()
     done = s.step >= args.max_steps > 0
     budget_min = getattr(args, "max_train_minutes", 0.0)  # wall-clock budget (benchmarks); 0 = none
@@ -278,19 +335,21 @@ def train(s: Session) -> int:
                         norms = {}
                     skipped = (s.opt_g.skipped_steps + s.opt_d.skipped_steps) > skipped_before
                     streak = torch.where(skipped, streak + 1, torch.zeros_like(streak))
-                    worst = torch.maximum(worst, streak)
                     s.step += 1
+                    reached_at = torch.where((reached_at == 0) & (streak >= limit), s.step, reached_at)
                     log_now = s.step % log_every == 0
+                    tripped = 0
                     if q_on or log_now:
-                        # one host sync: the macro-batch mean of every loss, averaged over ranks
+                        # one host sync: the macro-batch mean of every loss (averaged over ranks), and
+                        # the step the non-finite limit was reached (float64 holds any step exactly)
                         mean = distributed.all_reduce_mean(loss_sum / micro)
-                        losses = dict(zip(LOSS_KEYS, mean.tolist(), strict=True))
+                        *means, tripped = torch.cat([mean.double(), reached_at.double().reshape(1)]).tolist()
+                        losses = dict(zip(LOSS_KEYS, means, strict=True))
                         if q_on:
                             s.opt_g.update_q_controller(losses)
                             s.opt_d.update_q_controller(losses)
                         if log_now:
-                            log_step(s, losses, norms, worst)
-                            worst = streak.clone()
+                            log_step(s, losses, norms)
                     loss_sum.zero_()
                     micro = 0
                     log_images(s, clip, pred)
@@ -299,9 +358,12 @@ def train(s: Session) -> int:
                     if args.val_interval > 0 and s.step % args.val_interval == 0:
                         final_scores = validate(s, f"step{s.step}")
                         validated_at = s.step
-                    signalled, out_of_time = _stop_requested(s, stop, time.monotonic() >= deadline)
+                    signalled, out_of_time, tripped_any = _stop_requested(
+                        s, stop, time.monotonic() >= deadline, reached_at)
                     if signalled:
                         return _interrupted(s, stop)
+                    if tripped or tripped_any:
+                        raise NonFiniteError(_nonfinite_message(s, int(tripped or tripped_any)))
                     if s.step >= args.max_steps > 0 or out_of_time:
                         done = True
                         break
@@ -368,14 +430,18 @@ def _no_sync(s: Session):
     return stack
 
 
-def _stop_requested(s: Session, stop: StopFlag, out_of_time: bool) -> tuple[bool, bool]:
-    """(signalled, out of time) agreed by every rank, so all stop at the same step: any rank's signal or
-    expired ``--max_train_minutes`` budget stops them all (one all-reduce with several ranks)."""
+def _stop_requested(s: Session, stop: StopFlag, out_of_time: bool,
+                    reached_at: torch.Tensor) -> tuple[bool, bool, int]:
+    """(signalled, out of time, step the non-finite limit was reached or 0) agreed by every rank, so all
+    stop at the same step: any rank's signal or expired ``--max_train_minutes`` budget stops them all (one
+    all-reduce with several ranks, which also carries the non-finite latch; ranks step on the same
+    all-reduced gradients, so their latches agree)."""
     if s.dist.world_size == 1:
-        return bool(stop.signum), out_of_time
-    flags = torch.tensor([stop.signum, int(out_of_time)], device=s.dist.device)
+        return bool(stop.signum), out_of_time, 0
+    flags = torch.cat([torch.tensor([stop.signum, int(out_of_time)], device=s.dist.device),
+                       reached_at.reshape(1)])
     distributed.all_reduce_sum(flags)
-    signalled, expired = (bool(v) for v in flags.tolist())
-    if signalled and not stop.signum:
+    signum, expired, reached_sum = flags.tolist()
+    if signum and not stop.signum:
         stop.signum = signal.SIGTERM
-    return signalled, expired
+    return bool(signum), bool(expired), reached_sum // s.dist.world_size

@@ -28,7 +28,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from wubugaad.data.datasets import frames_to_model
-from wubugaad.train import distributed, metrics
+from wubugaad.train import distributed, exits, metrics
 
 __all__ = ["metric_keys", "is_per_step", "per_step_key", "evaluate", "to_unit", "write_grid", "write_clip",
            "write_samples", "generate", "prepare_batch", "image_grid"]
@@ -160,37 +160,56 @@ def image_grid(rows: torch.Tensor) -> torch.Tensor:
 def write_grid(rows: torch.Tensor, path: Path) -> torch.Tensor:
     """Save ``rows`` (N, K, C, H, W) in [-1, 1] as an N-row, K-column PNG grid; returns it (C, H', W')."""
     grid = image_grid(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(grid, path)
+    with exits.writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(grid, path)
     return grid
 
 
-def write_clip(frames: torch.Tensor, path: Path, fmt: str, fps: int = 4) -> Path | None:
-    """Write a clip (T, C, H, W) in [-1, 1] as ``fmt`` ∈ {mp4, gif, png}; returns the written path.
+def _write_mp4(video: np.ndarray, path: Path, fps: int) -> bool:
+    """OpenCV ``mp4v`` file of ``video`` (T, H, W, 3) RGB; True only when it reads back with all T frames
+    (the writer refuses e.g. sides beyond MPEG-4's limit, and loses frames on a full disk, silently)."""
+    H, W = video.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (W, H))
+    if not writer.isOpened():
+        return False
+    for f in video:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    check = cv2.VideoCapture(str(path))
+    frames = check.get(cv2.CAP_PROP_FRAME_COUNT) if check.isOpened() else 0
+    check.release()
+    if int(frames) == video.shape[0]:
+        return True
+    path.unlink(missing_ok=True)
+    return False
 
-    MP4 uses OpenCV's ``mp4v`` writer; GIF uses Pillow (skipped, returning None, when Pillow is absent);
-    PNG writes the frames as one row.
+
+def write_clip(frames: torch.Tensor, path: Path, fmt: str, fps: int = 4) -> Path:
+    """Write a clip (T, C, H, W) in [-1, 1] as ``fmt`` ∈ {mp4, gif, png}; returns the path written.
+
+    MP4 uses OpenCV's ``mp4v`` writer and is read back to check every frame arrived; when it is not (a
+    clip too large for MPEG-4, a writer that cannot open), the clip is written as a GIF (Pillow) instead
+    and that path is returned. PNG writes the frames as one row. A file that cannot be written for lack of
+    space or permission raises ``OutputWriteError``.
     """
     path = path.with_suffix("." + fmt)
-    path.parent.mkdir(parents=True, exist_ok=True)
     video = (to_unit(frames) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # (T, H, W, C)
     if video.shape[-1] == 1:
         video = np.repeat(video, 3, axis=-1)
-    if fmt == "png":
-        save_image(to_unit(frames), path, nrow=frames.shape[0])
-    elif fmt == "gif":
-        try:
-            from PIL import Image
-        except ImportError:
-            return None
+    with exits.writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "png":
+            save_image(to_unit(frames), path, nrow=frames.shape[0])
+            return path
+        if fmt == "mp4" and _write_mp4(video, path, fps):
+            return path
+    path = path.with_suffix(".gif")
+    with exits.writing(path):
+        from PIL import Image  # torchvision's own dependency
+
         images = [Image.fromarray(f) for f in video]
         images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    else:
-        H, W = video.shape[1:3]
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (W, H))
-        for f in video:
-            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-        writer.release()
     return path
 
 
