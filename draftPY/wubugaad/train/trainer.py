@@ -1,4 +1,4 @@
-"""The training loop (DESIGN §3), read top to bottom: ``run(args)`` = ``train(setup(args))``.
+"""The training loop, read top to bottom: ``run(args)`` = ``train(setup(args))``.
 
 Per micro-batch (``clip`` (B, T, C, H, W) in [-1, 1], ``T = n_in + P``)::
 
@@ -41,7 +41,7 @@ import time
 import torch
 
 from wubugaad.data.augment import augment_batch, step_seed
-from wubugaad.model.losses import discriminator_loss, gan_weight, generator_losses
+from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, gan_weight, generator_losses
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.train import checkpoint, config, distributed, exits
 from wubugaad.train.amp import backward, clip_and_step
@@ -62,8 +62,6 @@ __all__ = ["run", "setup", "train", "save", "validate", "NonFiniteError", "LOSS_
 # report.html is rebuilt at a validation only when the last build is this old (and always at the end):
 # drawing its charts takes about a second, which frequent validations of a short run should not pay
 REPORT_INTERVAL_S = 60.0
-LOSS_KEYS = ("loss_g_total", "loss_g_recon", "loss_g_kl", "loss_g_adv", "loss_d_total", "loss_d_real",
-             "loss_d_fake")
 
 
 class NonFiniteError(RuntimeError):
@@ -247,7 +245,7 @@ def train(s: Session) -> int:
         return _train(s)
     except NonFiniteError as err:
         message = f"{err}; {_keep_last_finite(s)}"
-        _close(s)
+        _close(s, f"stopped at step {s.step}: non-finite gradients")
         raise NonFiniteError(message) from None
     except OSError as err:
         failure = exits.write_failure(err)
@@ -271,7 +269,7 @@ def _train(s: Session) -> int:
     limit = args.max_consecutive_nonfinite
     anomaly = torch.autograd.detect_anomaly() if args.detect_anomaly else contextlib.nullcontext()
     done = s.step >= args.max_steps > 0
-    budget_min = getattr(args, "max_train_minutes", 0.0)  # wall-clock budget (benchmarks); 0 = none
+    budget_min = args.max_train_minutes  # wall-clock budget (benchmarks); 0 = none
     deadline = time.monotonic() + 60.0 * budget_min if budget_min > 0 else math.inf
     validated_at = -1
     final_scores: dict[str, float] = {}
