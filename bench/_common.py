@@ -5,7 +5,7 @@ their own run-control flags (steps, temp folders, no validation) after it, and a
 value of a repeated flag, so a configuration can be overridden from the bench command line.
 
 ``research`` / ``research-amp`` are read from the launcher itself (``run_vaegan.sh`` with ``DRY_RUN=true``),
-so the benchmark always measures exactly what the §15.2 launcher would run; only paths, WandB, LPIPS,
+so the benchmark always measures exactly what the v0.1 launcher would run; only paths, WandB, LPIPS,
 AMP and the RAFT weights (random: same cost, no download) are set through its variables.
 """
 

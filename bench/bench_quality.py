@@ -1,4 +1,4 @@
-"""Quality after a fixed wall-clock training budget: prediction vs. the copy-last-frame baseline (DESIGN §12).
+"""Quality after a fixed wall-clock training budget: prediction vs. the copy-last-frame baseline.
 
     python3 bench/bench_quality.py [--minutes 10] [--config cpu-small] [--train-video PATH]
                                    [--val-video PATH] [training flags, e.g. --num_workers 1]
@@ -7,7 +7,7 @@ Trains configuration ``--config`` with the real trainer (``--max_train_minutes``
 optimizer step that ends past the budget) on ``--train-video`` (default: the real fixture
 tests/data/bbb_excerpt.mp4) and validates on ``--val-video`` (default: tests/data/bbb_excerpt_val.mp4,
 frames the training never sees). Scores come from the trainer's own validation (``validation.evaluate``)
-over every validation clip, all on the same target frames:
+over every validation clip, read back from the run's ``metrics.jsonl``, all on the same target frames:
 
 - reconstruction (``mode="reconstruct"``, z = posterior mean, the clip's targets visible to the encoder):
   ``avg_val_psnr``, ``avg_val_ssim``;
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import json
 import sys
 import tempfile
 import time
@@ -40,17 +41,19 @@ def _pick(scores: dict) -> dict:
     return {k: scores[k] for k in KEYS if k in scores}
 
 
+def final_validation(metrics_file: Path) -> dict:
+    """The scores of the last validation a run logged, from its ``metrics.jsonl`` (``val/<metric>`` keys)."""
+    final: dict = {}
+    for line in metrics_file.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        scores = {k.removeprefix("val/"): v for k, v in record.items() if k.startswith("val/")}
+        if scores:
+            final = scores
+    return final
+
+
 def run(name: str, minutes: float, train_video: Path, val_video: Path, extra: list[str]) -> dict:
     """Train ``name`` for ``minutes`` and score it on ``val_video``; returns the JSON record."""
-    final: dict = {}
-    original_validate = trainer.validate
-
-    def capturing_validate(s, tag):
-        scores = original_validate(s, tag)
-        final.clear()
-        final.update(scores)
-        return scores
-
     with tempfile.TemporaryDirectory(prefix="wubugaad-quality-") as tmp:
         work = Path(tmp)
         argv = [*config_argv(name, train_video, work), "--num_workers", "1",
@@ -63,12 +66,9 @@ def run(name: str, minutes: float, train_video: Path, val_video: Path, extra: li
                 raise ValueError(f"--val-video {val_video}: no validation clips (video too short?)")
             start = evaluate(s.model, s.val_loader, args.num_input_frames, s.dist.device, None, s.autocast)
             t0 = time.perf_counter()
-            trainer.validate = capturing_validate
-            try:
-                code = trainer.train(s)
-            finally:
-                trainer.validate = original_validate
+            code = trainer.train(s)
             train_s = time.perf_counter() - t0
+        final = final_validation(s.run_dir / "metrics.jsonl")
         if code != 0 or not final:
             raise RuntimeError(f"training ended with exit code {code} before the final validation")
     end = _pick(final)

@@ -1,4 +1,4 @@
-"""Time the real training step for named configurations; one JSON line per configuration (DESIGN §16).
+"""Time the real training step for named configurations; one JSON line per configuration.
 
     python3 bench/bench_train.py                         # cpu-small, cpu-motion-dis, cpu-motion-raft
     python3 bench/bench_train.py --config cpu-small [--steps N --warmup K --video PATH] [training flags]
@@ -101,7 +101,7 @@ def run_child(name: str, opts: argparse.Namespace, extra: list[str], video: Path
 
 
 def rss_check(name: str, opts: argparse.Namespace, extra: list[str]) -> list[dict]:
-    """Peak RSS with ``--video`` and with the same frames repeated ``factor`` times (DESIGN §16)."""
+    """Peak RSS with ``--video`` and with the same frames repeated ``factor`` times."""
     factor = opts.long_video_factor
     with tempfile.TemporaryDirectory(prefix="wubugaad-longvideo-") as tmp:
         long_video = Path(tmp) / f"long_x{factor}.mp4"

@@ -1,4 +1,4 @@
-"""WuBuGAADHybridGen training entry (issue 5): parse the command line, set up, train.
+"""WuBuGAADHybridGen training entry: parse the command line, set up, train.
 
     python draftPY/WuBuGAADHybridGen_v0.1.py [flags]            # one process (CPU or one GPU)
     torchrun --standalone --nproc_per_node=K draftPY/WuBuGAADHybridGen_v0.1.py [flags]

@@ -1,4 +1,4 @@
-"""Sample from a trained WuBuGAADHybridGen checkpoint (issue 5 item 8).
+"""Sample from a trained WuBuGAADHybridGen checkpoint.
 
     python draftPY/wubugaad_sample.py --checkpoint RUN/wubugaad_hybridgen_ckpt_v01_best.pt \
         --mode predict --video clip.mp4 --num_samples 4 --output_dir samples_out

@@ -51,23 +51,22 @@ class FakeQController:
                 "visited": {3, 1, 2}}
 
 
-def _optimizer(params, q: bool = False):
-    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
-    opt.q_controller = FakeQController() if q else None
-    return opt
+def _optimizer(params):
+    return torch.optim.SGD(params, lr=0.1, momentum=0.9)
 
 
 def _trained_payload(step: int = 7):
     torch.manual_seed(0)
     model, disc = TinyNet(), nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
-    opt_g, opt_d = _optimizer(model.parameters(), q=True), _optimizer(disc.parameters())
+    opt_g, opt_d = _optimizer(model.parameters()), _optimizer(disc.parameters())
     loss = disc(model.out(model.norm(model.enc(torch.randn(5, 3))))).sum()
     loss.backward()
     opt_g.step()
     opt_d.step()
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     payload = build_payload(model, disc, opt_g, opt_d, scaler, None, step=step, epoch=2, best_metric=31.5,
-                            config_dict={"lambda_kl": 0.1, "dims": [8, 4]}, extra={"note": "x"})
+                            config_dict={"lambda_kl": 0.1, "dims": [8, 4]}, extra={"note": "x"},
+                            q_g=FakeQController())
     return model, disc, opt_g, payload
 
 

@@ -1,4 +1,4 @@
-"""The argument parser: CLI contract (§15.1 flags, §15.2 launcher argv), demo defaults, validation."""
+"""The argument parser: v0.1's flags and launcher argv, demo defaults, validation."""
 
 import argparse
 import json
@@ -12,7 +12,7 @@ from wubugaad.train.config import (
     resolved_config,
 )
 
-# CLI_CONTRACT §15.1, grouped by kind: (flag, type, nargs) for valued flags; store_true flags by name.
+# v0.1's flags, grouped by kind: (flag, type, nargs) for valued flags; store_true flags by name.
 STACK_KEYS = ("s", "m", "t")
 CONTRACT_STORE_TRUE = [
     "load_strict", "wandb", "use_wubu_motion_branch", "freeze_flow_net", "encoder_use_roi_align",
@@ -52,7 +52,7 @@ def _actions() -> dict[str, argparse.Action]:
     return {opt: a for a in build_parser()._actions for opt in a.option_strings}
 
 
-# The argv the v0.1 `run_vaegan.bat` builds for its research configuration (CLI_CONTRACT §15.2); the SET
+# The argv the v0.1 `run_vaegan.bat` builds for its research configuration; the SET
 # variables VIDEO_DATA_PATH, CHECKPOINT_OUTPUT_DIR, VALIDATION_VIDEO_PATH and LOAD_CHECKPOINT fill the paths.
 RESEARCH_ARGV = """
 --video_data_path VIDEO_DATA_PATH --checkpoint_dir CHECKPOINT_OUTPUT_DIR

@@ -3,12 +3,12 @@
 import os
 import pickle
 from pathlib import Path
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from _configs import defaults
 from wubugaad.data import datasets as data
 from wubugaad.data import flow, video_cache
 from wubugaad.data.datasets import DataError, build_dataloader, build_datasets, frames_to_model, split_windows
@@ -27,7 +27,7 @@ def make_args(tmp_path, **overrides):
         "optical_flow_net_type": "raft_small", "batch_size": 2, "num_workers": 0,
     }
     args.update(overrides)
-    return SimpleNamespace(**args)
+    return defaults(**args)
 
 
 def decode_all(path: Path) -> np.ndarray:

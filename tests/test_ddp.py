@@ -1,4 +1,4 @@
-"""DDP with two CPU processes (gloo): gradients synchronise and rank 0 alone writes outputs (issue 5)."""
+"""DDP with two CPU processes (gloo): gradients synchronise and rank 0 alone writes outputs."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""Discriminators (DESIGN §9): shapes on square/non-square/large frames, spectral norm, FiLM, errors."""
+"""Discriminators: shapes on square/non-square/large frames, spectral norm, FiLM, errors."""
 
-from types import SimpleNamespace
 
 import pytest
 import torch
+from _configs import model_config
 from wubugaad.model.discriminator import (
     RegionalDiscriminator,
     SpatioTemporalDiscriminator,
@@ -21,7 +21,7 @@ def _args(**kw):
         disc_cnn_channels_2d=[4, 8], gaad_num_regions=5, gaad_decomposition_type="hybrid", gaad_min_size_px=4,
     )
     base.update(kw)
-    return SimpleNamespace(**base)
+    return model_config(**base)
 
 
 def _clip(B, T, H, W, seed=0):

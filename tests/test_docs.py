@@ -1,4 +1,4 @@
-"""README.md and TRAINING_GUIDE.md only mention what exists (issue 6): flags, WandB keys, files, variables."""
+"""README.md and TRAINING_GUIDE.md only mention what exists: flags, WandB keys, files, variables."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ DOCS = [ROOT / "README.md", ROOT / "TRAINING_GUIDE.md"]
 FOREIGN_FLAGS = {"--standalone", "--nproc_per_node", "--index-url", "--help"}
 # environment variables the docs mention that are not launcher settings
 FOREIGN_VARIABLES = {"WANDB_MODE", "TORCH_HOME", "RUN_DIR", "PYTHON_EXE", "TORCH_INDEX_URL", "NAME"}
-KEY = re.compile(r"`((?:train|val|q_ctrl_gen|q_ctrl_disc|geometry|samples)/[^`\s]+)`")
+KEY = re.compile(r"`((?:train|val|q_ctrl_gen|q_ctrl_disc|geometry|samples|grad_norm)/[^`\s]+)`")
 
 
 def _text(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""End-to-end runs through the real entry scripts (subprocesses) on the real video fixture (issue 5)."""
+"""End-to-end runs through the real entry scripts (subprocesses) on the real video fixture."""
 
 from __future__ import annotations
 

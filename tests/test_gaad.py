@@ -1,4 +1,4 @@
-"""GAAD box invariants (DESIGN §7, issue 3): counts, bounds, golden areas, symmetry, spiral rule, motion."""
+"""GAAD box invariants: counts, bounds, golden areas, symmetry, spiral rule, motion."""
 
 import math
 

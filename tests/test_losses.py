@@ -1,4 +1,4 @@
-"""Losses (DESIGN §10): KL closed forms, exact weighted total, D loss values, gradients."""
+"""Losses: KL closed forms, exact weighted total, D loss values, gradients."""
 
 import math
 

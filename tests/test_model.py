@@ -1,4 +1,4 @@
-"""The assembled VAE-GAN (issue 4, DESIGN §3, §9): shapes, causality, the residual start, D alignment,
+"""The assembled VAE-GAN: shapes, causality, the residual start, D alignment,
 configuration errors and RAFT weight handling at construction. Training steps: test_model_training.py."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""G+D optimisation of the assembled VAE-GAN (issue 4): finite losses, no dead parameters, G and D steps
+"""G+D optimisation of the assembled VAE-GAN: finite losses, no dead parameters, G and D steps
 that keep to their own weights, no host syncs, no Python loops over batch/frames/regions/pairs, and a
 frozen RAFT estimator that a training step leaves bit-identical."""
 

@@ -1,12 +1,12 @@
-"""Motion branch (DESIGN §8): OpenCV flow, RAFT wrapper and its weights, regional stats, MotionEncoder."""
+"""Motion branch: OpenCV flow, RAFT wrapper and its weights, regional stats, MotionEncoder."""
 
 import math
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from _configs import model_config
 from _sync_guard import no_host_sync
 from torchvision.models.optical_flow import raft_small
 from wubugaad.data.flow import opencv_flow
@@ -31,7 +31,7 @@ def _args(**kw):
         wubu_m_phi_influence_rotation_init=False, wubu_dropout=0.0,
     )
     base.update(kw)
-    return SimpleNamespace(**base)
+    return model_config(**base)
 
 
 # ---------------------------------------------------------------- OpenCV flow (data-loader side)

@@ -1,19 +1,19 @@
-"""WuBu nesting stacks (DESIGN §6, issue 3): shapes, live geometry, ablations, causality, config errors."""
+"""WuBu nesting stacks: shapes, live geometry, ablations, causality, config errors."""
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 
 import pytest
 import torch
+from _configs import model_config
 from _sync_guard import no_host_sync
 from torch import nn
 from wubugaad.geometry.manifold_param import ManifoldParameter
 from wubugaad.geometry.poincare import project
 from wubugaad.wubu.level import C_MIN, softplus_inverse
-from wubugaad.wubu.stack import ABLATIONS, StackConfig, WuBuStack, stack_config_from_args
+from wubugaad.wubu.stack import ABLATIONS, StackConfig, WuBuStack
 from wubugaad.wubu.temporal import PHI, phi_time_embedding
 
 D_IN = 6
@@ -340,16 +340,16 @@ def cli_args(**overrides):
         wubu_t_num_levels=1, wubu_t_hyperbolic_dims=[12], wubu_t_initial_curvatures=[0.5],
     )
     ns.update(overrides)
-    return argparse.Namespace(**ns)
+    return model_config(**ns)
 
 
 def test_stack_config_from_args_reads_and_broadcasts_flags():
-    cfg = stack_config_from_args(cli_args(), "s", 10)
+    cfg = cli_args().stack("s", 10)
     assert cfg.hyperbolic_dims == [8, 8] and cfg.initial_curvatures == [1.0, 0.8]
     assert cfg.use_rotation and cfg.phi_rotation_init and not cfg.phi_curvature and not cfg.tangent_flow
     assert cfg.boundary_points == 5 and cfg.ablate == frozenset({"spread"}) and cfg.dropout == 0.1
     assert not cfg.temporal
-    t = stack_config_from_args(cli_args(), "t", 10)
+    t = cli_args().stack("t", 10)
     assert t.temporal and t.num_heads == 4 and t.boundary_points == 4 and t.tangent_flow and not t.ablate
     assert WuBuStack(t)(torch.randn(2, 3, 10)).shape == (2, 3, 12)
 
@@ -371,4 +371,4 @@ def test_stack_config_from_args_reads_and_broadcasts_flags():
 )
 def test_bad_configuration_raises_value_error_naming_the_flag(overrides, key, flag):
     with pytest.raises(ValueError, match=flag):
-        stack_config_from_args(cli_args(**overrides), key, 10)
+        cli_args(**overrides).stack(key, 10)

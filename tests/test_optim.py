@@ -9,6 +9,9 @@ import torch
 from torch import nn
 from wubugaad.geometry import poincare
 from wubugaad.geometry.manifold_param import ManifoldParameter
+from wubugaad.optim.base import OptimizerStateError, legacy_q_state
+from wubugaad.optim.qcontrol import HAKMEMQController
+from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
 
 
@@ -170,53 +173,60 @@ def _losses(i: int) -> dict[str, float]:
     }
 
 
-def _train(model, opt, steps, seed):
+def _train(model, opt, ctrl, steps, seed):
+    """Steps driven by a Q-controller held beside the optimizer, as the trainer does."""
     gen = torch.Generator().manual_seed(seed)
     for i in range(steps):
         opt.zero_grad()
         x = torch.randn(4, 3, generator=gen)
         (model(x).pow(2).mean() + poincare.dist(model.ball, x[:2], torch.tensor(1.0)).sum()).backward()
         opt.step()
-        opt.update_q_controller(_losses(i))
+        opt.set_scales(*ctrl.observe(_losses(i)))
 
 
 def test_state_dict_round_trip_continues_identically():
     model = _toy_model()
-    opt = RiemannianEnhancedSGD(model.parameters(), lr=0.05, q_learning_config={"role": "gen", "seed": 7})
-    _train(model, opt, 4, seed=0)
+    opt, ctrl = RiemannianEnhancedSGD(model.parameters(), lr=0.05), HAKMEMQController(role="gen", seed=7)
+    _train(model, opt, ctrl, 4, seed=0)
     model.weight.grad.fill_(float("nan"))
     opt.step()  # one skipped step, so the counter has something to restore
     state = opt.state_dict()
-    json.dumps(state["q_controller"])
+    assert "q_controller" not in state  # the controller's state lives beside the optimizer's
     buffer = io.BytesIO()
     torch.save(state, buffer)
     buffer.seek(0)
     clone = copy.deepcopy(model)
-    config = {"role": "gen", "seed": 99}
-    clone_opt = RiemannianEnhancedSGD(clone.parameters(), lr=1.0, q_learning_config=config)
-    clone_opt.load_state_dict(torch.load(buffer, weights_only=False))
+    clone_opt, clone_ctrl = RiemannianEnhancedSGD(clone.parameters(), lr=0.05), HAKMEMQController(role="gen")
+    clone_opt.load_state_dict(torch.load(buffer, weights_only=True))
+    clone_ctrl.load_state_dict(json.loads(json.dumps(ctrl.state_dict())))
+    clone_opt.set_scales(ctrl.current_lr_scale, ctrl.current_momentum_scale)
     assert int(clone_opt.skipped_steps) == 1
     assert clone_opt.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
-    _train(model, opt, 5, seed=1)
-    _train(clone, clone_opt, 5, seed=1)
+    _train(model, opt, ctrl, 5, seed=1)
+    _train(clone, clone_opt, clone_ctrl, 5, seed=1)
     for a, b in zip(model.parameters(), clone.parameters(), strict=True):
         assert torch.equal(a, b)
-    assert opt.q_controller.state_dict() == clone_opt.q_controller.state_dict()
+    assert ctrl.state_dict() == clone_ctrl.state_dict()
 
 
-def test_update_q_controller_sets_lr_and_momentum():
+def test_scales_set_lr_and_momentum_and_old_states_still_load():
     p = nn.Parameter(torch.zeros(2))
-    opt = RiemannianEnhancedSGD([p], lr=0.1, momentum=0.99, q_learning_config={"role": "disc", "seed": 3})
+    opt, ctrl = RiemannianEnhancedSGD([p], lr=0.1, momentum=0.99), HAKMEMQController(role="disc", seed=3)
     assert opt.param_groups[0]["base_lr"] == 0.1 and opt.param_groups[0]["base_momentum"] == 0.99
     for i in range(5):
-        scales = opt.update_q_controller(_losses(i))
+        lr_scale, momentum_scale = ctrl.observe(_losses(i))
+        opt.set_scales(lr_scale, momentum_scale)
         group = opt.param_groups[0]
-        assert group["lr"] == pytest.approx(0.1 * scales["lr_scale"])
-        assert group["momentum"] == pytest.approx(min(0.99 * scales["momentum_scale"], 0.999))
+        assert group["lr"] == pytest.approx(0.1 * lr_scale)
+        assert group["momentum"] == pytest.approx(min(0.99 * momentum_scale, 0.999))
         assert group["momentum"] < 1
-    opt.set_base_lr(0.2)
-    opt.set_base_momentum(0.5)
-    group = opt.param_groups[0]
-    assert group["base_lr"] == 0.2 and group["lr"] == pytest.approx(0.2 * scales["lr_scale"])
-    assert group["momentum"] == pytest.approx(0.5 * scales["momentum_scale"])
-    assert RiemannianEnhancedSGD([p], lr=0.1).update_q_controller(_losses(0)) is None
+    # a state written while the controller lived inside the optimizer: no kind, controller state inside
+    old = {k: v for k, v in opt.state_dict().items() if k != "kind"}
+    old["q_controller"] = ctrl.state_dict()
+    assert legacy_q_state(old) == ctrl.state_dict()
+    resumed = RiemannianEnhancedSGD([p], lr=0.2, momentum=0.5)
+    resumed.load_state_dict(old)  # per-parameter state only: the new settings win
+    group = resumed.param_groups[0]
+    assert (group["base_lr"], group["lr"], group["base_momentum"]) == (0.2, 0.2, 0.5)
+    with pytest.raises(OptimizerStateError, match="riemannian_adam"):
+        RiemannianAdam([p], lr=0.1).load_state_dict(old)

@@ -1,4 +1,4 @@
-"""Region tokenizer, box embedding and attention pooling (DESIGN §7, issue 3)."""
+"""Region tokenizer, box embedding and attention pooling."""
 
 import math
 

@@ -224,7 +224,7 @@ def test_downsample_keeps_extremes_and_leaves_data_alone():
 
 
 def test_trainer_report_failure_is_one_warning(tmp_path, monkeypatch):
-    from wubugaad import trainer
+    from wubugaad.train import trainer
 
     said = []
     s = SimpleNamespace(dist=SimpleNamespace(is_main=True, device="cpu", world_size=1), run_dir=tmp_path,

@@ -1,4 +1,4 @@
-"""Tracking (DESIGN §12): WandB mode choice, key names, run-folder files, the console line, rank-0 only."""
+"""Tracking: WandB mode choice, key names, run-folder files, the console line, rank-0 only."""
 
 from __future__ import annotations
 

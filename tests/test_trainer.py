@@ -1,4 +1,4 @@
-"""Training loop mechanics (issue 5): outputs, exact resume, phase settings, non-finite abort, sampler.
+"""Training loop mechanics: outputs, exact resume, phase settings, non-finite abort, sampler.
 
 Loop-mechanics tests use a tiny fake model with the real call signature (``model(clip, mode, z, flow)`` →
 an object with ``prediction, mu, logvar, context, prior_mu, prior_logvar, condition``) so they run in a few

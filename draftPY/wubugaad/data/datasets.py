@@ -1,4 +1,5 @@
-"""Clip datasets over memory-mapped video caches, the validation split and data loaders (DESIGN §11).
+"""Clip datasets over memory-mapped video caches, the validation split and data loaders
+(docs/ARCHITECTURE.md, "Data").
 
 A clip is T = num_input_frames + num_predict_frames frames taken every ``frame_skip`` frames: the window
 starting at frame s covers frames s, s+k, …, s+(T−1)k, i.e. a span of (T−1)k+1 source frames. Every start
@@ -26,8 +27,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from wubugaad.data import flow, scene_cuts
+from wubugaad.data.config import DataConfig
+from wubugaad.data.flow import OPENCV_TYPES
 from wubugaad.data.video_cache import (
-    DEFAULT_MIN_DECODED_FRACTION,
     VIDEO_EXTENSIONS,
     DataError,
     ensure_cached,
@@ -37,6 +39,7 @@ from wubugaad.data.video_cache import (
 )
 
 __all__ = [
+    "DataConfig",
     "DataError",
     "VideoClipDataset",
     "build_dataloader",
@@ -48,7 +51,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OPENCV_FLOW_TYPES = ("dis", "farneback")
 
 
 def frames_to_model(x: torch.Tensor) -> torch.Tensor:
@@ -158,12 +160,12 @@ def _windows(counts: list[int], span: int, cuts: list[np.ndarray]) -> tuple[np.n
     return np.concatenate(vids), np.concatenate(starts)
 
 
-def _scene_cuts(cached: list[tuple[Path, int]], args: Any) -> tuple[list[np.ndarray], float]:
+def _scene_cuts(cached: list[tuple[Path, int]], cfg: DataConfig) -> tuple[list[np.ndarray], float]:
     """Cut positions per cached video (empty lists when detection is off) and the threshold used."""
-    threshold = float(getattr(args, "scene_cut_threshold", scene_cuts.DEFAULT_THRESHOLD))
+    threshold = float(cfg.scene_cut_threshold)
     if threshold <= 0:
         return [np.zeros(0, np.int64) for _ in cached], threshold
-    W, H, C = args.image_w, args.image_h, args.num_channels
+    W, H, C = cfg.image_w, cfg.image_h, cfg.num_channels
     series = [scene_cuts.cached_difference_series(p, open_cache(p, W, H, C)) for p, _ in cached]
     return [scene_cuts.cut_starts(d, threshold) for d in series], threshold
 
@@ -178,21 +180,19 @@ def _cut_note(what: str, cuts: list[np.ndarray], counts: list[int], span: int, k
             f"in {shots} of {len(cuts)} videos; {total - kept} of {total} windows dropped")
 
 
-def _dataset_for(path_str: str, what: str, flag: str, args: Any, span: int, clip_len: int,
+def _dataset_for(path_str: str, what: str, flag: str, cfg: DataConfig, span: int, clip_len: int,
                  flow: str | None, demo: tuple[int, int, int, int] | None,
                  prepare: Callable[[], None]) -> tuple[VideoClipDataset, np.ndarray, np.ndarray]:
-    W, H, C = args.image_w, args.image_h, args.num_channels
-    mode = getattr(args, "resize_mode", "crop") or "crop"
-    cache_dir = getattr(args, "cache_dir", None) or ".wubugaad_cache"
+    W, H, C = cfg.image_w, cfg.image_h, cfg.num_channels
     prepare()
     videos = _resolve_sources(path_str, what, flag, demo)
-    min_fraction = getattr(args, "min_decoded_fraction", DEFAULT_MIN_DECODED_FRACTION)
-    cached = [ensure_cached(v, cache_dir, W, H, C, mode, min_fraction) for v in videos]
+    cached = [ensure_cached(v, cfg.cache_dir, W, H, C, cfg.resize_mode, cfg.min_decoded_fraction)
+              for v in videos]
     counts = [n for _, n in cached]
     for v, n in zip(videos, counts, strict=True):
         if n < span:
             log.warning("skipping %s: %d frames, a clip needs %d", v, n, span)
-    cuts, threshold = _scene_cuts(cached, args)
+    cuts, threshold = _scene_cuts(cached, cfg)
     vids, starts = _windows(counts, span, cuts)
     if vids.shape[0] == 0 and max(counts) >= span:
         raise DataError(
@@ -201,63 +201,63 @@ def _dataset_for(path_str: str, what: str, flag: str, args: Any, span: int, clip
     if vids.shape[0] == 0:
         raise DataError(
             f"{what} video too short: {videos[0]} has {counts[0]} frames but one clip needs {span} "
-            f"(num_input_frames + num_predict_frames = {clip_len}, frame_skip = {args.frame_skip})")
-    ds = VideoClipDataset([str(p) for p, _ in cached], H, W, C, vids, starts, clip_len, args.frame_skip, flow)
+            f"(num_input_frames + num_predict_frames = {clip_len}, frame_skip = {cfg.frame_skip})")
+    ds = VideoClipDataset([str(p) for p, _ in cached], H, W, C, vids, starts, clip_len, cfg.frame_skip, flow)
     note = _cut_note(what, cuts, counts, span, vids.shape[0], threshold)
     ds.notes = [note] if note else []
     return ds, vids, starts
 
 
-def _train_and_val(args: Any, clip_len: int, span: int, flow: str | None,
+def _train_and_val(cfg: DataConfig, clip_len: int, span: int, flow: str | None,
                    prepare: Callable[[], None]) -> tuple[VideoClipDataset, VideoClipDataset | None]:
-    val_path = getattr(args, "validation_video_path", None)
-    fraction = float(getattr(args, "validation_split_fraction", 0.0) or 0.0)
+    val_path = cfg.validation_video_path
+    fraction = cfg.validation_split_fraction
     # enough demo frames for ~20 validation windows plus the guard band and a training set 4x that size
-    demo_frames = max(120, 8 * span + (0 if val_path else 2 * args.val_block_size))
-    demo = (demo_frames, args.image_w + args.image_w % 2, args.image_h + args.image_h % 2, args.seed)
-    train, vids, starts = _dataset_for(args.video_data_path, "training", "--video_data_path", args, span,
+    demo_frames = max(120, 8 * span + (0 if val_path else 2 * cfg.val_block_size))
+    demo = (demo_frames, cfg.image_w + cfg.image_w % 2, cfg.image_h + cfg.image_h % 2, cfg.seed)
+    train, vids, starts = _dataset_for(cfg.video_data_path, "training", "--video_data_path", cfg, span,
                                        clip_len, flow, demo, prepare)
     if val_path:
-        val, _, _ = _dataset_for(val_path, "validation", "--validation_video_path", args, span, clip_len,
+        val, _, _ = _dataset_for(val_path, "validation", "--validation_video_path", cfg, span, clip_len,
                                  flow, None, lambda: None)
         return train, val
     if fraction <= 0:
         return train, None
-    train_mask, val_mask = split_windows(vids, starts, span, fraction, args.val_block_size, args.seed)
+    train_mask, val_mask = split_windows(vids, starts, span, fraction, cfg.val_block_size, cfg.seed)
     if not train_mask.any():
         raise DataError(
             f"only {len(vids)} clip windows: too few to hold out validation blocks of "
-            f"{args.val_block_size} (lower --validation_split_fraction/--val_block_size, set it to 0, "
+            f"{cfg.val_block_size} (lower --validation_split_fraction/--val_block_size, set it to 0, "
             f"or give --validation_video_path)")
     geometry = (train.cache_files, train.height, train.width, train.channels)
     notes = train.notes
-    val = VideoClipDataset(*geometry, vids[val_mask], starts[val_mask], clip_len, args.frame_skip, flow)
-    train = VideoClipDataset(*geometry, vids[train_mask], starts[train_mask], clip_len, args.frame_skip, flow)
+    val = VideoClipDataset(*geometry, vids[val_mask], starts[val_mask], clip_len, cfg.frame_skip, flow)
+    train = VideoClipDataset(*geometry, vids[train_mask], starts[train_mask], clip_len, cfg.frame_skip, flow)
     train.notes = notes
     return train, val
 
 
 def build_datasets(
-    args: Any, rank: int = 0, world_size: int = 1, barrier: Callable[[], None] | None = None,
+    settings: Any, rank: int = 0, world_size: int = 1, barrier: Callable[[], None] | None = None,
 ) -> tuple[VideoClipDataset, VideoClipDataset | None]:
-    """(train dataset, validation dataset or None) from the settings in ``args`` (DESIGN §11).
+    """(train dataset, validation dataset or None) from a ``DataConfig`` or anything carrying its fields
+    (the parser's namespace).
 
     Caches are safe to build concurrently without ``barrier``. When one is given and ``world_size > 1``,
     rank 0 generates/decodes first while the other ranks wait at the barrier, then they find everything
     ready. Rank 0 reaches the barrier even when it fails, so the other ranks hit the same ``DataError``
     instead of hanging.
     """
-    if args.num_channels not in (1, 3):
-        raise DataError(f"--num_channels must be 3 (RGB) or 1 (grayscale), got {args.num_channels}")
-    clip_len = args.num_input_frames + args.num_predict_frames
-    if clip_len < 1 or args.frame_skip < 1:
+    cfg = DataConfig.from_args(settings)
+    if cfg.num_channels not in (1, 3):
+        raise DataError(f"--num_channels must be 3 (RGB) or 1 (grayscale), got {cfg.num_channels}")
+    clip_len = cfg.num_input_frames + cfg.num_predict_frames
+    if clip_len < 1 or cfg.frame_skip < 1:
         raise DataError(f"a clip needs ≥ 1 frame and --frame_skip ≥ 1 (got {clip_len} frames, "
-                        f"frame_skip {args.frame_skip})")
-    span = (clip_len - 1) * args.frame_skip + 1
-    flow = None
-    flow_type = getattr(args, "optical_flow_net_type", "")
-    if getattr(args, "use_wubu_motion_branch", False) and flow_type in OPENCV_FLOW_TYPES:
-        flow = flow_type
+                        f"frame_skip {cfg.frame_skip})")
+    span = (clip_len - 1) * cfg.frame_skip + 1
+    flow_type = cfg.optical_flow_net_type
+    flow = flow_type if cfg.use_wubu_motion_branch and flow_type in OPENCV_TYPES else None
     use_barrier = barrier is not None and world_size > 1
 
     def prepare() -> None:
@@ -265,22 +265,24 @@ def build_datasets(
             barrier()
 
     try:
-        return _train_and_val(args, clip_len, span, flow, prepare)
+        return _train_and_val(cfg, clip_len, span, flow, prepare)
     finally:
         if use_barrier and rank == 0:
             barrier()
 
 
-def build_dataloader(ds: Dataset, args: Any, shuffle: bool, sampler: Any = None,
+def build_dataloader(ds: Dataset, settings: Any, shuffle: bool, sampler: Any = None,
                      drop_last: bool = False) -> DataLoader:
-    """DataLoader with persistent workers (when any) and pinned memory only when CUDA is present."""
-    workers = max(0, int(getattr(args, "num_workers", 0)))
+    """DataLoader with persistent workers (when any) and pinned memory only when CUDA is present;
+    ``settings`` is a ``DataConfig`` or anything carrying its fields."""
+    cfg = DataConfig.from_args(settings)
+    workers = cfg.num_workers
     generator = None
     if shuffle and sampler is None:
-        generator = torch.Generator().manual_seed(int(getattr(args, "seed", 0)))
+        generator = torch.Generator().manual_seed(cfg.seed)
     return DataLoader(
         ds,
-        batch_size=args.batch_size,
+        batch_size=cfg.batch_size,
         shuffle=shuffle and sampler is None,
         sampler=sampler,
         num_workers=workers,

@@ -1,4 +1,4 @@
-"""Video discovery, decoding into a memory-mapped uint8 cache, and the generated demo video (DESIGN §11).
+"""Video discovery, decoding into a memory-mapped uint8 cache, and the generated demo video.
 
 Each source video is decoded with OpenCV exactly once per (file identity, target size, channels, resize mode)
 into a raw uint8 file of shape (N, H, W, C) under the cache directory. Frames are streamed one at a time into

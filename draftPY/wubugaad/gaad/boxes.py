@@ -1,4 +1,4 @@
-"""Golden-Aspect Adaptive Decomposition (GAAD): region boxes for a frame (DESIGN §7).
+"""Golden-Aspect Adaptive Decomposition (GAAD): region boxes for a frame (docs/ARCHITECTURE.md, "GAAD").
 
 Pixel coordinates, x right, y down, boxes ``[x1, y1, x2, y2]`` in a frame ``(W, H)`` whose full box is
 ``[0, 0, W, H]``; ``φ = (1 + √5) / 2``.
@@ -42,7 +42,9 @@ PHI = (1.0 + math.sqrt(5.0)) / 2.0
 SPIRAL_B = math.log(PHI) / (math.pi / 2.0)  # r grows by φ per quarter turn
 SUBDIVISION_DEPTH = 6
 MOTION_CANDIDATE_DEPTH = 8
-BOX_KINDS = ("subdivide", "spiral", "hybrid")
+BOX_KINDS = ("subdivide", "spiral", "hybrid")  # static box sets (cached per frame size)
+# what a configuration may name: a static set, or boxes placed per frame by motion energy
+DECOMPOSITION_TYPES = (*BOX_KINDS, "motion_adaptive")
 
 
 def _check_size(name: str, value) -> float:

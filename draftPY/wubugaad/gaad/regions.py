@@ -1,4 +1,4 @@
-"""Region tokens for GAAD boxes (DESIGN §7): box embedding, batched RoIAlign tokenizer, attention pooling.
+"""Region tokens for GAAD boxes: box embedding, batched RoIAlign tokenizer, attention pooling.
 
 All ``M`` frames (typically ``B·T``) × ``N`` boxes are handled by ONE ``torchvision.ops.roi_align`` call on
 an ``(M·N, 5)`` rois tensor ``[frame_index, x1, y1, x2, y2]``; no Python loop over frames or regions and no

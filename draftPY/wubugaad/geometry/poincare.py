@@ -1,4 +1,4 @@
-"""Poincaré-ball maps of curvature `-c` (DESIGN §4): the ball `{x : c‖x‖² < 1}`, points along `dim=-1`.
+"""Poincaré-ball maps of curvature `-c`: the ball `{x : c‖x‖² < 1}`, points along `dim=-1`.
 
 Every function is pure, accepts any leading shape, and takes the curvature `c` as a tensor that broadcasts
 against `x[..., :1]` (a 0-dim tensor is fine) so that gradients reach a learnable curvature.

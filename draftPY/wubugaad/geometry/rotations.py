@@ -1,4 +1,4 @@
-"""`Rotation`: a learnable rotation that stays exactly in SO(n) (DESIGN §5).
+"""`Rotation`: a learnable rotation that stays exactly in SO(n) (docs/ARCHITECTURE.md, "Geometry").
 
 The parameterisation depends on n, and every one maps any parameter value into SO(n), so no optimizer
 step or re-projection can leave the group:

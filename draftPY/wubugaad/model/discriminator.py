@@ -1,4 +1,4 @@
-"""Discriminators over aligned clips (DESIGN §9).
+"""Discriminators over aligned clips (docs/ARCHITECTURE.md, "Discriminator").
 
 Both judge the whole aligned clip ``[context ; targets]`` (real) or ``[context ; predictions]`` (fake),
 shape ``(B, T', C, H, W)`` in [-1, 1], and return one logit per clip ``(B,)``.
@@ -22,13 +22,48 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 from torchvision.ops import roi_align
 
-from wubugaad.gaad.boxes import cached_boxes, motion_adaptive_boxes
+from wubugaad.gaad.boxes import DECOMPOSITION_TYPES, cached_boxes, motion_adaptive_boxes
+from wubugaad.model.config import ModelConfig
 
-__all__ = ["DISCRIMINATOR_TYPES", "build_discriminator", "SpatioTemporalDiscriminator",
-           "RegionalDiscriminator"]
+__all__ = ["DISCRIMINATOR_TYPES", "discriminator_problems", "build_discriminator",
+           "SpatioTemporalDiscriminator", "RegionalDiscriminator"]
 
 DISCRIMINATOR_TYPES = ("spatio_temporal_cnn", "regional_cnn")
-_STATIC_BOX_TYPES = ("subdivide", "spiral", "hybrid")
+MIN_PATCH_SIZE = 2  # a regional patch must survive the CNN's first stride-2 conv
+
+
+def discriminator_problems(cfg: ModelConfig) -> list[str]:
+    """Settings a discriminator cannot be built with, one line each (the parser reports the same).
+
+    Both types' settings are checked whichever is selected, so a phase that switches type cannot fail late.
+    """
+    problems = []
+    if cfg.discriminator_type not in DISCRIMINATOR_TYPES:
+        problems.append(f"--discriminator_type {cfg.discriminator_type!r} unknown; use one of "
+                        f"{', '.join(DISCRIMINATOR_TYPES)}")
+    for flag in ("disc_base_disc_channels", "disc_max_disc_channels", "disc_temporal_kernel_size",
+                 "disc_min_hidden_fc_dim", "disc_max_hidden_fc_dim", "disc_gaad_condition_dim_disc"):
+        if getattr(cfg, flag) < 1:
+            problems.append(f"--{flag} must be >= 1 (got {getattr(cfg, flag)})")
+    if cfg.disc_base_disc_channels > cfg.disc_max_disc_channels:
+        problems.append("--disc_base_disc_channels must not exceed --disc_max_disc_channels")
+    if cfg.disc_min_hidden_fc_dim > cfg.disc_max_hidden_fc_dim:
+        problems.append("--disc_min_hidden_fc_dim must not exceed --disc_max_hidden_fc_dim")
+    if not cfg.disc_cnn_channels_2d or min(cfg.disc_cnn_channels_2d) < 1:
+        problems.append(f"--disc_cnn_channels_2d must list positive widths "
+                        f"(got {list(cfg.disc_cnn_channels_2d)})")
+    if cfg.disc_patch_size < MIN_PATCH_SIZE:
+        problems.append(f"--disc_patch_size must be >= {MIN_PATCH_SIZE} (got {cfg.disc_patch_size})")
+    if cfg.gaad_decomposition_type not in DECOMPOSITION_TYPES:
+        problems.append(f"--gaad_decomposition_type {cfg.gaad_decomposition_type!r} unknown; use one of "
+                        f"{', '.join(DECOMPOSITION_TYPES)}")
+    return problems
+
+
+def _check(cfg: ModelConfig) -> None:
+    problems = discriminator_problems(cfg)
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def _sn(module: nn.Module, enabled: bool) -> nn.Module:
@@ -55,9 +90,9 @@ class FiLM(nn.Module):
         return [(1.0 + chunks[2 * i], chunks[2 * i + 1]) for i in range(len(self.widths))]
 
 
-def _check_film(args, cond_dim: int) -> bool:
-    use_film = bool(args.disc_use_gaad_film_condition)
-    if use_film and (cond_dim < 1 or args.disc_gaad_condition_dim_disc < 1):
+def _check_film(cfg: ModelConfig, cond_dim: int) -> bool:
+    use_film = cfg.disc_use_gaad_film_condition
+    if use_film and cond_dim < 1:
         raise ValueError(f"--disc_use_gaad_film_condition needs a condition of size ≥ 1 (got cond_dim="
                          f"{cond_dim}); set --disc_gaad_condition_dim_disc ≥ 1 and --gaad_num_regions ≥ 1, "
                          "or drop --disc_use_gaad_film_condition")
@@ -76,8 +111,8 @@ class _FiLMMixin:
         return self.film(cond)
 
 
-def _fc_head(in_dim: int, args, use_sn: bool) -> nn.Sequential:
-    hidden = max(args.disc_min_hidden_fc_dim, min(in_dim, args.disc_max_hidden_fc_dim))
+def _fc_head(in_dim: int, cfg: ModelConfig, use_sn: bool) -> nn.Sequential:
+    hidden = max(cfg.disc_min_hidden_fc_dim, min(in_dim, cfg.disc_max_hidden_fc_dim))
     return nn.Sequential(_sn(nn.Linear(in_dim, hidden), use_sn), nn.LeakyReLU(0.2),
                          _sn(nn.Linear(hidden, 1), use_sn))
 
@@ -96,26 +131,25 @@ def _spatial_plan(H: int, W: int) -> list[tuple[int, int]]:
 class SpatioTemporalDiscriminator(_FiLMMixin, nn.Module):
     """3-D CNN discriminator; ``forward(clip (B, T', C, H, W), cond (B, cond_dim) | None)`` → ``(B,)``."""
 
-    def __init__(self, args, cond_dim: int = 0):
+    def __init__(self, cfg: ModelConfig, cond_dim: int = 0):
         super().__init__()
-        if args.disc_base_disc_channels < 1 or args.disc_temporal_kernel_size < 1:
-            raise ValueError("--disc_base_disc_channels and --disc_temporal_kernel_size must be ≥ 1")
-        self.use_film = _check_film(args, cond_dim)
-        use_sn = bool(args.disc_apply_spectral_norm)
-        kt = args.disc_temporal_kernel_size
-        in_ch = args.num_channels
+        _check(cfg)
+        self.use_film = _check_film(cfg, cond_dim)
+        use_sn = cfg.disc_apply_spectral_norm
+        kt = cfg.disc_temporal_kernel_size
+        in_ch = cfg.num_channels
         widths: list[int] = []
         self.convs = nn.ModuleList()
-        for i, (sh, sw) in enumerate(_spatial_plan(args.image_h, args.image_w)):
-            out_ch = min(args.disc_base_disc_channels * 2 ** i, max(args.disc_max_disc_channels, 1))
+        for i, (sh, sw) in enumerate(_spatial_plan(cfg.image_h, cfg.image_w)):
+            out_ch = min(cfg.disc_base_disc_channels * 2 ** i, cfg.disc_max_disc_channels)
             # kernel 4 / pad 1 halves a dim exactly (floor); kernel 3 / pad 1 keeps it
             kernel = (kt, 4 if sh == 2 else 3, 4 if sw == 2 else 3)
             conv = nn.Conv3d(in_ch, out_ch, kernel, stride=(1, sh, sw), padding=(kt // 2, 1, 1))
             self.convs.append(_sn(conv, use_sn))
             widths.append(out_ch)
             in_ch = out_ch
-        self.film = FiLM(cond_dim, widths, args.disc_gaad_condition_dim_disc) if self.use_film else None
-        self.head = _fc_head(in_ch, args, use_sn)
+        self.film = FiLM(cond_dim, widths, cfg.disc_gaad_condition_dim_disc) if self.use_film else None
+        self.head = _fc_head(in_ch, cfg, use_sn)
 
     def forward(self, clip: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         # (B, T', C, H, W) -> (B, C, T', H, W) for Conv3d
@@ -138,36 +172,30 @@ class RegionalDiscriminator(_FiLMMixin, nn.Module):
     and fake are judged on the regions where they move).
     """
 
-    def __init__(self, args, cond_dim: int = 0):
+    def __init__(self, cfg: ModelConfig, cond_dim: int = 0):
         super().__init__()
-        widths = list(args.disc_cnn_channels_2d)
-        if not widths or min(widths) < 1:
-            raise ValueError(f"--disc_cnn_channels_2d must list positive widths (got {widths})")
-        if args.disc_patch_size < 2:
-            raise ValueError(f"--disc_patch_size must be ≥ 2 (got {args.disc_patch_size})")
-        kind = args.gaad_decomposition_type
-        if kind not in (*_STATIC_BOX_TYPES, "motion_adaptive"):
-            raise ValueError(f"--gaad_decomposition_type {kind!r} unknown; use one of "
-                             f"{', '.join(_STATIC_BOX_TYPES)}, motion_adaptive")
-        self.use_film = _check_film(args, cond_dim)
-        use_sn = bool(args.disc_apply_spectral_norm)
-        self.patch = int(args.disc_patch_size)
-        self.num_regions = int(args.gaad_num_regions)
-        self.min_size = float(args.gaad_min_size_px)
+        _check(cfg)
+        widths = list(cfg.disc_cnn_channels_2d)
+        kind = cfg.gaad_decomposition_type
+        self.use_film = _check_film(cfg, cond_dim)
+        use_sn = cfg.disc_apply_spectral_norm
+        self.patch = cfg.disc_patch_size
+        self.num_regions = cfg.gaad_num_regions
+        self.min_size = float(cfg.gaad_min_size_px)
         self.adaptive = kind == "motion_adaptive"
-        boxes = cached_boxes(args.image_w, args.image_h, self.num_regions,
+        boxes = cached_boxes(cfg.image_w, cfg.image_h, self.num_regions,
                              "hybrid" if self.adaptive else kind, self.min_size, torch.device("cpu"))
         # static boxes move with .to(device); not saved (recomputed from the config)
         self.register_buffer("boxes", boxes.float().clone(), persistent=False)
         self.convs = nn.ModuleList()
-        in_ch, size = args.num_channels, self.patch
+        in_ch, size = cfg.num_channels, self.patch
         for out_ch in widths:
             stride = 2 if size >= 4 else 1
             self.convs.append(_sn(nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1), use_sn))
             # kernel 3 / pad 1: output side is ceil(size / stride)
             in_ch, size = out_ch, -(-size // stride)
-        self.film = FiLM(cond_dim, widths, args.disc_gaad_condition_dim_disc) if self.use_film else None
-        self.head = _fc_head(in_ch, args, use_sn)
+        self.film = FiLM(cond_dim, widths, cfg.disc_gaad_condition_dim_disc) if self.use_film else None
+        self.head = _fc_head(in_ch, cfg, use_sn)
 
     def _rois(self, clip: torch.Tensor) -> torch.Tensor:
         """RoIAlign input rows ``(B·T'·N, 5)`` = ``[frame index, x1, y1, x2, y2]``."""
@@ -208,11 +236,8 @@ class RegionalDiscriminator(_FiLMMixin, nn.Module):
         return self.head(feats).squeeze(1)
 
 
-def build_discriminator(args, cond_dim: int = 0) -> nn.Module:
+def build_discriminator(cfg: ModelConfig, cond_dim: int = 0) -> nn.Module:
     """The discriminator named by ``--discriminator_type``; ``cond_dim`` is the FiLM condition size."""
-    kind = args.discriminator_type
-    if kind == "spatio_temporal_cnn":
-        return SpatioTemporalDiscriminator(args, cond_dim)
-    if kind == "regional_cnn":
-        return RegionalDiscriminator(args, cond_dim)
-    raise ValueError(f"--discriminator_type {kind!r} unknown; use one of {', '.join(DISCRIMINATOR_TYPES)}")
+    _check(cfg)
+    kind = {"spatio_temporal_cnn": SpatioTemporalDiscriminator, "regional_cnn": RegionalDiscriminator}
+    return kind[cfg.discriminator_type](cfg, cond_dim)

@@ -1,5 +1,6 @@
-"""The clip encoder (DESIGN §3 steps 1–4): GAAD regions → WuBu-S → per-frame appearance `a_t`, optional
-motion `m_t` (GAAD-M + WuBu-M), WuBu-T over `[a_t ; m_t]` with causal time mixing → `h_t`.
+"""The clip encoder: GAAD regions → WuBu-S → per-frame appearance `a_t`, optional motion `m_t` (GAAD-M +
+WuBu-M), WuBu-T over `[a_t ; m_t]` with causal time mixing → `h_t` (steps 1–4 of docs/ARCHITECTURE.md,
+"One training step").
 
 Causality is structural: `a_t` reads frame `t` only, `m_t` reads the pair `(t−1, t)` only (frame 0 a
 learned "no motion yet" code), and WuBu-T never lets position `t` attend to `t' > t`. So the context code
@@ -15,8 +16,9 @@ from torch import nn
 
 from wubugaad.gaad.boxes import cached_boxes, motion_adaptive_boxes
 from wubugaad.gaad.regions import AttentionPool, RegionTokenizer
+from wubugaad.model.config import ModelConfig
 from wubugaad.model.motion import MotionEncoder
-from wubugaad.wubu.stack import WuBuStack, stack_config_from_args
+from wubugaad.wubu.stack import WuBuStack
 
 
 class AppearanceEncoder(nn.Module):
@@ -27,27 +29,27 @@ class AppearanceEncoder(nn.Module):
     pair and uses the static hybrid set.
     """
 
-    def __init__(self, args):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
-        kind = args.gaad_decomposition_type
+        kind = cfg.gaad_decomposition_type
         self.adaptive = kind == "motion_adaptive"
-        self.num_regions = int(args.gaad_num_regions)
-        self.min_size = float(args.gaad_min_size_px)
+        self.num_regions = cfg.gaad_num_regions
+        self.min_size = float(cfg.gaad_min_size_px)
         static_kind = "hybrid" if self.adaptive else kind
-        static = cached_boxes(args.image_w, args.image_h, self.num_regions, static_kind, self.min_size,
+        static = cached_boxes(cfg.image_w, cfg.image_h, self.num_regions, static_kind, self.min_size,
                               torch.device("cpu"))
         # recomputed from the config, so not saved; moves with .to(device)
         self.register_buffer("boxes", static.float().clone(), persistent=False)
-        dim = int(args.encoder_initial_tangent_dim)
+        dim = cfg.encoder_initial_tangent_dim
         self.tokenizer = RegionTokenizer(
-            in_channels=args.num_channels,
+            in_channels=cfg.num_channels,
             token_dim=dim,
-            use_roi_align=bool(args.encoder_use_roi_align),
-            cnn_channels=args.encoder_shallow_cnn_channels,
-            roi_output_hw=(args.encoder_roi_align_output_h, args.encoder_roi_align_output_w),
-            patch_size=args.encoder_pixel_patch_size,
+            use_roi_align=cfg.encoder_use_roi_align,
+            cnn_channels=cfg.encoder_shallow_cnn_channels,
+            roi_output_hw=(cfg.encoder_roi_align_output_h, cfg.encoder_roi_align_output_w),
+            patch_size=cfg.encoder_pixel_patch_size,
         )
-        self.wubu_s = WuBuStack(stack_config_from_args(args, "s", dim))
+        self.wubu_s = WuBuStack(cfg.stack("s", dim))
         self.pool = AttentionPool(self.wubu_s.output_dim)
         self.output_dim = self.wubu_s.output_dim
 
@@ -91,16 +93,16 @@ class ClipEncoder(nn.Module):
     `flow` is `(B, T−1, 2, H, W)` when the motion branch is on.
     """
 
-    def __init__(self, args):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.appearance = AppearanceEncoder(args)
+        self.appearance = AppearanceEncoder(cfg)
         in_dim = self.appearance.output_dim
         self.motion = None
-        if args.use_wubu_motion_branch:
-            motion_dim = int(args.encoder_initial_tangent_dim)
-            self.motion = MotionEncoder(args, motion_dim)
+        if cfg.use_wubu_motion_branch:
+            motion_dim = cfg.encoder_initial_tangent_dim
+            self.motion = MotionEncoder(cfg, motion_dim)
             in_dim += motion_dim
-        self.wubu_t = WuBuStack(stack_config_from_args(args, "t", in_dim))
+        self.wubu_t = WuBuStack(cfg.stack("t", in_dim))
         self.output_dim = self.wubu_t.output_dim
         self.appearance_dim = self.appearance.output_dim
 

@@ -1,4 +1,4 @@
-"""The video generator (DESIGN §9): `z` (+ context) → `(B, P, C, H, W)` with ConvTranspose3d blocks.
+"""The global video generator: `z` (+ context) → `(B, P, C, H, W)` with ConvTranspose3d blocks.
 
     z ⊕ h ─Linear→ (C0, P, h0, w0) ─[ConvT3d ×2 → GroupNorm → FiLM(cond) → SiLU] × n_up→ Conv3d → frames
 
@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wubugaad.model.config import ModelConfig
+
 MAX_UPSAMPLINGS = 5
 WIDTH_CAP_FACTOR = 4  # widest block = gen_base_channels × this
 
@@ -34,6 +36,19 @@ def upsampling_plan(H: int, W: int) -> tuple[int, int, int]:
            and min(H, W) // 2 ** (n_up + 1) >= 2):
         n_up += 1
     return n_up, H // 2**n_up, W // 2**n_up
+
+
+def generator_problems(cfg: ModelConfig) -> list[str]:
+    """Settings the global generator cannot be built with, one line each (the parser reports the same)."""
+    problems = []
+    kt, ks = cfg.gen_temporal_kernel_size, cfg.gen_final_conv_kernel_spatial
+    if kt < 1 or ks < 1 or kt % 2 == 0 or ks % 2 == 0:
+        problems.append(f"--gen_temporal_kernel_size and --gen_final_conv_kernel_spatial must be odd (and "
+                        f"positive; got {kt} and {ks}) so the generator keeps the clip's length and frame "
+                        f"size")
+    if cfg.gen_base_channels < 1:
+        problems.append(f"--gen_base_channels must be >= 1 (got {cfg.gen_base_channels})")
+    return problems
 
 
 def _groups(channels: int) -> int:
@@ -63,22 +78,20 @@ class UpBlock(nn.Module):
 class VideoGenerator(nn.Module):
     """`forward(z, context, appearance, last_frame)` → `(B, P, C, H, W)` (module docstring)."""
 
-    def __init__(self, args, context_dim: int, appearance_dim: int):
+    def __init__(self, cfg: ModelConfig, context_dim: int, appearance_dim: int):
         super().__init__()
-        self.P, self.C = int(args.num_predict_frames), int(args.num_channels)
-        self.n_up, self.h0, self.w0 = upsampling_plan(int(args.image_h), int(args.image_w))
-        kt, ks = int(args.gen_temporal_kernel_size), int(args.gen_final_conv_kernel_spatial)
-        if kt % 2 == 0 or ks % 2 == 0:
-            raise ValueError("--gen_temporal_kernel_size and --gen_final_conv_kernel_spatial must be odd "
-                             f"(got {kt} and {ks}) so the generator keeps the clip's length and frame size")
-        base = int(args.gen_base_channels)
-        if base < 1:
-            raise ValueError(f"--gen_base_channels must be >= 1, got {base}")
+        problems = generator_problems(cfg)
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.P, self.C = cfg.num_predict_frames, cfg.num_channels
+        self.n_up, self.h0, self.w0 = upsampling_plan(cfg.image_h, cfg.image_w)
+        kt, ks = cfg.gen_temporal_kernel_size, cfg.gen_final_conv_kernel_spatial
+        base = cfg.gen_base_channels
         # halve the width with every doubling of resolution (full-resolution blocks dominate the cost)
         widths = [max(min(base * 2 ** (self.n_up - k) // 2, base * WIDTH_CAP_FACTOR), max(base // 2, 4))
                   for k in range(self.n_up + 1)]
-        latent_dim = int(args.latent_dim)
-        self.residual = context_dim > 0 and bool(args.residual_generator)
+        latent_dim = cfg.latent_dim
+        self.residual = context_dim > 0 and cfg.residual_generator
         cond_dim = latent_dim + context_dim + appearance_dim
         self.stem = nn.Linear(latent_dim + context_dim, widths[0] * self.P * self.h0 * self.w0)
         self.blocks = nn.ModuleList(UpBlock(widths[k], widths[k + 1], kt, cond_dim) for k in range(self.n_up))

@@ -1,4 +1,4 @@
-"""VAE-GAN losses (DESIGN §10): each function returns ``(total, breakdown)``.
+"""VAE-GAN losses: each function returns ``(total, breakdown)``.
 
 Generator objective::
 
@@ -19,9 +19,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["RECON_LOSSES", "reconstruction_loss", "kl_divergence", "gan_weight", "generator_losses",
-           "discriminator_loss"]
+__all__ = ["GEN_LOSS_KEYS", "DISC_LOSS_KEYS", "LOSS_KEYS", "RECON_LOSSES", "reconstruction_loss",
+           "kl_divergence", "gan_weight", "generator_losses", "discriminator_loss"]
 
+# Breakdown keys, the one list of them: the trainer averages these, the Q-controller and the logger read them.
+GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_kl", "loss_g_adv", "loss_g_total")
+DISC_LOSS_KEYS = ("loss_d_real", "loss_d_fake", "loss_d_total")
+LOSS_KEYS = GEN_LOSS_KEYS + DISC_LOSS_KEYS
 RECON_LOSSES = ("l1", "mse", "l1+mse")
 
 
@@ -91,13 +95,9 @@ def generator_losses(pred: torch.Tensor, target: torch.Tensor, mu: torch.Tensor,
     kl, kl_per_dim = kl_divergence(mu, logvar, prior_mu, prior_logvar)
     adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
     total = lambda_recon * recon + lambda_kl * kl + lambda_gan * adv
-    breakdown = {
-        "loss_g_recon": recon.detach(),
-        "loss_g_kl": kl.detach(),
-        "loss_g_kl_per_dim": kl_per_dim.detach(),
-        "loss_g_adv": adv.detach(),
-        "loss_g_total": total.detach(),
-    }
+    parts = (recon.detach(), kl.detach(), adv.detach(), total.detach())
+    breakdown = dict(zip(GEN_LOSS_KEYS, parts, strict=True))
+    breakdown["loss_g_kl_per_dim"] = kl_per_dim.detach()
     return total, breakdown
 
 
@@ -107,4 +107,4 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
     real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     total = 0.5 * (real + fake)
-    return total, {"loss_d_real": real.detach(), "loss_d_fake": fake.detach(), "loss_d_total": total.detach()}
+    return total, dict(zip(DISC_LOSS_KEYS, (real.detach(), fake.detach(), total.detach()), strict=True))

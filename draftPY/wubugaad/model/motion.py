@@ -1,4 +1,4 @@
-"""Optical flow and the WuBu-M motion encoder (DESIGN §8).
+"""Optical flow and the WuBu-M motion encoder (docs/ARCHITECTURE.md, "Motion").
 
 Flow estimators (``--optical_flow_net_type``):
 
@@ -25,16 +25,18 @@ from torchvision.models.optical_flow import Raft_Large_Weights, Raft_Small_Weigh
 from torchvision.ops import roi_align
 
 from wubugaad.data.flow import OPENCV_TYPES
-from wubugaad.gaad.boxes import cached_boxes, motion_adaptive_boxes
+from wubugaad.gaad.boxes import DECOMPOSITION_TYPES, cached_boxes, motion_adaptive_boxes
 from wubugaad.gaad.regions import AttentionPool, BoxEmbedding
-from wubugaad.wubu.stack import WuBuStack, stack_config_from_args
+from wubugaad.model.config import ModelConfig
+from wubugaad.wubu.stack import WuBuStack
 
 __all__ = ["FLOW_TYPES", "RAFT_TYPES", "OPENCV_TYPES", "STAT_COMPONENTS", "MissingWeightsError",
-           "raft_weights_file", "RaftFlow", "check_flow_config", "build_flow_estimator",
-           "regional_flow_stats", "stats_dim", "MotionEncoder"]
+           "raft_weights_file", "RaftFlow", "flow_problems", "motion_problems", "check_flow_config",
+           "build_flow_estimator", "regional_flow_stats", "stats_dim", "MotionEncoder"]
 
-FLOW_TYPES = ("raft_small", "raft_large", "dis", "farneback")
 RAFT_TYPES = ("raft_small", "raft_large")
+FLOW_TYPES = (*RAFT_TYPES, *OPENCV_TYPES)
+RAFT_MIN_SIDE, RAFT_SIDE_MULTIPLE = 128, 8  # RAFT's feature pyramid needs these frame sides
 # feature width of each regional statistic (angle_mean is the mean unit vector: cos and sin)
 STAT_COMPONENTS = {"mag_mean": 1, "angle_mean": 2, "mag_std": 1, "angle_std": 1}
 # builder, weights enum, refinement iterations used here
@@ -107,39 +109,68 @@ class RaftFlow(nn.Module):
         return flow.view(B, T - 1, 2, H, W)
 
 
-def check_flow_config(args) -> None:
-    """Reject an unknown flow type, and RAFT settings it cannot run with (when the motion branch is on)."""
-    kind = args.optical_flow_net_type
+def flow_problems(cfg: ModelConfig) -> list[str]:
+    """An unknown flow type, and RAFT settings it cannot run with (when the motion branch is on)."""
+    kind = cfg.optical_flow_net_type
     if kind not in FLOW_TYPES:
-        raise ValueError(f"--optical_flow_net_type {kind!r} unknown; use one of {', '.join(FLOW_TYPES)}")
-    if not args.use_wubu_motion_branch or kind not in RAFT_TYPES:
-        return
-    H, W = args.image_h, args.image_w
-    if min(H, W) < 128 or H % 8 or W % 8:
-        raise ValueError(f"--optical_flow_net_type {kind} needs --image_h/--image_w ≥ 128 and divisible by 8 "
-                         f"(got {H}×{W}); change the frame size or use --optical_flow_net_type dis")
-    if args.num_channels not in (1, 3):
-        raise ValueError(f"--optical_flow_net_type {kind} needs --num_channels 1 or 3 (got "
-                         f"{args.num_channels}); use --optical_flow_net_type dis for other inputs")
+        return [f"--optical_flow_net_type {kind!r} unknown; use one of {', '.join(FLOW_TYPES)}"]
+    if not cfg.use_wubu_motion_branch or kind not in RAFT_TYPES:
+        return []
+    problems = []
+    H, W = cfg.image_h, cfg.image_w
+    if min(H, W) < RAFT_MIN_SIDE or H % RAFT_SIDE_MULTIPLE or W % RAFT_SIDE_MULTIPLE:
+        problems.append(f"--optical_flow_net_type {kind} needs --image_h/--image_w ≥ {RAFT_MIN_SIDE} and "
+                        f"divisible by {RAFT_SIDE_MULTIPLE} (got {H}×{W}); change the frame size or use "
+                        f"--optical_flow_net_type dis")
+    if cfg.num_channels not in (1, 3):
+        problems.append(f"--optical_flow_net_type {kind} needs --num_channels 1 or 3 (got "
+                        f"{cfg.num_channels}); use --optical_flow_net_type dis for other inputs")
+    return problems
 
 
-def build_flow_estimator(args, pretrained: bool = True) -> RaftFlow | None:
+def check_flow_config(cfg: ModelConfig) -> None:
+    """``ValueError`` listing ``flow_problems``, if any."""
+    _raise(flow_problems(cfg))
+
+
+def build_flow_estimator(cfg: ModelConfig, pretrained: bool = True) -> RaftFlow | None:
     """``RaftFlow`` for RAFT types with the motion branch on; ``None`` otherwise (OpenCV flow comes from
     the data loader, and without the motion branch no flow is needed)."""
-    check_flow_config(args)
-    if not args.use_wubu_motion_branch or args.optical_flow_net_type not in RAFT_TYPES:
+    check_flow_config(cfg)
+    if not cfg.use_wubu_motion_branch or cfg.optical_flow_net_type not in RAFT_TYPES:
         return None
-    return RaftFlow(args.optical_flow_net_type, weights_path=getattr(args, "optical_flow_weights", None),
-                    pretrained=pretrained, frozen=bool(args.freeze_flow_net))
+    return RaftFlow(cfg.optical_flow_net_type, weights_path=cfg.optical_flow_weights, pretrained=pretrained,
+                    frozen=cfg.freeze_flow_net)
+
+
+def _raise(problems: list[str]) -> None:
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _stats_problems(components) -> list[str]:
+    if not components or any(c not in STAT_COMPONENTS for c in components):
+        return [f"--flow_stats_components {list(components)} invalid; choose one or more of "
+                f"{', '.join(STAT_COMPONENTS)}"]
+    return []
 
 
 def stats_dim(components) -> int:
     """Feature count ``F`` of ``regional_flow_stats`` for the selected components (validated)."""
-    unknown = [c for c in components if c not in STAT_COMPONENTS]
-    if unknown or not components:
-        raise ValueError(f"--flow_stats_components {list(components)} invalid; choose one or more of "
-                         f"{', '.join(STAT_COMPONENTS)}")
+    _raise(_stats_problems(components))
     return sum(STAT_COMPONENTS[c] for c in components)
+
+
+def motion_problems(cfg: ModelConfig) -> list[str]:
+    """Settings the motion encoder cannot be built with (checked whether or not the branch is on)."""
+    problems = _stats_problems(cfg.flow_stats_components)
+    kind = cfg.gaad_motion_decomposition_type
+    if kind not in DECOMPOSITION_TYPES:
+        problems.append(f"--gaad_motion_decomposition_type {kind!r} unknown; use one of "
+                        f"{', '.join(DECOMPOSITION_TYPES)}")
+    if cfg.gaad_motion_num_regions < 1:
+        problems.append(f"--gaad_motion_num_regions must be >= 1 (got {cfg.gaad_motion_num_regions})")
+    return problems
 
 
 def regional_flow_stats(flow: torch.Tensor, boxes: torch.Tensor, components) -> torch.Tensor:
@@ -187,28 +218,24 @@ class MotionEncoder(nn.Module):
     gets a learned no-motion embedding.
     """
 
-    def __init__(self, args, out_dim: int):
+    def __init__(self, cfg: ModelConfig, out_dim: int):
         super().__init__()
-        self.components = list(args.flow_stats_components)
+        _raise(motion_problems(cfg))
+        self.components = list(cfg.flow_stats_components)
         n_feat = stats_dim(self.components)
-        kind = args.gaad_motion_decomposition_type
-        if kind not in ("subdivide", "spiral", "hybrid", "motion_adaptive"):
-            raise ValueError(f"--gaad_motion_decomposition_type {kind!r} unknown; use subdivide, spiral, "
-                             "hybrid or motion_adaptive")
-        if args.gaad_motion_num_regions < 1:
-            raise ValueError("--gaad_motion_num_regions must be ≥ 1")
+        kind = cfg.gaad_motion_decomposition_type
         self.adaptive = kind == "motion_adaptive"
-        self.num_regions = int(args.gaad_motion_num_regions)
-        self.min_size = float(args.gaad_min_size_px)
+        self.num_regions = cfg.gaad_motion_num_regions
+        self.min_size = float(cfg.gaad_min_size_px)
         if not self.adaptive:
-            boxes = cached_boxes(args.image_w, args.image_h, self.num_regions, kind, self.min_size,
+            boxes = cached_boxes(cfg.image_w, cfg.image_h, self.num_regions, kind, self.min_size,
                                  torch.device("cpu"))
             # moves with .to(device); recomputed from the config, so not saved
             self.register_buffer("boxes", boxes.float().clone(), persistent=False)
-        dim = int(args.encoder_initial_tangent_dim)
+        dim = cfg.encoder_initial_tangent_dim
         self.stat_proj = nn.Linear(n_feat, dim)
         self.box_embed = BoxEmbedding(dim)
-        self.wubu_m = WuBuStack(stack_config_from_args(args, "m", dim))
+        self.wubu_m = WuBuStack(cfg.stack("m", dim))
         self.pool = AttentionPool(self.wubu_m.output_dim)
         self.head = nn.Linear(self.wubu_m.output_dim, out_dim)
         self.no_motion = nn.Parameter(torch.randn(out_dim) / math.sqrt(out_dim))

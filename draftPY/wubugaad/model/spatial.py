@@ -42,12 +42,27 @@ from wubugaad.gaad.boxes import box_masks, cached_box_masks
 from wubugaad.gaad.regions import paint
 from wubugaad.model.warp import warp
 
+GENERATOR_TYPES = ("spatial", "global")
 MIN_COARSE = 4  # smallest side of the coarsest grid, in cells
 MAX_LEVELS = 6  # strides 1 … 32
 WIDTH_CAP_FACTOR = 4  # widest level = gen_base_channels × this
 MIN_WIDTH = 8
 FINE_FUSE_LEVELS = 2  # fuse with 1×1 convs at the two finest levels (cheap), 3×3 coarser
 LATENT_RESIDUAL_STD = 0.02
+
+
+def spatial_problems(cfg) -> list[str]:
+    """Generator-choice settings that cannot be built, one line each (the parser reports the same)."""
+    problems = []
+    if cfg.generator_type not in GENERATOR_TYPES:
+        problems.append(f"--generator_type must be one of {', '.join(GENERATOR_TYPES)} (got "
+                        f"{cfg.generator_type!r})")
+    if cfg.generator_type == "spatial" and cfg.num_input_frames < 1:
+        problems.append("--generator_type spatial needs context frames: use --num_input_frames >= 1 or "
+                        "--generator_type global")
+    if not (cfg.gen_max_flow_px > 0 and math.isfinite(cfg.gen_max_flow_px)):
+        problems.append(f"--gen_max_flow_px must be a finite number > 0 (got {cfg.gen_max_flow_px}; e.g. 16)")
+    return problems
 
 
 def pyramid_sizes(H: int, W: int) -> list[tuple[int, int]]:
@@ -152,9 +167,9 @@ class SpatialGenerator(nn.Module):
 
     def __init__(self, cfg, context_dim: int, appearance_dim: int, token_dim: int):
         super().__init__()
-        if int(cfg.num_input_frames) < 1:
-            raise ValueError("--generator_type spatial needs context frames: use --num_input_frames >= 1 "
-                             "or --generator_type global")
+        problems = spatial_problems(cfg)
+        if problems:
+            raise ValueError("; ".join(problems))
         self.P, self.C = int(cfg.num_predict_frames), int(cfg.num_channels)
         self.use_warp = bool(cfg.gen_use_warp)
         self.use_flow_input = bool(cfg.use_wubu_motion_branch) and self.use_warp

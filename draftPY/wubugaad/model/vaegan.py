@@ -1,4 +1,4 @@
-"""WuBuGAADHybridGen, the video VAE-GAN network (DESIGN §3), and `build(args)`.
+"""WuBuGAADHybridGen, the video VAE-GAN network, and `build(settings)` (docs/ARCHITECTURE.md, "The model").
 
 `model(clip, mode, z=None, flow=None)` with `clip` `(B, T, C, H, W)` in [-1, 1]:
 
@@ -11,7 +11,7 @@
 The posterior reads `h_{T−1}`; the context code is `h_{num_input−1}`; the prior is `N(0, I)` (`--prior
 fixed`) or a diagonal Gaussian from the context code (`--prior learned`, zero-initialised so it starts at
 `N(0, I)`). The model holds no loss or optimizer logic; `aligned_clips(clip, prediction, num_input)` builds
-the discriminator's time-aligned real/fake pair (DESIGN §9).
+the discriminator's time-aligned real/fake pair.
 """
 
 from __future__ import annotations
@@ -21,11 +21,16 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from wubugaad.model.discriminator import build_discriminator
+from wubugaad.gaad.regions import GROUPNORM_GROUPS
+from wubugaad.model.config import STACK_KEYS, ModelConfig
+from wubugaad.model.discriminator import build_discriminator, discriminator_problems
 from wubugaad.model.encoder import ClipEncoder
-from wubugaad.model.generator import VideoGenerator
-from wubugaad.model.motion import build_flow_estimator, check_flow_config
-from wubugaad.model.spatial import SpatialGenerator
+from wubugaad.model.generator import VideoGenerator, generator_problems
+from wubugaad.model.motion import build_flow_estimator, flow_problems, motion_problems
+from wubugaad.model.spatial import GENERATOR_TYPES, SpatialGenerator, spatial_problems
+
+__all__ = ["MODES", "GENERATOR_TYPES", "ModelOutput", "WuBuGAADHybridGen", "aligned_clips", "build",
+           "model_problems"]
 
 MODES = ("train", "reconstruct", "predict", "generate")
 LOGVAR_RANGE = (-12.0, 8.0)  # keeps σ = exp(logvar/2) in a float32-safe range
@@ -44,7 +49,7 @@ class ModelOutput(NamedTuple):
 
 def aligned_clips(clip: torch.Tensor, prediction: torch.Tensor, num_input: int,
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """D's aligned pair (DESIGN §9): real `[context ; targets]`, fake `[context ; predictions]`.
+    """D's aligned pair: real `[context ; targets]`, fake `[context ; predictions]`.
 
     `clip` `(B, I + P, C, H, W)`, `prediction` `(B, P, C, H, W)` → two `(B, I + P, C, H, W)` clips whose
     frame `k` shows time index `k` in both, so D compares the same moments. The fake keeps the gradient
@@ -60,16 +65,16 @@ def aligned_clips(clip: torch.Tensor, prediction: torch.Tensor, num_input: int,
 
 
 class WuBuGAADHybridGen(nn.Module):
-    def __init__(self, args, flow_estimator: nn.Module | None = None):
+    def __init__(self, cfg: ModelConfig, flow_estimator: nn.Module | None = None):
         super().__init__()
-        self.num_input = int(args.num_input_frames)
-        self.num_predict = int(args.num_predict_frames)
-        self.latent_dim = int(args.latent_dim)
-        self.learned_prior = args.prior == "learned" and self.num_input > 0
-        self.encoder = ClipEncoder(args)
+        self.num_input = cfg.num_input_frames
+        self.num_predict = cfg.num_predict_frames
+        self.latent_dim = cfg.latent_dim
+        self.learned_prior = cfg.prior == "learned" and self.num_input > 0
+        self.encoder = ClipEncoder(cfg)
         self.flow_estimator = flow_estimator
         frozen = flow_estimator is not None and not any(p.requires_grad for p in flow_estimator.parameters())
-        # frozen pretrained flow weights are not ours to save (DESIGN §13)
+        # frozen pretrained flow weights are not ours to save (docs/ARCHITECTURE.md, "Checkpoints")
         self.excluded_state_prefixes = ("flow_estimator.",) if frozen else ()
         h_dim, a_dim = self.encoder.output_dim, self.encoder.appearance_dim
         self.posterior = nn.Linear(h_dim, 2 * self.latent_dim)
@@ -85,11 +90,11 @@ class WuBuGAADHybridGen(nn.Module):
             nn.init.zeros_(self.prior_head.bias)
         context_dim = h_dim if self.num_input > 0 else 0
         appearance_dim = a_dim if self.num_input > 0 else 0
-        self.spatial = args.generator_type == "spatial"
+        self.spatial = cfg.generator_type == "spatial"
         if self.spatial:
-            self.generator = SpatialGenerator(args, context_dim, appearance_dim, a_dim)
+            self.generator = SpatialGenerator(cfg, context_dim, appearance_dim, a_dim)
         else:
-            self.generator = VideoGenerator(args, context_dim, appearance_dim)
+            self.generator = VideoGenerator(cfg, context_dim, appearance_dim)
         self.disc_condition_dim = context_dim + appearance_dim
 
     def prior(self, context: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,14 +180,46 @@ class WuBuGAADHybridGen(nn.Module):
                 for key, value in stack.geometry_stats().items()}
 
 
-def build(args, pretrained_flow: bool = True) -> tuple[WuBuGAADHybridGen, nn.Module]:
-    """`(model, discriminator)` from the parsed namespace. `pretrained_flow=False` gives RAFT random weights
-    (tests, benchmarks); otherwise missing RAFT weights raise `MissingWeightsError` with both ways out."""
-    if args.disc_use_gaad_film_condition and args.num_input_frames < 1:
-        raise ValueError("--disc_use_gaad_film_condition conditions D on the context code and GAAD features "
-                         "of the context frames: use --num_input_frames >= 1 or drop the flag")
-    check_flow_config(args)
-    flow_estimator = build_flow_estimator(args, pretrained=pretrained_flow)
-    model = WuBuGAADHybridGen(args, flow_estimator)
-    discriminator = build_discriminator(args, model.disc_condition_dim)
+def _wiring_problems(cfg: ModelConfig) -> list[str]:
+    """Settings that only fail in combination (each module checks its own in isolation)."""
+    problems = []
+    if cfg.disc_use_gaad_film_condition and cfg.num_input_frames < 1:
+        problems.append("--disc_use_gaad_film_condition conditions D on the context code and GAAD features "
+                        "of the context frames: use --num_input_frames >= 1 or drop the flag")
+    if cfg.gaad_decomposition_type == "motion_adaptive" and not cfg.use_wubu_motion_branch:
+        problems.append("--gaad_decomposition_type motion_adaptive needs --use_wubu_motion_branch "
+                        "(or choose subdivide, spiral or hybrid)")
+    if cfg.gaad_min_size_px > min(cfg.image_h, cfg.image_w):
+        problems.append(f"--gaad_min_size_px ({cfg.gaad_min_size_px}) must not exceed the smaller frame "
+                        f"side ({min(cfg.image_h, cfg.image_w)})")
+    if cfg.encoder_shallow_cnn_channels % GROUPNORM_GROUPS:
+        problems.append(f"--encoder_shallow_cnn_channels must be divisible by {GROUPNORM_GROUPS} for "
+                        f"GroupNorm (got {cfg.encoder_shallow_cnn_channels}; e.g. 32)")
+    return problems
+
+
+def model_problems(cfg: ModelConfig) -> list[str]:
+    """Every problem of a configuration, one line each naming its flag (empty when `build` would succeed
+    as far as settings go). The command-line parser reports exactly these, so library use and the command
+    line share one definition of every limit."""
+    problems = _wiring_problems(cfg) + flow_problems(cfg) + motion_problems(cfg) + generator_problems(cfg)
+    problems += spatial_problems(cfg)
+    problems += discriminator_problems(cfg)
+    for key in STACK_KEYS:
+        problems += cfg.stack_problems(key)
+    return list(dict.fromkeys(problems))  # the shared --wubu_dropout is reported once
+
+
+def build(settings, pretrained_flow: bool = True) -> tuple[WuBuGAADHybridGen, nn.Module]:
+    """`(model, discriminator)` from a `ModelConfig` or anything carrying its fields (the parser's
+    namespace); `ValueError` listing every `model_problems` line. `pretrained_flow=False` gives RAFT random
+    weights (tests, benchmarks); otherwise missing RAFT weights raise `MissingWeightsError` with both ways
+    out."""
+    cfg = ModelConfig.from_args(settings)
+    problems = model_problems(cfg)
+    if problems:
+        raise ValueError("; ".join(problems))
+    flow_estimator = build_flow_estimator(cfg, pretrained=pretrained_flow)
+    model = WuBuGAADHybridGen(cfg, flow_estimator)
+    discriminator = build_discriminator(cfg, model.disc_condition_dim)
     return model, discriminator

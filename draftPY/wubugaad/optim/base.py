@@ -14,7 +14,7 @@ Every optimizer here (`RiemannianEnhancedSGD`, `RiemannianAdam`) steps in the sa
 Scales: each group keeps ``base_lr``, ``lr_mult`` and ``base_momentum``; `set_scales(lr_scale,
 momentum_scale)` sets ``lr = base_lr · lr_mult · lr_scale`` and the momentum (SGD's momentum, Adam's β₁)
 to ``min(base_momentum · momentum_scale, 0.999)``. Whoever steers the optimizer (a learning-rate schedule,
-the Q-controller) does so through this one call.
+the HAKMEM Q-controller, both owned by the trainer) does so through this one call.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import torch
-
-from wubugaad.optim.qcontrol import HAKMEMQController
 
 CLIP_EPS = 1e-6
 MAX_MOMENTUM = 0.999
@@ -53,10 +51,9 @@ class RiemannianOptimizer(torch.optim.Optimizer):
 
     KIND = ""
 
-    def __init__(self, params: Iterable, defaults: dict, q_learning_config: Mapping | None = None):
+    def __init__(self, params: Iterable, defaults: dict):
         self._lr_scale, self._momentum_scale = 1.0, 1.0
         super().__init__(params, defaults)
-        self.q_controller = HAKMEMQController(**q_learning_config) if q_learning_config is not None else None
         first = next((p for g in self.param_groups for p in g["params"]), None)
         device = first.device if first is not None else torch.device("cpu")
         self.skipped_steps = torch.zeros((), dtype=torch.int64, device=device)
@@ -95,31 +92,10 @@ class RiemannianOptimizer(torch.optim.Optimizer):
             group["lr"] = group["base_lr"] * group["lr_mult"] * self._lr_scale
             self._set_momentum(group, min(group["base_momentum"] * self._momentum_scale, MAX_MOMENTUM))
 
-    def set_base_lr(self, lr: float) -> None:
-        """Set every group's ``base_lr`` (e.g. on a phase resume), keeping the current scales."""
-        self._check_group({**self.defaults, "lr": lr})
-        for group in self.param_groups:
-            group["base_lr"] = lr
-        self.set_scales(self._lr_scale, self._momentum_scale)
-
-    def set_base_momentum(self, momentum: float) -> None:
-        """Set every group's ``base_momentum`` (SGD's momentum, Adam's β₁), keeping the current scales."""
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1), got {momentum}")
-        for group in self.param_groups:
-            group["base_momentum"] = momentum
-        self.set_scales(self._lr_scale, self._momentum_scale)
-
-    def update_q_controller(self, losses: Mapping[str, float]) -> dict[str, float] | None:
-        """Feed one macro-batch of averaged losses (host floats) to the controller and apply its scales.
-
-        Returns ``{"lr_scale", "momentum_scale"}`` as applied, or None when there is no controller.
-        """
-        if self.q_controller is None:
-            return None
-        lr_scale, momentum_scale = self.q_controller.observe(losses)
-        self.set_scales(lr_scale, momentum_scale)
-        return {"lr_scale": lr_scale, "momentum_scale": momentum_scale}
+    def current_lr(self) -> float:
+        """The network's learning rate in use: the first group's ``base_lr`` times the current scale
+        (groups with an ``lr_mult`` use that multiple of it)."""
+        return self.param_groups[0]["base_lr"] * self._lr_scale
 
     # ----- stepping ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -163,26 +139,43 @@ class RiemannianOptimizer(torch.optim.Optimizer):
 
     # ----- persistence -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """torch's state plus ``kind``, ``skipped_steps`` (tensor), ``q_controller`` (plain data or None)."""
+        """torch's state plus ``kind`` and ``skipped_steps`` (tensor)."""
         state = super().state_dict()
         state["kind"] = self.KIND
         state["skipped_steps"] = self.skipped_steps.detach().clone()
-        state["q_controller"] = self.q_controller.state_dict() if self.q_controller is not None else None
         return state
 
     def load_state_dict(self, state_dict: Mapping) -> None:
-        """Inverse of `state_dict`. A state of another optimizer kind raises `OptimizerStateError` (states
-        without a kind come from RiemannianEnhancedSGD, the only optimizer before there were two). A saved
-        controller state is ignored when this optimizer has none (the Q-controller was switched off)."""
+        """Per-parameter state and the skip counter from `state_dict`; the hyper-parameters stay the ones
+        this optimizer was built with (a resumed run or a new phase takes the command line's settings;
+        learning rate and momentum are set from them, with the current scales, before each step).
+
+        `OptimizerStateError` when the state is of another optimizer kind (states without a kind come from
+        RiemannianEnhancedSGD, the only optimizer before there were two) or has other parameter groups
+        (names and sizes; see `wubugaad.optim.groups.regroup_flat_state` for states saved before there
+        were groups). Older states also carry the Q-controller's state (``q_controller``); it is dropped
+        here, since the controller is the trainer's collaborator now (see `legacy_q_state`).
+        """
         state_dict = dict(state_dict)
         kind = state_dict.pop("kind", "risgd")
         if kind != self.KIND:
             raise OptimizerStateError(f"saved optimizer state is for '{kind}', this optimizer is "
                                       f"'{self.KIND}'")
+        saved = [(g.get("name"), len(g["params"])) for g in state_dict["param_groups"]]
+        own = [(g.get("name"), len(g["params"])) for g in self.param_groups]
+        if saved != own:
+            raise OptimizerStateError(f"saved parameter groups {saved} differ from this optimizer's {own}")
         skipped = state_dict.pop("skipped_steps", None)
-        q_state = state_dict.pop("q_controller", None)
+        state_dict.pop("q_controller", None)
+        hyper = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
         super().load_state_dict(state_dict)
+        for group, own_hyper in zip(self.param_groups, hyper, strict=True):
+            group.update(own_hyper)
         if skipped is not None:
             self.skipped_steps = torch.as_tensor(skipped).to(self.skipped_steps.device, torch.int64).clone()
-        if q_state is not None and self.q_controller is not None:
-            self.q_controller.load_state_dict(q_state)
+
+
+def legacy_q_state(optimizer_state: Mapping | None) -> dict | None:
+    """The Q-controller state that checkpoints written while it lived inside the optimizer carry in the
+    optimizer's state (None when there is none)."""
+    return None if optimizer_state is None else optimizer_state.get("q_controller")

@@ -1,7 +1,8 @@
-"""HAKMEM Q-controller: tabular ε-greedy Q-learning that scales an optimizer's lr and momentum (DESIGN §10).
+"""HAKMEM Q-controller: tabular ε-greedy Q-learning that chooses an optimizer's lr and momentum scales.
 
-One controller per optimizer (role "gen" or "disc"). Once per macro-batch the trainer hands it the
-averaged losses (host floats) through `observe(losses)`; the controller
+One controller per optimizer (role "gen" or "disc"), held by the trainer beside the optimizer. Once per
+macro-batch the trainer hands it the averaged losses (host floats) through `observe(losses)`, and applies
+``current_lr_scale`` / ``current_momentum_scale`` to the optimizer before its next step; the controller
 
 1. discretises the losses into a state (below), using loss histories of length 5 that hold the
    *previous* macro-batches (the current values are appended after the state is read);

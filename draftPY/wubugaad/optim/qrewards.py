@@ -1,4 +1,4 @@
-"""Reward terms of the HAKMEM Q-controller (DESIGN §10), as pure functions of host floats.
+"""Reward terms of the HAKMEM Q-controller, as pure functions of host floats.
 
 The controller (`wubugaad.optim.qcontrol`) calls these once per macro-batch with the previous and current
 averaged losses. Each function returns its terms in a dict (name → float) so that tests can pin every
@@ -8,7 +8,7 @@ Notation: ``rel(prev, cur) = (cur − prev) / (|prev| + 1e-8)`` (relative change
 ``improve(prev, cur) = tanh(−5 · rel(prev, cur))`` ∈ (−1, 1) (positive when the loss fell; the gain 5
 maps a 10 % drop to tanh(0.5) ≈ 0.46, so small noisy moves earn little and the tanh saturates big jumps).
 
-Generator terms (weights from v0.1 where DESIGN names them, the rest chosen here):
+Generator terms (weights from v0.1 where it had them, the rest chosen here):
     recon       2.5 · improve(recon_prev, recon)
     adv         1.2 · improve(adv_prev, adv)
     stability   +0.1 when |rel(total_prev, total)| ≤ 0.05, else 0

@@ -41,7 +41,6 @@ class RiemannianAdam(RiemannianOptimizer):
         eps: added to the denominator (> 0).
         weight_decay: decoupled decay coefficient (>= 0).
         max_grad_norm: per-parameter gradient-norm cap; <= 0 switches clipping off.
-        q_learning_config: keyword arguments of `HAKMEMQController`; None for no controller.
     """
 
     KIND = "riemannian_adam"
@@ -54,12 +53,11 @@ class RiemannianAdam(RiemannianOptimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.01,
         max_grad_norm: float = 1.0,
-        q_learning_config: Mapping | None = None,
     ):
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                     "max_grad_norm": max_grad_norm}
         self._check_group(defaults)
-        super().__init__(params, defaults, q_learning_config)
+        super().__init__(params, defaults)
 
     def _check_group(self, group: Mapping) -> None:
         """ValueError naming the bad hyper-parameter and the allowed range."""

@@ -35,8 +35,6 @@ class RiemannianEnhancedSGD(RiemannianOptimizer):
         momentum: in [0, 1); also each group's ``base_momentum``.
         weight_decay: L2 coefficient added to the gradient (>= 0).
         max_grad_norm: per-parameter gradient-norm cap; <= 0 switches clipping off.
-        q_learning_config: keyword arguments of `HAKMEMQController` (e.g. ``{"role": "disc", "seed": 1}``);
-            None for no controller.
     """
 
     KIND = "risgd"
@@ -48,12 +46,11 @@ class RiemannianEnhancedSGD(RiemannianOptimizer):
         momentum: float = 0.9,
         weight_decay: float = 0.01,
         max_grad_norm: float = 1.0,
-        q_learning_config: Mapping | None = None,
     ):
         defaults = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay,
                     "max_grad_norm": max_grad_norm}
         self._check_group(defaults)
-        super().__init__(params, defaults, q_learning_config)
+        super().__init__(params, defaults)
 
     def _check_group(self, group: Mapping) -> None:
         """ValueError naming the bad hyper-parameter and the allowed range."""

@@ -1,4 +1,4 @@
-"""Mixed precision and backward/step helpers for the trainer (DESIGN §16).
+"""Mixed precision and backward/step helpers for the trainer.
 
 AMP runs on CUDA only: ``--amp_dtype bf16`` autocasts without a scaler (bf16 has fp32's exponent range);
 ``fp16`` autocasts and scales each network's loss with its own ``torch.amp.GradScaler`` so small gradients
@@ -11,28 +11,30 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
+
+from wubugaad.train import grad_norms
 
 __all__ = ["amp_enabled", "autocast_factory", "make_scaler", "backward", "clip_and_step"]
 
 
 def amp_enabled(args, device: torch.device) -> bool:
-    return bool(getattr(args, "use_amp", False)) and device.type == "cuda"
+    return args.use_amp and device.type == "cuda"
 
 
 def autocast_factory(args, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
     """A zero-argument callable returning the autocast context to wrap forwards in."""
     if not amp_enabled(args, device):
         return contextlib.nullcontext
-    dtype = torch.float16 if getattr(args, "amp_dtype", "bf16") == "fp16" else torch.bfloat16
+    dtype = torch.float16 if args.amp_dtype == "fp16" else torch.bfloat16
     return functools.partial(torch.autocast, device_type=device.type, dtype=dtype)
 
 
 def make_scaler(args, device: torch.device) -> torch.amp.GradScaler | None:
     """A GradScaler for fp16 AMP, else None."""
-    if amp_enabled(args, device) and getattr(args, "amp_dtype", "bf16") == "fp16":
+    if amp_enabled(args, device) and args.amp_dtype == "fp16":
         return torch.amp.GradScaler(device.type)
     return None
 
@@ -44,14 +46,17 @@ def backward(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:
 
 def clip_and_step(optimizer: torch.optim.Optimizer, params: Iterable[torch.nn.Parameter],
                   scaler: torch.amp.GradScaler | None, max_norm: float, want_norm: bool,
-                  ) -> torch.Tensor | None:
+                  measure: Mapping[str, list[torch.nn.Parameter]] | None = None,
+                  ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
     """Global clipping ``g ← g · min(1, max_norm / ‖g‖₂)`` over ``params``, then the optimizer step.
 
     Returns the pre-clip total norm as a tensor (no host sync), or None when neither clipping nor the
-    norm was asked for. Non-finite gradients pass through (the optimizer skips and counts such steps).
+    norm was asked for, and the pre-clip norms of the ``measure`` components (`grad_norms.norms`; empty
+    without). Non-finite gradients pass through (the optimizer skips and counts such steps).
     """
     if scaler is not None:
         scaler.unscale_(optimizer)
+    measured = grad_norms.norms(measure) if measure else {}
     norm = None
     grads = [p for p in params if p.grad is not None]
     if max_norm > 0 or want_norm:
@@ -63,4 +68,4 @@ def clip_and_step(optimizer: torch.optim.Optimizer, params: Iterable[torch.nn.Pa
     else:
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return norm
+    return norm, measured

@@ -1,4 +1,4 @@
-"""Checkpoints (DESIGN §13): plain-data payloads, atomic writes, safe loads, partial restores, file names.
+"""Checkpoints: plain-data payloads, atomic writes, safe loads, partial restores, file names.
 
 A payload holds only tensors and plain Python data, so it loads with ``torch.load(weights_only=True)``:
 
@@ -121,14 +121,18 @@ def _module_state(module: nn.Module | None) -> dict | None:
     return {k: v for k, v in module.state_dict().items() if _keep(k, excluded)}
 
 
-def _q_state(optimizer) -> dict | None:
-    controller = getattr(optimizer, "q_controller", None)
+def _q_state(controller) -> dict | None:
     return None if controller is None else to_plain(controller.state_dict(), "q_controller")
 
 
 def build_payload(model, discriminator, opt_g, opt_d, scaler_g, scaler_d, step: int, epoch: int,
-                  best_metric: float | None, config_dict: dict, extra: dict | None = None) -> dict:
-    """Plain-data checkpoint payload (module docstring lists the keys); any of the objects may be None."""
+                  best_metric: float | None, config_dict: dict, extra: dict | None = None,
+                  q_g=None, q_d=None) -> dict:
+    """Plain-data checkpoint payload (module docstring lists the keys); any of the objects may be None.
+
+    ``q_g`` / ``q_d`` are the Q-controllers of the two optimizers; their state is stored once, under
+    ``q_controller_g`` / ``q_controller_d`` (older checkpoints also carry it inside ``opt_g`` / ``opt_d``).
+    """
     model_plain = None if model is None else unwrap(model)
     return to_plain({
         "format_version": FORMAT_VERSION,
@@ -143,8 +147,8 @@ def build_payload(model, discriminator, opt_g, opt_d, scaler_g, scaler_d, step: 
         "opt_d": None if opt_d is None else opt_d.state_dict(),
         "scaler_g": None if scaler_g is None else scaler_g.state_dict(),
         "scaler_d": None if scaler_d is None else scaler_d.state_dict(),
-        "q_controller_g": _q_state(opt_g),
-        "q_controller_d": _q_state(opt_d),
+        "q_controller_g": _q_state(q_g),
+        "q_controller_d": _q_state(q_d),
         "excluded_state_prefixes": list(_excluded(model_plain)) if model_plain is not None else [],
         "extra": dict(extra or {}),
     })

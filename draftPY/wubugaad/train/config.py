@@ -1,8 +1,10 @@
-"""The one argument parser: flags (``config_flags.py``), validation, list broadcasting, resolved config.
+"""The one argument parser: flags (``flags.py``), validation, list broadcasting, resolved config.
 
-``parse_args(argv)`` is the public entry point (DESIGN §3) shared by the training script, the sampling
-script and the tests. Invalid settings end in ``parser.error`` (exit code 2) with one line per problem
-naming the flag and what would be valid (CLI_CONTRACT "Validation the parser must do", DESIGN §15).
+``parse_args(argv)`` is the public entry point shared by the training script, the sampling script and the
+tests. Invalid settings end in ``parser.error`` (exit code 2) with one line naming every problem's flag
+and what would be valid. The limits of the network's settings are not repeated here: the parser reports
+``wubugaad.model.model_problems``, the same checks ``build`` and the modules apply (docs/ARCHITECTURE.md,
+"Configuration").
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from pathlib import PurePath
 
 from wubugaad.data import moving_objects
 from wubugaad.data.augment import AugmentConfig
+from wubugaad.model.config import STACK_KEYS, ModelConfig
+from wubugaad.model.vaegan import model_problems
 from wubugaad.train.flags import (
     LPIPS_METRICS,
-    RAFT_TYPES,
-    STACKS,
     add_logging_flags,
     add_model_flags,
     add_run_flags,
@@ -26,39 +28,34 @@ from wubugaad.train.flags import (
     add_wubu_flags,
 )
 
-# Counts that must be >= 1.
+# Counts that must be >= 1 (the network's own limits come from `model_problems`).
 POSITIVE_INTS = (
     "epochs", "batch_size", "image_h", "image_w", "num_channels", "num_predict_frames", "frame_skip",
-    "grad_accum_steps", "log_interval", "gaad_num_regions", "gaad_min_size_px", "gaad_motion_num_regions",
-    "latent_dim", "encoder_shallow_cnn_channels", "encoder_roi_align_output_h", "encoder_roi_align_output_w",
-    "encoder_pixel_patch_size", "encoder_initial_tangent_dim", "gen_base_channels",
-    "gen_temporal_kernel_size", "gen_final_conv_kernel_spatial", "disc_base_disc_channels",
-    "disc_max_disc_channels", "disc_temporal_kernel_size", "disc_min_hidden_fc_dim", "disc_max_hidden_fc_dim",
-    "disc_gaad_condition_dim_disc", "disc_patch_size", "wubu_t_num_heads", "val_block_size",
-    "max_consecutive_nonfinite", "moving_train_sequences", "moving_test_sequences",
+    "grad_accum_steps", "log_interval", "gaad_num_regions", "gaad_min_size_px", "latent_dim",
+    "encoder_shallow_cnn_channels", "encoder_roi_align_output_h", "encoder_roi_align_output_w",
+    "encoder_pixel_patch_size", "encoder_initial_tangent_dim", "val_block_size", "max_consecutive_nonfinite",
+    "moving_train_sequences", "moving_test_sequences",
 )
 # Counts, intervals and sizes where 0 has a meaning (none / never / no limit / all).
 NON_NEGATIVE_INTS = (
-    "num_input_frames", "num_workers", "max_steps", "keep_last_n", "val_interval", "val_max_clips",
+    "num_input_frames", "num_workers", "max_steps", "lr_warmup_steps", "lr_schedule_steps", "keep_last_n",
+    "val_interval", "val_max_clips",
     "num_val_samples_to_log", "demo_num_samples", "wandb_log_train_recon_interval",
     "wandb_log_fixed_noise_samples_interval", "gan_start_step", "gan_ramp_steps",
-    *(f"wubu_{key}_num_levels" for key, *_ in STACKS),
-    *(f"wubu_{key}_boundary_points" for key, *_ in STACKS),
 )
 # Loss weights, learning rates, decay and the time budget: finite and >= 0.
 NON_NEGATIVE_FLOATS = (
     "lambda_recon", "lambda_kl", "lambda_gan", "learning_rate_gen", "learning_rate_disc", "weight_decay",
-    "max_train_minutes", "scene_cut_threshold",
+    "max_train_minutes", "scene_cut_threshold", "geometry_lr_mult",
 )
 # Fractions in [0, 1).
-UNIT_INTERVAL_FLOATS = ("validation_split_fraction", "risgd_momentum", "wubu_dropout", "adam_beta1",
-                        "adam_beta2")
+UNIT_INTERVAL_FLOATS = ("validation_split_fraction", "risgd_momentum", "adam_beta1", "adam_beta2")
 # Finite and > 0.
 POSITIVE_FLOATS = ("adam_eps",)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Parser with every CLI_CONTRACT §15.1 flag (same names, types, nargs) and the §15.3 additions."""
+    """Parser with every flag: v0.1's (same names, types, nargs) and the ones added since."""
     parser = argparse.ArgumentParser(
         prog="WuBuGAADHybridGen_v0.1.py",
         description="WuBuGAADHybridGen: video VAE-GAN with hyperbolic WuBu nesting and GAAD regions. "
@@ -90,58 +87,6 @@ def _count_problems(args: argparse.Namespace) -> list[str]:
                  for name in UNIT_INTERVAL_FLOATS if not 0.0 <= getattr(args, name) < 1.0]
     if not 0.0 <= args.min_decoded_fraction <= 1.0:
         problems.append(f"--min_decoded_fraction must be in [0, 1] (got {args.min_decoded_fraction})")
-    if any(c < 1 for c in args.disc_cnn_channels_2d):
-        problems.append(f"--disc_cnn_channels_2d: every width must be >= 1 (got {args.disc_cnn_channels_2d})")
-    return problems
-
-
-def _stack_problems(args: argparse.Namespace) -> list[str]:
-    problems = []
-    for key, *_ in STACKS:
-        levels = getattr(args, f"wubu_{key}_num_levels")
-        for suffix in ("hyperbolic_dims", "initial_curvatures"):
-            flag = f"wubu_{key}_{suffix}"
-            values = getattr(args, flag)
-            if len(values) not in (1, levels):
-                problems.append(f"--{flag} has {len(values)} values but --wubu_{key}_num_levels is {levels}: "
-                                f"give 1 value (broadcast) or {levels}")
-        if any(d < 1 for d in getattr(args, f"wubu_{key}_hyperbolic_dims")):
-            problems.append(f"--wubu_{key}_hyperbolic_dims: every dimension must be >= 1")
-        if not all(c > 0 and math.isfinite(c) for c in getattr(args, f"wubu_{key}_initial_curvatures")):
-            problems.append(f"--wubu_{key}_initial_curvatures: every curvature must be finite and > 0")
-    return problems
-
-
-def _architecture_problems(args: argparse.Namespace) -> list[str]:
-    problems = []
-    if args.encoder_shallow_cnn_channels % 8:
-        problems.append(f"--encoder_shallow_cnn_channels must be divisible by 8 for GroupNorm "
-                        f"(got {args.encoder_shallow_cnn_channels}; e.g. 32)")
-    if args.gen_final_conv_kernel_spatial % 2 == 0:
-        problems.append(f"--gen_final_conv_kernel_spatial must be odd so the output keeps the frame size "
-                        f"(got {args.gen_final_conv_kernel_spatial}; e.g. 3)")
-    if args.gaad_min_size_px > min(args.image_h, args.image_w):
-        problems.append(f"--gaad_min_size_px ({args.gaad_min_size_px}) must not exceed the smaller frame "
-                        f"side ({min(args.image_h, args.image_w)})")
-    if args.disc_base_disc_channels > args.disc_max_disc_channels:
-        problems.append("--disc_base_disc_channels must not exceed --disc_max_disc_channels")
-    if args.disc_min_hidden_fc_dim > args.disc_max_hidden_fc_dim:
-        problems.append("--disc_min_hidden_fc_dim must not exceed --disc_max_hidden_fc_dim")
-    uses_raft = args.use_wubu_motion_branch and args.optical_flow_net_type in RAFT_TYPES
-    for flag in ("image_h", "image_w"):
-        size = getattr(args, flag)
-        if uses_raft and (size % 8 or size < 128):
-            problems.append(f"--{flag}={size}: {args.optical_flow_net_type} needs frame sides that are "
-                            f">= 128 and divisible by 8 (or use --optical_flow_net_type dis/farneback)")
-    if not (args.gen_max_flow_px > 0 and math.isfinite(args.gen_max_flow_px)):
-        problems.append(f"--gen_max_flow_px must be a finite number > 0 (got {args.gen_max_flow_px}; "
-                        f"e.g. 16)")
-    if args.generator_type == "spatial" and args.num_input_frames < 1:
-        problems.append("--generator_type spatial needs context frames: use --num_input_frames >= 1 or "
-                        "--generator_type global")
-    if args.gaad_decomposition_type == "motion_adaptive" and not args.use_wubu_motion_branch:
-        problems.append("--gaad_decomposition_type motion_adaptive needs --use_wubu_motion_branch "
-                        "(or choose subdivide, spiral or hybrid)")
     return problems
 
 
@@ -180,8 +125,8 @@ def _source_problems(args: argparse.Namespace) -> list[str]:
 
 def validate_args(args: argparse.Namespace) -> list[str]:
     """All problems of a parsed namespace, one line each (empty when valid)."""
-    return (_count_problems(args) + _stack_problems(args) + _architecture_problems(args)
-            + _path_problems(args) + _source_problems(args))
+    return (_count_problems(args) + model_problems(ModelConfig.from_args(args)) + _path_problems(args)
+            + _source_problems(args))
 
 
 def moving_objects_config(args: argparse.Namespace) -> moving_objects.MovingObjectsConfig:
@@ -202,14 +147,13 @@ def resolve_generator_type(args: argparse.Namespace) -> str:
 
 def broadcast_stack_lists(args: argparse.Namespace) -> argparse.Namespace:
     """Repeat one-value ``wubu_{s,m,t}`` dims/curvature lists to the level count (in place; fresh lists)."""
-    for key, *_ in STACKS:
+    for key in STACK_KEYS:
         levels = getattr(args, f"wubu_{key}_num_levels")
         for suffix in ("hyperbolic_dims", "initial_curvatures"):
             flag = f"wubu_{key}_{suffix}"
             values = list(getattr(args, flag))
             setattr(args, flag, values * levels if len(values) == 1 else values)
         setattr(args, f"wubu_{key}_ablate", sorted(set(getattr(args, f"wubu_{key}_ablate"))))
-    args.generator_type = resolve_generator_type(args)
     args.flow_stats_components = list(args.flow_stats_components)
     args.disc_cnn_channels_2d = list(args.disc_cnn_channels_2d)
     return args
@@ -219,6 +163,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``argv`` (default ``sys.argv[1:]``), validate, broadcast stack lists; exit 2 on bad input."""
     parser = build_parser()
     args = parser.parse_args(None if argv is None else list(argv))
+    args.generator_type = resolve_generator_type(args)
     problems = validate_args(args)
     if problems:
         parser.error("; ".join(problems))
@@ -272,4 +217,5 @@ def args_from_config(config: dict) -> argparse.Namespace:
     args.generator_type = "global"
     for name, value in config.items():
         setattr(args, name, value)
+    args.generator_type = resolve_generator_type(args)
     return broadcast_stack_lists(args)

@@ -1,4 +1,4 @@
-"""torch.distributed set-up and the few collective helpers the trainer needs (DESIGN §2, issue 5 item 7).
+"""torch.distributed set-up and the few collective helpers the trainer needs.
 
 Launch model: ``torchrun --standalone --nproc_per_node=K`` sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``
 (and the rendezvous address) in the environment; a plain ``python`` run has none of them and is rank 0 of
@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["DistInfo", "setup", "cleanup", "is_dist", "rank", "world_size", "is_main", "barrier",
-           "all_reduce_sum", "all_reduce_mean", "gather", "rank_seed", "seed_everything"]
+           "all_reduce_sum", "all_reduce_mean", "rank_seed", "seed_everything"]
 
 
 @dataclass(frozen=True)
@@ -98,15 +98,6 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
 def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     """Mean over ranks: ``Σ_r x_r / world``."""
     return all_reduce_sum(tensor).div_(world_size())
-
-
-def gather(obj: object) -> list:
-    """Every rank's ``obj`` as a list indexed by rank (a one-element list without a process group)."""
-    if not is_dist():
-        return [obj]
-    out: list = [None] * world_size()
-    dist.all_gather_object(out, obj)
-    return out
 
 
 def rank_seed(seed: int, rank_: int) -> int:

@@ -1,32 +1,37 @@
-"""Flag definitions of the one argument parser (CLI_CONTRACT §15.1 kept flags, §15.3 new flags).
+"""Flag definitions of the one argument parser: v0.1's flags and the new ones.
 
 Only declarations live here; validation, broadcasting and derived settings are in ``config.py``.
 Defaults make the no-argument run a quick CPU demo; every default that differs from v0.1 says so in its
-help text ("v0.1 default: ..."), so ``--help`` documents the change.
+help text ("v0.1 default: ..."), so ``--help`` documents the change. Names of choices (GAAD types, flow
+types, ablations, metrics, sources) are imported from the module that defines them.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from wubugaad.data.moving_objects import SOURCES as MOVING_SOURCES
 from wubugaad.data.scene_cuts import DEFAULT_THRESHOLD as SCENE_CUT_THRESHOLD
 from wubugaad.data.video_cache import DEFAULT_MIN_DECODED_FRACTION
+from wubugaad.gaad.boxes import DECOMPOSITION_TYPES
+from wubugaad.model.discriminator import DISCRIMINATOR_TYPES
 from wubugaad.model.losses import RECON_LOSSES
+from wubugaad.model.motion import FLOW_TYPES, RAFT_TYPES, STAT_COMPONENTS
+from wubugaad.model.spatial import GENERATOR_TYPES
+from wubugaad.optim.schedules import SCHEDULES
+from wubugaad.train.validation import BENCH_METRIC_KEYS, PRED_METRIC_KEYS, RECON_METRIC_KEYS
+from wubugaad.wubu.stack import ABLATIONS
 
-FLOW_NET_TYPES = ("raft_small", "raft_large", "dis", "farneback")
-RAFT_TYPES = ("raft_small", "raft_large")
-GAAD_TYPES = ("subdivide", "spiral", "hybrid", "motion_adaptive")
-FLOW_STATS = ("mag_mean", "angle_mean", "mag_std", "angle_std")
-DISCRIMINATOR_TYPES = ("spatio_temporal_cnn", "regional_cnn")
-GENERATOR_TYPES = ("spatial", "global")
+__all__ = ["RAFT_TYPES", "STACKS", "KNOWN_METRICS", "LPIPS_METRICS", "DATASETS", "OPTIMIZERS",
+           "add_run_flags", "add_model_flags", "add_wubu_flags", "add_training_flags", "add_logging_flags"]
+
+FLOW_STATS = tuple(STAT_COMPONENTS)
 OPTIMIZERS = ("risgd", "riemannian_adam")
-ABLATIONS = ("distances", "spread", "descriptors", "boundaries", "flow", "rotation")
-RECON_METRICS = ("avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips")
-PRED_METRICS = ("pred_mse", "pred_psnr", "pred_ssim", "pred_lpips")
-BENCH_METRICS = ("bench_mse", "bench_mae", "bench_ssim", "bench_psnr")
-KNOWN_METRICS = RECON_METRICS + PRED_METRICS + BENCH_METRICS
-DATASETS = ("video", "moving_fmnist", "moving_mnist")
-LPIPS_METRICS = ("avg_val_lpips", "pred_lpips")
+DATASETS = ("video", *MOVING_SOURCES)
+# metrics that can select the best checkpoint (not the copy-last baseline: it does not train)
+KNOWN_METRICS = (RECON_METRIC_KEYS + PRED_METRIC_KEYS
+                 + tuple(k for k in BENCH_METRIC_KEYS if not k.startswith("copy_last_")))
+LPIPS_METRICS = tuple(k for k in KNOWN_METRICS if k.endswith("_lpips"))
 
 # Per stack: (key, readable name, num_levels, hyperbolic dims, curvatures, v0.1 dims when changed).
 STACKS = (
@@ -120,16 +125,16 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("GAAD regions, motion and encoder")
     g.add_argument("--gaad_num_regions", type=int, default=12, help="appearance regions per frame")
-    g.add_argument("--gaad_decomposition_type", choices=GAAD_TYPES, default="hybrid",
+    g.add_argument("--gaad_decomposition_type", choices=DECOMPOSITION_TYPES, default="hybrid",
                    help="appearance GAAD: subdivide, spiral or hybrid (motion_adaptive needs the motion "
                         "branch)")
     g.add_argument("--gaad_min_size_px", type=int, default=4, help="smallest region side in pixels")
     g.add_argument("--use_wubu_motion_branch", action="store_true",
                    help="turn on the optical-flow motion branch (GAAD-M + WuBu-M)")
     g.add_argument("--gaad_motion_num_regions", type=int, default=8, help="motion regions per frame pair")
-    g.add_argument("--gaad_motion_decomposition_type", choices=GAAD_TYPES, default="hybrid",
+    g.add_argument("--gaad_motion_decomposition_type", choices=DECOMPOSITION_TYPES, default="hybrid",
                    help="motion GAAD type (subdivide, spiral, hybrid, motion_adaptive)")
-    g.add_argument("--optical_flow_net_type", choices=FLOW_NET_TYPES, default="raft_small",
+    g.add_argument("--optical_flow_net_type", choices=FLOW_TYPES, default="raft_small",
                    help="flow estimator: raft_small, raft_large (pretrained weights), "
                         "dis, farneback (OpenCV)")
     g.add_argument("--optical_flow_weights", type=str, default=None,
@@ -263,6 +268,23 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--adam_eps", type=float, default=1e-8, help="riemannian_adam: denominator epsilon (> 0)")
     g.add_argument("--weight_decay", type=float, default=0.01,
                    help="weight decay (>= 0): L2 on the gradient (risgd) or decoupled (riemannian_adam)")
+    g.add_argument("--lr_schedule", choices=SCHEDULES, default="constant",
+                   help="learning-rate schedule multiplying every group's base rate: constant, cosine (to 0 "
+                        "at the horizon) or onecycle (1/25 → 1 → ~0); composes with the Q-controller's scale")
+    g.add_argument("--lr_schedule_steps", type=int, default=0,
+                   help="horizon of the schedule in optimizer steps (0 = --max_steps when set, else every "
+                        "step of --epochs)")
+    g.add_argument("--lr_warmup_steps", type=int, default=0,
+                   help="linear warm-up steps of the schedule (onecycle: its rise; 0 = 30%% of the horizon)")
+    g.add_argument("--geometry_lr_mult", type=float, default=1.0,
+                   help="learning-rate multiplier of the geometry scalars (softplus pre-activations of every "
+                        "WuBu level's curvature, scale and spread; they never get weight decay)")
+    g.add_argument("--freeze_geometry", action="store_true",
+                   help="keep every curvature, scale and spread at its initial value (left out of the "
+                        "optimizer): the fixed-geometry ablation")
+    g.add_argument("--weight_decay_ball", action="store_true",
+                   help="also decay boundary points and descriptors toward the ball's origin (by default "
+                        "only weight matrices and kernels are decayed)")
     g.add_argument("--risgd_max_grad_norm", type=float, default=1.0,
                    help="per-parameter gradient-norm cap inside either optimizer (<= 0: none)")
     g.add_argument("--global_max_grad_norm", type=float, default=5.0,

@@ -1,4 +1,4 @@
-"""Validation metrics on frames in [-1, 1] (DESIGN §12): MSE, PSNR, SSIM, LPIPS, copy-last baseline.
+"""Validation metrics on frames in [-1, 1]: MSE, PSNR, SSIM, LPIPS, copy-last baseline.
 
 All per-frame metrics take ``pred`` and ``target`` of shape (..., C, H, W) and return a tensor of shape
 (...) — one value per frame — computed for every frame in one vectorised call. PSNR and SSIM map the

@@ -1,4 +1,4 @@
-"""Everything the training loop needs, built before the first step (issue 5): ``setup(args) → Session``.
+"""Everything the training loop needs, built before the first step: ``setup(args) → Session``.
 
 Order: process group and device → seeds and determinism → run folder and tracker → datasets, samplers and
 loaders → model and discriminator (shared seed, so every rank starts from the same weights; DDP also
@@ -27,9 +27,12 @@ from torch.utils.data import Sampler, Subset, default_collate
 from wubugaad.data import datasets as data
 from wubugaad.data import moving_objects
 from wubugaad.model import vaegan as model_lib
-from wubugaad.optim.base import RiemannianOptimizer
+from wubugaad.optim import groups
+from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer, legacy_q_state
+from wubugaad.optim.qcontrol import HAKMEMQController
 from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
+from wubugaad.optim.schedules import Schedule
 from wubugaad.train import amp, checkpoint, config, distributed
 from wubugaad.train.metrics import LPIPSMetric
 from wubugaad.train.tracking import Tracker
@@ -117,6 +120,9 @@ class Session:
     sample_batch: dict
     fixed_z: torch.Tensor
     lpips: object | None
+    q_g: HAKMEMQController | None = None  # the Q-controllers steering opt_g / opt_d (None when off)
+    q_d: HAKMEMQController | None = None
+    schedule: Schedule = field(default_factory=Schedule)  # learning-rate factor of each optimizer step
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
@@ -130,7 +136,7 @@ class Session:
 
 
 def _determinism(args, device: torch.device) -> None:
-    if getattr(args, "deterministic", False):
+    if args.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
@@ -141,7 +147,7 @@ def _determinism(args, device: torch.device) -> None:
 def _datasets(args, info: distributed.DistInfo):
     """(train, validation or None) of the chosen source; the moving-object sources validate on their
     fixed test set."""
-    if getattr(args, "dataset", "video") == "video":
+    if args.dataset == "video":
         return data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier)
     return moving_objects.build_datasets(config.moving_objects_config(args), info.rank, info.world_size,
                                          barrier=distributed.barrier)
@@ -161,7 +167,7 @@ def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
     val_loader = None
     sample_source = train_ds
     if val_ds is not None and len(val_ds) > 0:
-        limit = args.val_max_clips if getattr(args, "val_max_clips", 0) > 0 else len(val_ds)
+        limit = args.val_max_clips if args.val_max_clips > 0 else len(val_ds)
         limit = min(limit, len(val_ds))
         # shard without padding: rank r scores clips r, r + world, ... so the gathered sums are exact
         val_loader = data.build_dataloader(Subset(val_ds, range(info.rank, limit, info.world_size)), args,
@@ -172,26 +178,42 @@ def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
     return train_loader, sampler, val_loader, sample_batch
 
 
-def _optimizers(args, model, disc):
-    # same controller seed on every rank: with all-reduced losses their choices stay identical
-    q_cfg = {"seed": args.seed} if getattr(args, "q_controller_enabled", False) else None
+def _controllers(args) -> tuple[HAKMEMQController | None, HAKMEMQController | None]:
+    """One Q-controller per optimizer, or none. The same seed on every rank: with all-reduced losses their
+    choices stay identical."""
+    if not args.q_controller_enabled:
+        return None, None
+    return HAKMEMQController(role="gen", seed=args.seed), HAKMEMQController(role="disc", seed=args.seed)
 
-    def make(module, lr, role):
-        params = [p for p in module.parameters() if p.requires_grad]
-        q = None if q_cfg is None else {**q_cfg, "role": role}
-        common = dict(lr=lr, weight_decay=args.weight_decay, max_grad_norm=args.risgd_max_grad_norm,
-                      q_learning_config=q)
+
+def _trainable(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in module.parameters() if p.requires_grad]
+
+
+def _optimizers(args, model, disc):
+    def make(module, lr):
+        params = groups.param_groups(module, args.weight_decay, geometry_lr_mult=args.geometry_lr_mult,
+                                     decay_ball=args.weight_decay_ball)
+        common = dict(lr=lr, weight_decay=args.weight_decay, max_grad_norm=args.risgd_max_grad_norm)
         if args.optimizer == "riemannian_adam":
             betas = (args.adam_beta1, args.adam_beta2)
             return RiemannianAdam(params, betas=betas, eps=args.adam_eps, **common)
         return RiemannianEnhancedSGD(params, momentum=args.risgd_momentum, **common)
 
-    opt_g, opt_d = make(model, args.learning_rate_gen, "gen"), make(disc, args.learning_rate_disc, "disc")
-    return opt_g, opt_d
+    return make(model, args.learning_rate_gen), make(disc, args.learning_rate_disc)
+
+
+def _schedule(args, sampler: EpochSampler) -> Schedule:
+    """The run's schedule; its horizon is --lr_schedule_steps, else --max_steps, else every optimizer step
+    of --epochs."""
+    steps_per_epoch = math.ceil(math.ceil(sampler.per_rank / args.batch_size) / args.grad_accum_steps)
+    total = args.lr_schedule_steps or args.max_steps or args.epochs * steps_per_epoch
+    return Schedule(args.lr_schedule, max(total, 1), args.lr_warmup_steps)
 
 
 def _resume(s: Session) -> None:
-    """Restore a checkpoint, then let the command line's loss weights and base LRs win; log the changes."""
+    """Restore a checkpoint, then let the command line's loss weights and optimizer settings win; log the
+    changes."""
     args = s.args
     if args.load_checkpoint == "auto":
         path = checkpoint.find_latest_checkpoint(s.run_dir)
@@ -204,7 +226,7 @@ def _resume(s: Session) -> None:
         raise checkpoint.CheckpointError(f"--load_checkpoint: no checkpoint file at '{path}' "
                                          f"(check the path, or 'auto' for the newest in --checkpoint_dir)")
     payload = checkpoint.load_checkpoint(path, map_location=s.dist.device)
-    strict = bool(getattr(args, "load_strict", False))
+    strict = args.load_strict
     exact = True
     for name, module in (("model", s.model), ("discriminator", s.disc)):
         missing, unexpected, mismatched = checkpoint.restore_model(module, payload.get(name), strict=strict)
@@ -213,17 +235,22 @@ def _resume(s: Session) -> None:
             s.tracker.info(f"partial load of {name} from {path.name}: kept fresh (missing) {missing}; "
                            f"ignored (unexpected) {unexpected}; kept fresh (shape changed) {mismatched}")
     if exact:
-        for opt, key in ((s.opt_g, "opt_g"), (s.opt_d, "opt_d")):
+        for opt, key, module in ((s.opt_g, "opt_g", s.model), (s.opt_d, "opt_d", s.disc)):
             if payload.get(key) is not None:
-                opt.load_state_dict(payload[key])
+                try:
+                    opt.load_state_dict(groups.regroup_flat_state(payload[key], opt, _trainable(module)))
+                except OptimizerStateError as err:
+                    s.tracker.info(f"{key}: {err}: its state starts fresh")
         for scaler, key in ((s.scaler_g, "scaler_g"), (s.scaler_d, "scaler_d")):
             if scaler is not None and payload.get(key):
                 scaler.load_state_dict(payload[key])
     else:
         s.tracker.info("architecture changed: optimizer and scaler states start fresh")
-    for opt, key in ((s.opt_g, "q_controller_g"), (s.opt_d, "q_controller_d")):
-        if opt.q_controller is not None and payload.get(key) is not None:
-            opt.q_controller.load_state_dict(payload[key])
+    for controller, key, opt_key in ((s.q_g, "q_controller_g", "opt_g"), (s.q_d, "q_controller_d", "opt_d")):
+        # checkpoints written while the controller lived inside the optimizer hold it there as well
+        state = payload.get(key) or legacy_q_state(payload.get(opt_key))
+        if controller is not None and state is not None:
+            controller.load_state_dict(state)
     extra = payload.get("extra") or {}
     s.step, s.epoch = int(payload["step"]), int(payload["epoch"])
     s.batch_in_epoch = int(extra.get("batch_in_epoch", 0))
@@ -240,9 +267,8 @@ def _resume(s: Session) -> None:
         s.best_metric = None
     if "rng" in extra and s.dist.world_size == 1:
         set_rng_state(extra["rng"])
-    # a new phase means new settings: base LRs from the command line (loss weights are read from args)
-    s.opt_g.set_base_lr(args.learning_rate_gen)
-    s.opt_d.set_base_lr(args.learning_rate_disc)
+    # a new phase means new settings: the optimizers keep the command line's hyper-parameters (their
+    # load_state_dict restores only per-parameter state) and the loss weights are read from args
     s.changed_settings = checkpoint.diff_settings(payload.get("config") or {}, s.config_dict,
                                                   ignore=RESUME_IGNORED_SETTINGS)
     s.tracker.info(f"resumed from {path} at epoch {s.epoch}, step {s.step}")
@@ -263,18 +289,22 @@ def setup(args) -> Session:
     distributed.seed_everything(args.seed)
     config_dict = config.resolved_config(args)
     tracker = Tracker(args, info.is_main, config_dict)
-    if getattr(args, "use_amp", False) and info.device.type != "cuda":
+    if args.use_amp and info.device.type != "cuda":
         tracker.info("note: --use_amp applies on CUDA only; training in float32 on the CPU")
     train_loader, sampler, val_loader, sample_batch = _loaders(args, info, tracker)
-    model, disc = model_lib.build(args, pretrained_flow=not getattr(args, "optical_flow_random_init", False))
+    model, disc = model_lib.build(args, pretrained_flow=not args.optical_flow_random_init)
     model, disc = model.to(info.device), disc.to(info.device)
+    if args.freeze_geometry:
+        tracker.info(f"--freeze_geometry: {groups.freeze_geometry(model)} geometry scalars stay at their "
+                     f"initial values")
     torch.manual_seed(distributed.rank_seed(args.seed, info.rank))
     opt_g, opt_d = _optimizers(args, model, disc)
+    q_g, q_d = _controllers(args)
     fixed_z = torch.randn(max(args.demo_num_samples, 1), args.latent_dim,
                           generator=torch.Generator().manual_seed(args.seed)).to(info.device)
     lpips = None
-    if getattr(args, "use_lpips_for_verification", False):
-        lpips = LPIPSMetric(weights_path=getattr(args, "lpips_weights", None), device=info.device)
+    if args.use_lpips_for_verification:
+        lpips = LPIPSMetric(weights_path=args.lpips_weights, device=info.device)
         if not lpips.available:
             tracker.info("note: LPIPS unavailable (backbone weights could not be loaded); not reported")
             lpips = None
@@ -283,16 +313,16 @@ def setup(args) -> Session:
                 scaler_g=amp.make_scaler(args, info.device), scaler_d=amp.make_scaler(args, info.device),
                 autocast=amp.autocast_factory(args, info.device), train_loader=train_loader,
                 train_sampler=sampler, val_loader=val_loader, sample_batch=sample_batch, fixed_z=fixed_z,
-                lpips=lpips)
+                lpips=lpips, q_g=q_g, q_d=q_d, schedule=_schedule(args, sampler))
     if args.load_checkpoint:
         _resume(s)
     if info.world_size > 1:
         ids = [info.device.index] if info.device.type == "cuda" else None
         s.model_fwd = DistributedDataParallel(model, device_ids=ids)
         s.disc_fwd = DistributedDataParallel(disc, device_ids=ids)
-    if getattr(args, "compile", False) and info.device.type != "cuda":
+    if args.compile and info.device.type != "cuda":
         tracker.info("note: --compile applies on CUDA only (on the CPU compiling takes minutes and does not "
                      "speed up the step); running uncompiled")
-    elif getattr(args, "compile", False):
+    elif args.compile:
         s.model_fwd, s.disc_fwd = torch.compile(s.model_fwd), torch.compile(s.disc_fwd)
     return s

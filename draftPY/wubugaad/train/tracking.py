@@ -1,4 +1,4 @@
-"""Console, tqdm, WandB and local run-folder logging (DESIGN §12).
+"""Console, tqdm, WandB and local run-folder logging (docs/ARCHITECTURE.md, "Validation and outputs").
 
 Run folder: ``--checkpoint_dir`` itself, or ``--checkpoint_dir/--run_name`` when a run name is given
 (``run_dir``). It holds the checkpoints, ``config.json`` (resolved settings), ``metrics.jsonl`` (one JSON
@@ -26,35 +26,32 @@ import torch
 from tqdm import tqdm
 
 from wubugaad import tempfiles
+from wubugaad.model.losses import LOSS_KEYS
 from wubugaad.train import exits
+from wubugaad.train.grad_norms import KEYS as GRAD_NORM_KEYS
+from wubugaad.train.validation import BENCH_METRIC_KEYS, VAL_METRIC_KEYS
 
-__all__ = ["WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "BENCH_METRIC_KEYS", "VAL_PER_STEP_PATTERN",
+__all__ = ["LOSS_TO_KEY", "WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "BENCH_METRIC_KEYS", "VAL_PER_STEP_PATTERN",
            "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS", "run_dir", "wandb_mode", "format_step_line",
            "Tracker"]
 
-# Scalar keys logged every --log_interval steps (the names of DESIGN §12).
-TRAIN_SCALAR_KEYS = (
+# Breakdown key of the losses module → its logged name (v0.1's names).
+LOSS_TO_KEY = dict(zip(LOSS_KEYS, (
     "train/loss_recon", "train/loss_kl", "train/loss_g_adv", "train/loss_g_total",
     "train/loss_d_real", "train/loss_d_fake", "train/loss_d_total",
-    "train/lr_gen", "train/lr_disc", "train/lambda_kl_eff", "train/lambda_gan_eff",
+), strict=True))
+# Scalar keys logged every --log_interval steps.
+TRAIN_SCALAR_KEYS = (
+    *LOSS_TO_KEY.values(), "train/lr_gen", "train/lr_disc", "train/lambda_kl_eff", "train/lambda_gan_eff",
     "train/grad_norm_gen", "train/grad_norm_disc", "train/nonfinite_skipped",
 )
 Q_SCALAR_KEYS = tuple(f"q_ctrl_{role}/{name}" for role in ("gen", "disc")
                       for name in ("epsilon", "lrscale", "momentumscale", "avgreward", "qtablesize"))
-# Validation metrics (logged as val/<metric>); reconstruction keys keep v0.1's names.
-VAL_METRIC_KEYS = (
-    "avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips",
-    "pred_mse", "pred_psnr", "pred_ssim", "pred_lpips",
-    "copy_last_mse", "copy_last_psnr", "copy_last_ssim", "copy_last_lpips",
-)
-# Benchmark-definition metrics; also logged per future step k = 1 … P as VAL_PER_STEP_PATTERN.
-BENCH_METRIC_KEYS = (
-    "bench_mse", "bench_mae", "bench_ssim", "bench_psnr",
-    "copy_last_bench_mse", "copy_last_bench_mae", "copy_last_bench_ssim", "copy_last_bench_psnr",
-)
+# Validation metrics are logged as val/<metric>; the benchmark-definition ones also per future step
+# k = 1 … P as VAL_PER_STEP_PATTERN.
 VAL_PER_STEP_PATTERN = "val/{metric}_t{k}"
-WANDB_SCALAR_KEYS = TRAIN_SCALAR_KEYS + Q_SCALAR_KEYS + tuple(f"val/{k}" for k in VAL_METRIC_KEYS
-                                                                + BENCH_METRIC_KEYS)
+WANDB_SCALAR_KEYS = (TRAIN_SCALAR_KEYS + Q_SCALAR_KEYS + GRAD_NORM_KEYS
+                     + tuple(f"val/{k}" for k in VAL_METRIC_KEYS + BENCH_METRIC_KEYS))
 # Geometry scalars: {stack} ∈ wubu_s, wubu_m, wubu_t; {i} the level index.
 GEOMETRY_KEY_PATTERNS = (
     "geometry/{stack}/level{i}/curvature", "geometry/{stack}/level{i}/scale",
@@ -65,19 +62,12 @@ WANDB_IMAGE_KEYS = (
     "samples/train_recon", "samples/train_context", "samples/train_ground_truth",
     "samples/val_reconstruction_samples", "samples/val_prediction_samples", "samples/fixed_noise_generated",
 )
-# Breakdown key of the losses module → train/ key.
-LOSS_TO_KEY = {
-    "loss_g_recon": "train/loss_recon", "loss_g_kl": "train/loss_kl", "loss_g_adv": "train/loss_g_adv",
-    "loss_g_total": "train/loss_g_total", "loss_d_real": "train/loss_d_real",
-    "loss_d_fake": "train/loss_d_fake", "loss_d_total": "train/loss_d_total",
-}
 
 
 def run_dir(args) -> Path:
     """``checkpoint_dir`` or ``checkpoint_dir/run_name``."""
     base = Path(args.checkpoint_dir)
-    name = getattr(args, "run_name", None)
-    return base / name if name else base
+    return base / args.run_name if args.run_name else base
 
 
 def wandb_mode(environ: Mapping[str, str] | None = None) -> str:
@@ -143,11 +133,11 @@ class Tracker:
                                                                  default=str))
         with exits.writing(self.metrics_path):
             self._metrics = open(self.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
-        if getattr(args, "wandb", False):
+        if args.wandb:
             import wandb  # lazy: only runs with --wandb pay for the import
 
             self.wandb = wandb
-            wandb.init(project=args.wandb_project, name=getattr(args, "wandb_run_name", None),
+            wandb.init(project=args.wandb_project, name=args.wandb_run_name,
                        config=dict(resolved_config or {}), dir=str(self.dir), mode=wandb_mode())
 
     def _make_folders(self) -> None:

@@ -43,7 +43,7 @@ import torch
 from wubugaad.data.augment import augment_batch, step_seed
 from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, gan_weight, generator_losses
 from wubugaad.model.vaegan import aligned_clips
-from wubugaad.train import checkpoint, config, distributed, exits
+from wubugaad.train import checkpoint, config, distributed, exits, grad_norms
 from wubugaad.train.amp import backward, clip_and_step
 from wubugaad.train.report import write_report
 from wubugaad.train.session import Session, rng_state, setup
@@ -99,7 +99,7 @@ def save(s: Session, kind: str, name_epoch: int | None = None) -> None:
         return
     extra = {"batch_in_epoch": s.batch_in_epoch, "rng": rng_state()}
     payload = checkpoint.build_payload(s.model, s.disc, s.opt_g, s.opt_d, s.scaler_g, s.scaler_d, s.step,
-                                       s.epoch, s.best_metric, s.config_dict, extra)
+                                       s.epoch, s.best_metric, s.config_dict, extra, q_g=s.q_g, q_d=s.q_d)
     name = checkpoint.checkpoint_name(kind, epoch=s.epoch if name_epoch is None else name_epoch, step=s.step)
     checkpoint.save_checkpoint(s.run_dir / name, payload)
     if kind in ("epoch", "step"):
@@ -177,22 +177,48 @@ def log_images(s: Session, clip: torch.Tensor, pred: torch.Tensor) -> None:
     s.tracker.log_images(s.step, {k: v for k, v in images.items() if v is not None})
 
 
+def apply_scales(s: Session) -> None:
+    """Before each optimizer step: every group's lr is its base lr times the schedule's factor of this
+    step times the Q-controller's current lr scale; the momentum (SGD's momentum, Adam's β₁) its base
+    times the controller's momentum scale (capped). A pure function of the step and the controllers'
+    state, so a resumed run continues exactly."""
+    factor = s.schedule(s.step)
+    for opt, q in ((s.opt_g, s.q_g), (s.opt_d, s.q_d)):
+        lr_scale, momentum_scale = (1.0, 1.0) if q is None else (q.current_lr_scale, q.current_momentum_scale)
+        opt.set_scales(factor * lr_scale, momentum_scale)
+
+
+def optimizer_steps(s: Session, parts: tuple | None) -> dict[str, torch.Tensor]:
+    """Scales, global clipping and the step of both optimizers. Returns the tensors to log (no sync):
+    the networks' pre-clip norms with ``--log_grad_norm``, the component norms when ``parts`` (the
+    `grad_norms` components of G and D) are given — the trainer gives them at log steps only."""
+    apply_scales(s)
+    want, limit = s.args.log_grad_norm, s.args.global_max_grad_norm
+    parts_g, parts_d = parts if parts is not None else (None, None)
+    norm_g, measured_g = clip_and_step(s.opt_g, s.model.parameters(), s.scaler_g, limit, want, parts_g)
+    norm_d, measured_d = clip_and_step(s.opt_d, s.disc.parameters(), s.scaler_d, limit, want, parts_d)
+    norms = {**measured_g, **measured_d}
+    if want:
+        norms.update({"train/grad_norm_gen": norm_g, "train/grad_norm_disc": norm_d})
+    return norms
+
+
 def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
-    """Console line + scalars (losses, LRs, Q-controller, grad norms, geometry) at a log step."""
+    """Console line + scalars (losses, LRs, Q-controller, grad norms keyed as logged, geometry) at a log
+    step."""
     args = s.args
     scalars = {LOSS_TO_KEY[k]: losses[k] for k in LOSS_TO_KEY}
-    scalars["train/lr_gen"] = s.opt_g.param_groups[0]["lr"]
-    scalars["train/lr_disc"] = s.opt_d.param_groups[0]["lr"]
+    scalars["train/lr_gen"] = s.opt_g.current_lr()  # of the step just taken
+    scalars["train/lr_disc"] = s.opt_d.current_lr()
     scalars["train/lambda_kl_eff"] = args.lambda_kl
     scalars["train/lambda_gan_eff"] = _lambda_gan(args, s.step - 1)
-    for role, opt in (("gen", s.opt_g), ("disc", s.opt_d)):
-        q = opt.q_controller
+    for role, q in (("gen", s.q_g), ("disc", s.q_d)):
         if q is not None:
             scalars.update({f"q_ctrl_{role}/epsilon": q.epsilon, f"q_ctrl_{role}/lrscale": q.current_lr_scale,
                             f"q_ctrl_{role}/momentumscale": q.current_momentum_scale,
                             f"q_ctrl_{role}/avgreward": q.average_reward(),
                             f"q_ctrl_{role}/qtablesize": q.q_table_size()})
-    tensors = {f"train/grad_norm_{k}": v for k, v in norms.items() if v is not None}
+    tensors = {k: v for k, v in norms.items() if v is not None}
     tensors["train/nonfinite_skipped"] = s.opt_g.skipped_steps + s.opt_d.skipped_steps
     if hasattr(s.model, "geometry_stats"):
         tensors.update({f"geometry/{k}": v for k, v in s.model.geometry_stats().items()})
@@ -262,7 +288,8 @@ def _train(s: Session) -> int:
     args, device, n_in = s.args, s.dist.device, s.args.num_input_frames
     accum = args.grad_accum_steps
     log_every = args.log_interval
-    q_on = s.opt_g.q_controller is not None or s.opt_d.q_controller is not None
+    q_on = s.q_g is not None or s.q_d is not None
+    components = (grad_norms.components(s.model), grad_norms.discriminator_components(s.disc))
     batches_per_epoch = math.ceil(s.train_sampler.per_rank / args.batch_size)
     streak = torch.zeros((), dtype=torch.long, device=device)      # current run of skipped steps
     reached_at = torch.zeros((), dtype=torch.long, device=device)  # step the limit was reached (0: not)
@@ -324,13 +351,7 @@ def _train(s: Session) -> int:
                         continue
                     # ---- optimizer steps: global clipping, skip counting ---------------------------
                     skipped_before = s.opt_g.skipped_steps + s.opt_d.skipped_steps
-                    want = args.log_grad_norm
-                    norms = {"gen": clip_and_step(s.opt_g, s.model.parameters(), s.scaler_g,
-                                                  args.global_max_grad_norm, want),
-                             "disc": clip_and_step(s.opt_d, s.disc.parameters(), s.scaler_d,
-                                                   args.global_max_grad_norm, want)}
-                    if not want:
-                        norms = {}
+                    norms = optimizer_steps(s, components if (s.step + 1) % log_every == 0 else None)
                     skipped = (s.opt_g.skipped_steps + s.opt_d.skipped_steps) > skipped_before
                     streak = torch.where(skipped, streak + 1, torch.zeros_like(streak))
                     s.step += 1
@@ -343,9 +364,9 @@ def _train(s: Session) -> int:
                         mean = distributed.all_reduce_mean(loss_sum / micro)
                         *means, tripped = torch.cat([mean.double(), reached_at.double().reshape(1)]).tolist()
                         losses = dict(zip(LOSS_KEYS, means, strict=True))
-                        if q_on:
-                            s.opt_g.update_q_controller(losses)
-                            s.opt_d.update_q_controller(losses)
+                        for controller in (s.q_g, s.q_d):
+                            if controller is not None:
+                                controller.observe(losses)
                         if log_now:
                             log_step(s, losses, norms)
                     loss_sum.zero_()

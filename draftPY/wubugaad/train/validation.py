@@ -1,4 +1,4 @@
-"""Validation metrics over the whole validation set, and sample grids / clips (DESIGN §12).
+"""Validation metrics over the whole validation set, and sample grids / clips.
 
 Every validation clip ``(B, T, C, H, W)`` (``T = n_in + P``) is scored three ways on the same target frames
 ``clip[:, n_in:]``:
@@ -30,11 +30,21 @@ from torchvision.utils import make_grid, save_image
 from wubugaad.data.datasets import frames_to_model
 from wubugaad.train import distributed, exits, metrics
 
-__all__ = ["metric_keys", "is_per_step", "per_step_key", "evaluate", "to_unit", "write_grid", "write_clip",
-           "write_samples", "generate", "prepare_batch", "image_grid"]
+__all__ = ["RECON_METRIC_KEYS", "PRED_METRIC_KEYS", "COPY_LAST_METRIC_KEYS", "BENCH_METRIC_KEYS",
+           "VAL_METRIC_KEYS", "metric_keys", "is_per_step", "per_step_key", "evaluate", "to_unit",
+           "write_grid", "write_clip", "write_samples", "generate", "prepare_batch", "image_grid"]
 
 
+SCORE_NAMES = ("mse", "psnr", "ssim", "lpips")
 BENCH_NAMES = ("mse", "mae", "ssim", "psnr")
+# The one list of validation metric names. Reconstruction keeps v0.1's names; prediction and the
+# copy-last baseline are `pred_*` and `copy_last_*`; benchmark definitions are `[copy_last_]bench_*`.
+RECON_METRIC_KEYS = ("avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips")
+PRED_METRIC_KEYS = tuple(f"pred_{n}" for n in SCORE_NAMES)
+COPY_LAST_METRIC_KEYS = tuple(f"copy_last_{n}" for n in SCORE_NAMES)
+BENCH_METRIC_KEYS = tuple(f"{prefix}bench_{n}" for prefix in ("", "copy_last_") for n in BENCH_NAMES)
+VAL_METRIC_KEYS = RECON_METRIC_KEYS + PRED_METRIC_KEYS + COPY_LAST_METRIC_KEYS
+_MODE_KEYS = {"recon": RECON_METRIC_KEYS, "pred": PRED_METRIC_KEYS, "copy": COPY_LAST_METRIC_KEYS}
 BENCH_FUNCTIONS = {"mse": metrics.bench_mse, "mae": metrics.bench_mae, "ssim": metrics.bench_ssim,
                    "psnr": metrics.bench_psnr}
 
@@ -54,13 +64,12 @@ def metric_keys(num_input_frames: int, with_lpips: bool, num_predict_frames: int
 
     Per-step benchmark keys appear only when ``num_predict_frames`` is given (> 0).
     """
-    keys = ["avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "pred_mse", "pred_psnr", "pred_ssim"]
+    keys = [*RECON_METRIC_KEYS[:3], *PRED_METRIC_KEYS[:3]]
     if with_lpips:
-        keys += ["avg_val_lpips", "pred_lpips"]
+        keys += [RECON_METRIC_KEYS[3], PRED_METRIC_KEYS[3]]
     keys += _bench_keys("", num_predict_frames)
     if num_input_frames > 0:
-        keys += ["copy_last_mse", "copy_last_psnr", "copy_last_ssim"]
-        keys += ["copy_last_lpips"] if with_lpips else []
+        keys += list(COPY_LAST_METRIC_KEYS[:4 if with_lpips else 3])
         keys += _bench_keys("copy_last_", num_predict_frames)
     return keys
 
@@ -122,7 +131,6 @@ def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torc
     keys = metric_keys(num_input_frames, lpips_metric is not None, num_predict_frames)
     per_step = num_predict_frames > 0
     sums = torch.zeros(len(keys) + 1, dtype=torch.float64, device=device)  # last slot: clip count
-    prefix = {"recon": "avg_val_", "pred": "pred_", "copy": "copy_last_"}
     for batch in progress(loader, desc="val"):
         clip, flow = prepare_batch(batch, device)
         target = clip[:, num_input_frames:].float()
@@ -130,14 +138,13 @@ def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torc
             outputs = {"recon": model(clip, mode="reconstruct", flow=flow).prediction,
                        "pred": model(clip, mode="predict", flow=flow).prediction}
         if num_input_frames > 0:
-            outputs["copy"] = clip[:, num_input_frames - 1:num_input_frames].expand_as(target)
+            outputs["copy"] = metrics.copy_last_baseline(clip[:, num_input_frames - 1], target)
         scores: dict[str, torch.Tensor] = {}
         for mode, pred in outputs.items():
             for name, value in _score(pred, target, lpips_metric).items():
-                key = "avg_val_recon_mse" if (mode, name) == ("recon", "mse") else prefix[mode] + name
-                scores[key] = value
+                scores[_MODE_KEYS[mode][SCORE_NAMES.index(name)]] = value
             if mode != "recon":
-                scores.update(_bench_scores(pred, target, prefix[mode] if mode == "copy" else "", per_step))
+                scores.update(_bench_scores(pred, target, "copy_last_" if mode == "copy" else "", per_step))
         sums += torch.stack([scores[k].sum().double() for k in keys] + [sums.new_tensor(clip.shape[0])])
     distributed.all_reduce_sum(sums)
     model.train(was_training)

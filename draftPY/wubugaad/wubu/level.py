@@ -1,4 +1,4 @@
-"""One WuBu level and the transition to the next one (DESIGN §6.1, §6.2).
+"""One WuBu level and the transition to the next one (docs/ARCHITECTURE.md, "WuBu nesting").
 
 Level `i` (ball dimension `n`, curvature `-c_i`):
 
@@ -52,7 +52,9 @@ from wubugaad.geometry.poincare import dist, expmap0, logmap0, project
 from wubugaad.geometry.rotations import Rotation
 from wubugaad.wubu.temporal import CausalTangentAttention
 
-C_MIN = 1e-3
+# Components a stack can switch off (`--wubu_{s,m,t}_ablate`), as `parts_for_level` reads them.
+ABLATIONS = ("distances", "spread", "descriptors", "boundaries", "flow", "rotation")
+C_MIN = 1e-3  # curvature floor: c_i = softplus(ρ_c) + C_MIN, so an initial curvature must exceed it
 POSITIVE_EPS = 1e-3
 BOUNDARY_INIT_NORM = 1.0  # tangent norm of a boundary point at init: √c‖b‖ = tanh(√c) ≈ 0.76 for c = 1
 DESCRIPTOR_INIT_NORM = 0.5
@@ -68,7 +70,7 @@ class LevelParts:
     """Which components a level has.
 
     - `kernel`: distances/kernel features and kernel weights (ablation "distances" turns it off: the
-      relative vectors are then averaged with uniform weights, the plain mean that §6.2 warns about).
+      relative vectors are then averaged with uniform weights, a plain mean that carries no information).
     - `boundaries`: boundary points (ablation "boundaries"; also absent on the last level without a
       kernel, where nothing would read them).
     - `spread`: `σ_i` (ablation "spread": `σ_i ≡ 1` in the kernel and the features; absent without
@@ -175,6 +177,11 @@ class WuBuLevel(nn.Module):
         p = self.parts
         k = self.boundary.shape[0] if p.boundaries else 0
         return self.dim + (k * p.kernel) + int(p.kernel and p.descriptor)
+
+    def geometry_scalars(self) -> list[nn.Parameter]:
+        """The softplus pre-activations `ρ_c`, `ρ_s`, `ρ_σ` this level has (the optimizers give them no
+        weight decay and their own learning-rate multiplier; `--freeze_geometry` freezes them)."""
+        return [getattr(self, name) for name in ("rho_c", "rho_s", "rho_sigma") if hasattr(self, name)]
 
     def curvature(self) -> torch.Tensor:
         """`c_i = softplus(ρ_c) + c_min` (0-dim tensor)."""

@@ -1,10 +1,10 @@
-"""WuBu nesting stacks (DESIGN §6.3, §6.4): configuration and the stack module.
+"""WuBu nesting stacks: configuration and the stack module.
 
     x → RMSNorm → Linear(input_dim → n_0) [+ φ-time embedding (temporal)] → level 0 → T̃_0R_0 → level 1
       → … → level L-1;   output = Linear(concat of every level's features → n_{L-1}).
 
 The input RMSNorm (on the caller's features, far from any `expmap0`) makes the level-0 tangent norm
-independent of the caller's feature scale. Levels and transitions are in `nesting_level.py`, time mixing
+independent of the caller's feature scale. Levels and transitions are in `level.py`, time mixing
 in `temporal.py`.
 
 Curvature initialisation: level `i` starts at `c_init,i` from `initial_curvatures`, or at
@@ -17,15 +17,57 @@ dims. `num_heads` must divide every level dimension of a temporal stack (else `V
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from wubugaad.wubu.level import Transition, WuBuLevel, parts_for_level
+from wubugaad.wubu.level import ABLATIONS, C_MIN, Transition, WuBuLevel, parts_for_level
 from wubugaad.wubu.temporal import PHI, PhiTimeEmbedding
 
-ABLATIONS = frozenset({"distances", "spread", "descriptors", "boundaries", "flow", "rotation"})
+MIN_LEVEL_DIM = 2  # a 1-dim level: an RMSNorm of it keeps only its sign, and SO(1) is trivial
+
+
+def stack_problems(name: str, num_levels: int, hyperbolic_dims, initial_curvatures, boundary_points: int,
+                   dropout: float, ablate=(), temporal: bool = False, num_heads: int = 1) -> list[str]:
+    """Every problem of one stack's settings, one line each naming its flag (empty when valid).
+
+    The single definition of the stack's limits: `StackConfig` raises on them and the command-line parser
+    reports them. `name` is the flag prefix (`wubu_s`, `wubu_m`, `wubu_t`).
+    """
+    flag = f"--{name}"
+    problems = []
+    if num_levels < 0:
+        problems.append(f"{flag}_num_levels must be >= 0 (got {num_levels})")
+    for suffix, values in (("hyperbolic_dims", hyperbolic_dims), ("initial_curvatures", initial_curvatures)):
+        if len(values) != 1 and len(values) != max(num_levels, 0):
+            problems.append(f"{flag}_{suffix} has {len(values)} values but {flag}_num_levels is "
+                            f"{num_levels}: give 1 value (broadcast) or {num_levels}")
+    if any(d < MIN_LEVEL_DIM for d in hyperbolic_dims):
+        problems.append(f"{flag}_hyperbolic_dims must all be >= {MIN_LEVEL_DIM} "
+                        f"(got {list(hyperbolic_dims)})")
+    # `not c > C_MIN` also rejects NaN
+    if any(not (c > C_MIN and math.isfinite(c)) for c in initial_curvatures):
+        problems.append(f"{flag}_initial_curvatures must all be finite and > {C_MIN} (the curvature floor; "
+                        f"got {list(initial_curvatures)})")
+    if boundary_points < 1:
+        problems.append(f"{flag}_boundary_points must be >= 1 (got {boundary_points}; use {flag}_ablate "
+                        f"boundaries to remove them)")
+    if not 0.0 <= dropout < 1.0:
+        problems.append(f"--wubu_dropout must be in [0, 1) (got {dropout})")
+    unknown = sorted(set(ablate) - set(ABLATIONS))
+    if unknown:
+        problems.append(f"{flag}_ablate: unknown {unknown}; choose from {sorted(ABLATIONS)}")
+    if temporal:
+        if num_heads < 1:
+            problems.append(f"--wubu_t_num_heads must be >= 1 (got {num_heads})")
+        else:
+            bad = [d for d in hyperbolic_dims if d % num_heads]
+            if bad:
+                problems.append(f"--wubu_t_num_heads ({num_heads}) must divide every {flag}_hyperbolic_dims "
+                                f"entry; {bad} are not divisible")
+    return problems
 
 
 @dataclass
@@ -47,81 +89,22 @@ class StackConfig:
     num_heads: int = 4
     ablate: frozenset[str] = field(default_factory=frozenset)
 
-    def flag(self, suffix: str) -> str:
-        return f"--{self.name}_{suffix}"
-
     def __post_init__(self):
         self.ablate = frozenset(self.ablate)
-        L = self.num_levels
-        if L < 0:
-            raise ValueError(f"{self.flag('num_levels')} must be >= 0, got {L}")
+        problems = stack_problems(self.name, self.num_levels, list(self.hyperbolic_dims),
+                                  [float(c) for c in self.initial_curvatures], self.boundary_points,
+                                  self.dropout, self.ablate, self.temporal, self.num_heads)
         if self.input_dim < 1:
-            raise ValueError(f"{self.name}: input_dim must be >= 1, got {self.input_dim}")
-        self.hyperbolic_dims = _broadcast(list(self.hyperbolic_dims), L, self.flag("hyperbolic_dims"))
-        self.initial_curvatures = _broadcast(
-            [float(c) for c in self.initial_curvatures], L, self.flag("initial_curvatures")
-        )
-        if any(d < 2 for d in self.hyperbolic_dims):
-            # A 1-dim level: an RMSNorm of it keeps only its sign, and SO(1) is trivial.
-            raise ValueError(f"{self.flag('hyperbolic_dims')} must all be >= 2, got {self.hyperbolic_dims}")
-        if any(not c > 1e-3 for c in self.initial_curvatures):
-            raise ValueError(
-                f"{self.flag('initial_curvatures')} must all be > 1e-3 (the curvature floor), "
-                f"got {self.initial_curvatures}"
-            )
-        if self.boundary_points < 1:
-            raise ValueError(
-                f"{self.flag('boundary_points')} must be >= 1, got {self.boundary_points} "
-                f"(use {self.flag('ablate')} boundaries to remove them)"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"--wubu_dropout must be in [0, 1), got {self.dropout}")
-        unknown = self.ablate - ABLATIONS
-        if unknown:
-            raise ValueError(
-                f"{self.flag('ablate')}: unknown {sorted(unknown)}; choose from {sorted(ABLATIONS)}"
-            )
-        if self.temporal:
-            if self.num_heads < 1:
-                raise ValueError(f"{self.flag('num_heads')} must be >= 1, got {self.num_heads}")
-            bad = [d for d in self.hyperbolic_dims if d % self.num_heads]
-            if bad:
-                raise ValueError(
-                    f"{self.flag('num_heads')} ({self.num_heads}) must divide every "
-                    f"{self.flag('hyperbolic_dims')} entry; {bad} are not divisible"
-                )
+            problems.append(f"{self.name}: input_dim must be >= 1, got {self.input_dim}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.hyperbolic_dims = _broadcast(list(self.hyperbolic_dims), self.num_levels)
+        self.initial_curvatures = _broadcast([float(c) for c in self.initial_curvatures], self.num_levels)
 
 
-def _broadcast(values: list, num_levels: int, flag: str) -> list:
-    """A 1-value list is repeated for every level; otherwise the length must equal `num_levels`."""
-    if len(values) == 1:
-        return values * num_levels
-    if len(values) != num_levels:
-        raise ValueError(f"{flag} has {len(values)} values; give 1 (broadcast) or num_levels = {num_levels}")
-    return values
-
-
-def stack_config_from_args(args, key: str, input_dim: int) -> StackConfig:
-    """`StackConfig` of stack `key` ∈ {"s", "m", "t"} from the parsed `--wubu_{key}_*` flags."""
-    if key not in ("s", "m", "t"):
-        raise ValueError(f"stack key must be 's', 'm' or 't', got {key!r}")
-    p = f"wubu_{key}"
-    return StackConfig(
-        name=p,
-        input_dim=input_dim,
-        num_levels=getattr(args, f"{p}_num_levels"),
-        hyperbolic_dims=list(getattr(args, f"{p}_hyperbolic_dims")),
-        initial_curvatures=list(getattr(args, f"{p}_initial_curvatures")),
-        use_rotation=bool(getattr(args, f"{p}_use_rotation", False)),
-        phi_curvature=bool(getattr(args, f"{p}_phi_influence_curvature", False)),
-        phi_rotation_init=bool(getattr(args, f"{p}_phi_influence_rotation_init", False)),
-        dropout=float(getattr(args, "wubu_dropout", 0.0)),
-        boundary_points=int(getattr(args, f"{p}_boundary_points", 4)),
-        tangent_flow=bool(getattr(args, f"{p}_tangent_flow", True)),
-        temporal=key == "t",
-        num_heads=int(getattr(args, "wubu_t_num_heads", 4)),
-        ablate=frozenset(getattr(args, f"{p}_ablate", None) or ()),
-    )
+def _broadcast(values: list, num_levels: int) -> list:
+    """A 1-value list is repeated for every level (lengths are checked by `stack_problems`)."""
+    return values * num_levels if len(values) == 1 else values
 
 
 class WuBuStack(nn.Module):
@@ -219,4 +202,4 @@ def _init_linear(layer: nn.Linear) -> None:
     nn.init.zeros_(layer.bias)
 
 
-__all__ = ["ABLATIONS", "StackConfig", "WuBuStack", "stack_config_from_args"]
+__all__ = ["ABLATIONS", "MIN_LEVEL_DIM", "StackConfig", "WuBuStack", "stack_problems"]
