@@ -18,6 +18,7 @@ Checkpoint saves and validation are not training steps: the bench skips them (co
 from __future__ import annotations
 
 import contextlib
+import itertools
 import resource
 import statistics
 import time
@@ -30,7 +31,10 @@ from wubugaad.train import trainer
 
 # Python-level device→host reads (the same list as tests/_sync_guard.py).
 SYNC_METHODS = ("item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__")
-PARTS = ("data_wait", "to_device", "flow", "encoder", "generator", "discriminator", "backward", "optimizer")
+# backward_d: the D-loss backward (D's own gradients); backward_g: the G-loss backward, which also runs back
+# through D (frozen) to reach the predictions
+PARTS = ("data_wait", "to_device", "flow", "encoder", "generator", "discriminator", "backward_d",
+         "backward_g", "optimizer")
 _cuda_synchronize = torch.cuda.synchronize  # captured before patching: the probe's own syncs are not counted
 
 
@@ -195,9 +199,12 @@ class Probe:
                 lambda *_, st=starts, k=key: self.add(k, self._now(sync=True) - st.pop()))
             self._undo.callback(pre.remove)
             self._undo.callback(post.remove)
-        for name, key in (("backward", "backward"), ("clip_and_step", "optimizer"),
-                          ("prepare_batch", "to_device")):
+        for name, key in (("clip_and_step", "optimizer"), ("prepare_batch", "to_device")):
             self._patch(trainer, name, self._timed(key, getattr(trainer, name)))
+        # the loop calls backward twice per micro-batch: D's loss first, then G's
+        keys = itertools.cycle(("backward_d", "backward_g"))
+        backward = trainer.backward
+        self._patch(trainer, "backward", lambda *a, **k: self._timed(next(keys), backward)(*a, **k))
 
     def _timed(self, key: str, fn):
         def timed(*args, **kwargs):
@@ -245,6 +252,9 @@ class Probe:
         breakdown = {key: statistics.fmean(r.get(key, 0.0) for r in parts) for key in PARTS}
         b_step = statistics.fmean(r["step"] for r in parts)
         breakdown["other"] = b_step - sum(breakdown.values())
+        # D's share: its two forwards, its own backward, and (estimated) the G-loss backward's pass through
+        # D, which handles half as many clips as D's backward over the real + fake batch
+        d_share = breakdown["discriminator"] + 1.5 * breakdown["backward_d"]
         syncs = [r.get("syncs", 0) for r in clean]
         return {
             "clips_per_s": sum(r["clips"] for r in clean) / total,
@@ -262,6 +272,7 @@ class Probe:
             "breakdown_step_time_median_s": statistics.median(r["step"] for r in parts),
             "breakdown_mean_s": breakdown,
             "breakdown_fraction": {k: v / b_step for k, v in breakdown.items()},
+            "discriminator_share_estimate": d_share / b_step,
             "peak_rss_mib": peak_rss_mib(),
             "worker_peak_rss_mib": self.worker_peak,
             "cuda_max_allocated_mib": (torch.cuda.max_memory_allocated() / 2**20) if self.cuda else None,

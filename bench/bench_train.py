@@ -2,6 +2,7 @@
 
     python3 bench/bench_train.py                         # cpu-small, cpu-motion-dis, cpu-motion-raft
     python3 bench/bench_train.py --config cpu-small [--steps N --warmup K --video PATH] [training flags]
+    python3 bench/bench_train.py --config research       # the launcher's configuration (CPU: 2+1 steps)
     python3 bench/bench_train.py --config research-amp   # CUDA only (a "skipped" line without a GPU)
     python3 bench/bench_train.py --long-video-factor 10  # peak RSS: fixture vs. a 10x longer video
 
@@ -11,7 +12,10 @@ and ``steps`` breakdown steps (forward hooks on the encoder, flow estimator, gen
 wrapped ``backward`` / ``clip_and_step`` / ``prepare_batch``, each synchronised on CUDA). Clean figures:
 clips/s = steps·batch / clean wall time, median step time, fraction of it waiting for data and inside
 host syncs, host syncs per step. Breakdown: mean seconds per step of each part; ``other`` is the rest of
-the step (losses, concatenations, Q-controller, logging). Checkpoint saves and validation are skipped.
+the step (losses, concatenations, Q-controller, logging); ``backward_d`` is the D-loss backward and
+``backward_g`` the G-loss backward (which also runs back through the frozen D), and
+``discriminator_share_estimate`` = (D's two forwards + 1.5 × backward_d) / step, the 0.5 estimating the
+G-loss backward's pass through D over half as many clips. Checkpoint saves and validation are skipped.
 
 Unknown flags are passed to the training parser after the configuration's own (the last value wins),
 e.g. ``--num_workers 1``. Several configurations run one subprocess each, so each peak RSS is its own.
@@ -33,6 +37,7 @@ import torch
 from _common import (
     ALIASES,
     CONFIGS,
+    CPU_STEPS,
     CUDA_ONLY,
     DEFAULT_STEPS,
     FIXTURE,
@@ -152,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                 emit(record)
         return 0
     steps, warmup = DEFAULT_STEPS[names[0]]
+    if not torch.cuda.is_available():
+        steps, warmup = CPU_STEPS.get(names[0], (steps, warmup))
     steps = opts.steps if opts.steps is not None else steps
     warmup = opts.warmup if opts.warmup is not None else warmup
     if steps < 1 or warmup < 0:

@@ -9,7 +9,10 @@ from wubugaad.model.discriminator import (
     SpatioTemporalDiscriminator,
     _spatial_plan,
     build_discriminator,
+    judging,
+    stem_stride,
 )
+from wubugaad.model.vaegan import aligned_clips
 
 
 def _args(**kw):
@@ -19,6 +22,7 @@ def _args(**kw):
         disc_temporal_kernel_size=3, disc_min_hidden_fc_dim=8, disc_max_hidden_fc_dim=32,
         disc_use_gaad_film_condition=False, disc_gaad_condition_dim_disc=6, disc_patch_size=8,
         disc_cnn_channels_2d=[4, 8], gaad_num_regions=5, gaad_decomposition_type="hybrid", gaad_min_size_px=4,
+        disc_stem_stride=0,
     )
     base.update(kw)
     return model_config(**base)
@@ -126,3 +130,52 @@ def test_regional_motion_adaptive_boxes_follow_the_clip():
     assert torch.equal(rois[0, 0, :, 1:], rois[0, 1, :, 1:])  # same boxes for all frames of a clip
     assert not torch.equal(rois[0, 0, :, 1:], rois[1, 0, :, 1:])
     assert disc(clip).shape == (2,)
+
+
+@pytest.mark.parametrize("hw, requested, stem", [((64, 64), 0, 2), ((256, 256), 0, 4), ((128, 224), 0, 4),
+                                                 ((64, 112), 4, 4), ((256, 256), 2, 2)])
+def test_stem_stride_and_plan(hw, requested, stem):
+    H, W = hw
+    assert stem_stride(H, W, requested) == stem
+    disc = SpatioTemporalDiscriminator(_args(image_h=H, image_w=W, disc_stem_stride=requested))
+    first = disc.convs[0]
+    assert first.stride[1:] == (stem, stem)
+    if stem == 4:  # a per-frame 4×4 patch embedding: no temporal kernel, no overlap
+        assert first.kernel_size == (1, 4, 4) and first.padding == (0, 0, 0)
+    h = disc.convs[0](torch.zeros(1, 3, 2, H, W))
+    assert h.shape[-2:] == (H // stem, W // stem)
+    h, w = H, W
+    for sh, sw in _spatial_plan(H, W, stem):
+        h, w = h // sh, w // sw
+    assert 4 <= h < 8 and 4 <= w < 8
+    out = disc(_clip(2, 3, H, W))
+    assert out.shape == (2,) and torch.isfinite(out).all()
+
+
+def test_judging_reuses_the_power_iteration_of_the_d_step():
+    disc = SpatioTemporalDiscriminator(_args(disc_apply_spectral_norm=True)).train()
+    real, fake = _clip(2, 3, 64, 64, seed=1), _clip(2, 3, 64, 64, seed=2).requires_grad_()
+    d_logits = disc(torch.cat([real, fake.detach()]))  # D's step: one power iteration per layer
+    u_after_d = [m.parametrizations.weight[0]._u.clone() for m in disc.convs]
+    with judging(disc):
+        assert not disc.training and not any(p.requires_grad for p in disc.parameters())
+        g_logits = disc(fake)
+    assert disc.training and all(p.requires_grad for p in disc.parameters())
+    # the generator's pass saw exactly the weights D was judged with, and ran no power iteration
+    assert torch.equal(g_logits, d_logits[2:])
+    u_after_g = [m.parametrizations.weight[0]._u for m in disc.convs]
+    assert all(torch.equal(a, b) for a, b in zip(u_after_g, u_after_d, strict=True))
+    g_logits.sum().backward()
+    assert fake.grad.abs().sum() > 0 and all(p.grad is None for p in disc.parameters())
+
+
+def test_aligned_clips_keep_the_last_k_context_frames():
+    B, I, P = 2, 5, 3
+    clip = torch.arange(I + P, dtype=torch.float32).view(1, I + P, 1, 1, 1).expand(B, I + P, 3, 4, 4)
+    pred = -torch.ones(B, P, 3, 4, 4)
+    for K, kept in ((2, 2), (0, 0), (9, I), (None, I)):
+        real, fake = aligned_clips(clip, pred, I, K)
+        assert real.shape[1] == fake.shape[1] == kept + P
+        times = real[0, :, 0, 0, 0].tolist()
+        assert times == list(range(I - kept, I + P))  # real frame k shows time I − K + k
+        assert torch.equal(fake[:, :kept], real[:, :kept]) and torch.equal(fake[:, kept:], pred)

@@ -372,3 +372,26 @@ def test_stack_config_from_args_reads_and_broadcasts_flags():
 def test_bad_configuration_raises_value_error_naming_the_flag(overrides, key, flag):
     with pytest.raises(ValueError, match=flag):
         cli_args(**overrides).stack(key, 10)
+
+
+@pytest.mark.parametrize("temporal", [False, True])
+def test_euclidean_stand_in_keeps_widths_and_causality_and_learns(temporal):
+    from wubugaad.wubu.euclidean import EuclideanStack
+    from wubugaad.wubu.stack import build_stack
+
+    cfg = StackConfig(name="wubu_t" if temporal else "wubu_s", input_dim=6, num_levels=2,
+                      hyperbolic_dims=[8, 4], initial_curvatures=[1.0], temporal=temporal, num_heads=2,
+                      euclidean=True)
+    stack = build_stack(cfg)
+    assert isinstance(stack, EuclideanStack) and stack.output_dim == WuBuStack(cfg).output_dim == 4
+    assert stack.geometry_stats() == {}
+    assert not any(isinstance(p, ManifoldParameter) for p in stack.parameters())
+    x = torch.randn(3, 5, 6, requires_grad=True)
+    y = stack(x)
+    assert y.shape == (3, 5, 4)
+    if temporal:  # position 2 never sees positions 3 and 4
+        (grad,) = torch.autograd.grad(y[:, 2].sum(), x)
+        assert grad[:, 3:].abs().max() == 0 and grad[:, :3].abs().max() > 0
+    else:
+        y.sum().backward()
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in stack.parameters())

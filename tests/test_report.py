@@ -118,7 +118,7 @@ def test_trainer_writes_report_with_every_section(tiny_run):
                                                             "world_size": 1}
     for needle in ("generator losses", "discriminator losses", "Δ PSNR: prediction − copy-last", "curvature",
                    "wubu_s L1", "rotation_orthogonality_error", "boundary_saturation", "lr / momentum scales",
-                   "finished at step 4", "No per-future-step metrics"):
+                   "finished at step 4", "bench_psnr per future step"):
         assert needle in text, needle
     assert not list(tiny_run.glob(".report.html.*")), "temporary file left behind"
 

@@ -61,6 +61,7 @@ class ModelConfig(FlagConfig):
     disc_base_disc_channels: int
     disc_max_disc_channels: int
     disc_temporal_kernel_size: int
+    disc_stem_stride: int
     disc_min_hidden_fc_dim: int
     disc_max_hidden_fc_dim: int
     disc_use_gaad_film_condition: bool
@@ -69,6 +70,7 @@ class ModelConfig(FlagConfig):
     disc_cnn_channels_2d: tuple[int, ...]
     # WuBu stacks: shared settings, then WuBu-S, WuBu-M, WuBu-T
     wubu_dropout: float
+    wubu_replace_with_mlp: bool
     wubu_t_num_heads: int
     wubu_s_num_levels: int
     wubu_s_hyperbolic_dims: tuple[int, ...]
@@ -117,6 +119,7 @@ class ModelConfig(FlagConfig):
             temporal=key == "t",
             num_heads=self.wubu_t_num_heads,
             ablate=frozenset(read("ablate")),
+            euclidean=self.wubu_replace_with_mlp,
         )
 
     def stack(self, key: str, input_dim: int) -> StackConfig:

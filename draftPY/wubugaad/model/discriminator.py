@@ -16,6 +16,8 @@ discriminator starts exactly as the unconditioned network.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -25,11 +27,12 @@ from torchvision.ops import roi_align
 from wubugaad.gaad.boxes import DECOMPOSITION_TYPES, cached_boxes, motion_adaptive_boxes
 from wubugaad.model.config import ModelConfig
 
-__all__ = ["DISCRIMINATOR_TYPES", "discriminator_problems", "build_discriminator",
-           "SpatioTemporalDiscriminator", "RegionalDiscriminator"]
+__all__ = ["DISCRIMINATOR_TYPES", "discriminator_problems", "build_discriminator", "judging",
+           "stem_stride", "SpatioTemporalDiscriminator", "RegionalDiscriminator"]
 
 DISCRIMINATOR_TYPES = ("spatio_temporal_cnn", "regional_cnn")
 MIN_PATCH_SIZE = 2  # a regional patch must survive the CNN's first stride-2 conv
+HIGH_RES_SIDE = 128  # from this short side on, the automatic stem strides by 4
 
 
 def discriminator_problems(cfg: ModelConfig) -> list[str]:
@@ -117,15 +120,37 @@ def _fc_head(in_dim: int, cfg: ModelConfig, use_sn: bool) -> nn.Sequential:
                          _sn(nn.Linear(hidden, 1), use_sn))
 
 
-def _spatial_plan(H: int, W: int) -> list[tuple[int, int]]:
-    """Per-block spatial strides: halve a dim while it is ≥ 8 (ends in [4, 8)); at least one block."""
+def stem_stride(H: int, W: int, requested: int) -> int:
+    """Spatial stride of the 3-D discriminator's first block: ``requested``, or with 0 (auto) 4 when the
+    frame's short side is ≥ 128 px and 2 below. A stride-4 stem is a per-frame 4×4 patch embedding; it cuts
+    every later block's cost by 4 against a stride-2 stem, where the full-resolution blocks dominate."""
+    if requested:
+        return requested
+    return 4 if min(H, W) >= HIGH_RES_SIDE else 2
+
+
+def _spatial_plan(H: int, W: int, stem: int = 2) -> list[tuple[int, int]]:
+    """Per-block spatial strides. With a stride-4 stem, first one block striding 4 (a dim shorter than 8
+    keeps its size); then halve a dim while it is ≥ 8, so the map ends in [4, 8); at least one block."""
     plan: list[tuple[int, int]] = []
     h, w = H, W
+    if stem > 2:
+        sh, sw = (stem if h >= 2 * stem else 1), (stem if w >= 2 * stem else 1)
+        plan.append((sh, sw))
+        h, w = h // sh, w // sw
     while h >= 8 or w >= 8 or not plan:
         sh, sw = (2 if h >= 8 else 1), (2 if w >= 8 else 1)
         plan.append((sh, sw))
         h, w = h // sh, w // sw
     return plan
+
+
+def _block_kernel(kt: int, sh: int, sw: int, first: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(kernel, padding)`` of one block: a stride-4 stem is a per-frame patch embedding (kernel = stride);
+    kernel 4 / pad 1 halves a dim exactly (floor); kernel 3 / pad 1 keeps it."""
+    if first and max(sh, sw) > 2:
+        return (1, sh, sw), (0, 0, 0)
+    return (kt, 4 if sh == 2 else 3, 4 if sw == 2 else 3), (kt // 2, 1, 1)
 
 
 class SpatioTemporalDiscriminator(_FiLMMixin, nn.Module):
@@ -140,11 +165,11 @@ class SpatioTemporalDiscriminator(_FiLMMixin, nn.Module):
         in_ch = cfg.num_channels
         widths: list[int] = []
         self.convs = nn.ModuleList()
-        for i, (sh, sw) in enumerate(_spatial_plan(cfg.image_h, cfg.image_w)):
+        stem = stem_stride(cfg.image_h, cfg.image_w, cfg.disc_stem_stride)
+        for i, (sh, sw) in enumerate(_spatial_plan(cfg.image_h, cfg.image_w, stem)):
             out_ch = min(cfg.disc_base_disc_channels * 2 ** i, cfg.disc_max_disc_channels)
-            # kernel 4 / pad 1 halves a dim exactly (floor); kernel 3 / pad 1 keeps it
-            kernel = (kt, 4 if sh == 2 else 3, 4 if sw == 2 else 3)
-            conv = nn.Conv3d(in_ch, out_ch, kernel, stride=(1, sh, sw), padding=(kt // 2, 1, 1))
+            kernel, padding = _block_kernel(kt, sh, sw, first=i == 0)
+            conv = nn.Conv3d(in_ch, out_ch, kernel, stride=(1, sh, sw), padding=padding)
             self.convs.append(_sn(conv, use_sn))
             widths.append(out_ch)
             in_ch = out_ch
@@ -241,3 +266,18 @@ def build_discriminator(cfg: ModelConfig, cond_dim: int = 0) -> nn.Module:
     _check(cfg)
     kind = {"spatio_temporal_cnn": SpatioTemporalDiscriminator, "regional_cnn": RegionalDiscriminator}
     return kind[cfg.discriminator_type](cfg, cond_dim)
+
+
+@contextlib.contextmanager
+def judging(disc: torch.nn.Module):
+    """D as the generator's judge: no parameter gradients, and eval mode, so spectral normalisation reuses
+    the power iteration D's own forward ran this step (the same u, v and weights give the same σ) instead
+    of running a second one. D has no dropout or batch statistics, so eval mode changes nothing else."""
+    was_training = disc.training
+    disc.requires_grad_(False)
+    disc.eval()
+    try:
+        yield disc
+    finally:
+        disc.train(was_training)
+        disc.requires_grad_(True)

@@ -18,7 +18,7 @@ from wubugaad.gaad.boxes import cached_boxes, motion_adaptive_boxes
 from wubugaad.gaad.regions import AttentionPool, RegionTokenizer
 from wubugaad.model.config import ModelConfig
 from wubugaad.model.motion import MotionEncoder
-from wubugaad.wubu.stack import WuBuStack
+from wubugaad.wubu.stack import build_stack
 
 
 class AppearanceEncoder(nn.Module):
@@ -49,7 +49,7 @@ class AppearanceEncoder(nn.Module):
             roi_output_hw=(cfg.encoder_roi_align_output_h, cfg.encoder_roi_align_output_w),
             patch_size=cfg.encoder_pixel_patch_size,
         )
-        self.wubu_s = WuBuStack(cfg.stack("s", dim))
+        self.wubu_s = build_stack(cfg.stack("s", dim))
         self.pool = AttentionPool(self.wubu_s.output_dim)
         self.output_dim = self.wubu_s.output_dim
 
@@ -102,7 +102,7 @@ class ClipEncoder(nn.Module):
             motion_dim = cfg.encoder_initial_tangent_dim
             self.motion = MotionEncoder(cfg, motion_dim)
             in_dim += motion_dim
-        self.wubu_t = WuBuStack(cfg.stack("t", in_dim))
+        self.wubu_t = build_stack(cfg.stack("t", in_dim))
         self.output_dim = self.wubu_t.output_dim
         self.appearance_dim = self.appearance.output_dim
 

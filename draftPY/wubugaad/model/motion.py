@@ -28,7 +28,7 @@ from wubugaad.data.flow import OPENCV_TYPES
 from wubugaad.gaad.boxes import DECOMPOSITION_TYPES, cached_boxes, motion_adaptive_boxes
 from wubugaad.gaad.regions import AttentionPool, BoxEmbedding
 from wubugaad.model.config import ModelConfig
-from wubugaad.wubu.stack import WuBuStack
+from wubugaad.wubu.stack import build_stack
 
 __all__ = ["FLOW_TYPES", "RAFT_TYPES", "OPENCV_TYPES", "STAT_COMPONENTS", "MissingWeightsError",
            "raft_weights_file", "RaftFlow", "flow_problems", "motion_problems", "check_flow_config",
@@ -235,7 +235,7 @@ class MotionEncoder(nn.Module):
         dim = cfg.encoder_initial_tangent_dim
         self.stat_proj = nn.Linear(n_feat, dim)
         self.box_embed = BoxEmbedding(dim)
-        self.wubu_m = WuBuStack(cfg.stack("m", dim))
+        self.wubu_m = build_stack(cfg.stack("m", dim))
         self.pool = AttentionPool(self.wubu_m.output_dim)
         self.head = nn.Linear(self.wubu_m.output_dim, out_dim)
         self.no_motion = nn.Parameter(torch.randn(out_dim) / math.sqrt(out_dim))

@@ -48,20 +48,24 @@ class ModelOutput(NamedTuple):
 
 
 def aligned_clips(clip: torch.Tensor, prediction: torch.Tensor, num_input: int,
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+                  context_frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """D's aligned pair: real `[context ; targets]`, fake `[context ; predictions]`.
 
-    `clip` `(B, I + P, C, H, W)`, `prediction` `(B, P, C, H, W)` → two `(B, I + P, C, H, W)` clips whose
-    frame `k` shows time index `k` in both, so D compares the same moments. The fake keeps the gradient
-    path into `prediction`; detach it for D's own step.
+    `clip` `(B, I + P, C, H, W)`, `prediction` `(B, P, C, H, W)` → two `(B, K + P, C, H, W)` clips whose
+    frame `k` shows the same time index in both, so D compares the same moments. They hold the last
+    `K = min(context_frames, I)` context frames (all `I` when `context_frames` is None): D judges whether
+    the future follows from the recent past, and each context frame left out saves a frame of 3-D
+    convolution. The fake keeps the gradient path into `prediction`; detach it for D's own step.
     """
     I, P = int(num_input), prediction.shape[1]
     if clip.shape[1] != I + P or clip.shape[2:] != prediction.shape[2:]:
         raise ValueError(f"aligned_clips needs clip (B, num_input_frames + P, C, H, W) = (B, {I + P}, "
                          f"{', '.join(map(str, prediction.shape[2:]))}) for a prediction of shape "
                          f"{tuple(prediction.shape)} and num_input_frames={I}; got clip {tuple(clip.shape)}")
-    fake = torch.cat([clip[:, :I], prediction.to(clip.dtype)], dim=1)  # (B, I + P, C, H, W)
-    return clip, fake
+    K = I if context_frames is None else max(0, min(int(context_frames), I))
+    real = clip[:, I - K:]  # (B, K + P, C, H, W)
+    fake = torch.cat([clip[:, I - K:I], prediction.to(clip.dtype)], dim=1)
+    return real, fake
 
 
 class WuBuGAADHybridGen(nn.Module):

@@ -195,6 +195,13 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="first 3-D conv width of the discriminator" + _v01(64))
     g.add_argument("--disc_max_disc_channels", type=int, default=64, help="cap on its widths" + _v01(512))
     g.add_argument("--disc_temporal_kernel_size", type=int, default=3, help="its temporal kernel")
+    g.add_argument("--disc_stem_stride", type=int, choices=(0, 2, 4), default=0,
+                   help="spatial stride of the 3-D discriminator's first block: 2, 4 (a per-frame 4×4 patch "
+                        "embedding, 4× cheaper at high resolution) or 0 = auto (4 from a 128 px short side)")
+    g.add_argument("--disc_context_frames", type=int, default=2,
+                   help="context frames the discriminator sees before the targets: it judges [last K context "
+                        "frames ; targets] (real and fake aligned); at most --num_input_frames are used, "
+                        "so a large K judges the whole clip")
     g.add_argument("--disc_min_hidden_fc_dim", type=int, default=128,
                    help="lower bound of its final hidden layer")
     g.add_argument("--disc_max_hidden_fc_dim", type=int, default=512,
@@ -210,6 +217,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
 def add_wubu_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("WuBu nesting stacks")
     g.add_argument("--wubu_dropout", type=float, default=0.1, help="dropout inside WuBu levels")
+    g.add_argument("--wubu_replace_with_mlp", action="store_true",
+                   help="ablation: WuBu-S, -M and -T become residual MLP blocks of the same widths with "
+                        "the same time mixing, and no balls, boundaries, spread, descriptors or rotations")
     g.add_argument("--wubu_t_num_heads", type=int, default=4,
                    help="attention heads of WuBu-T's causal mixing")
     for key, name, levels, dims, curvs, old_dims in STACKS:

@@ -129,6 +129,9 @@ class Session:
     best_metric: float | None = None
     changed_settings: list = field(default_factory=list)
     report_built_at: float = -math.inf  # time.monotonic() of the last report.html build
+    lap_started: float = 0.0  # time.monotonic() at the last log step (train/seconds_per_step)
+    lap_step: int = 0  # the step of that log step
+    paused_s: float = 0.0  # validation and checkpoint time since then, left out of the step time
 
     @property
     def run_dir(self) -> Path:

@@ -3,10 +3,10 @@
 Per micro-batch (``clip`` (B, T, C, H, W) in [-1, 1], ``T = n_in + P``)::
 
     out   = G(clip, mode="train")                      # ONE generator forward
-    real  = clip                     = [context ; targets]
-    fake  = [context ; out.prediction]                 # same time indices as real
-    L_D   = BCE(D(real), 1)/2 + BCE(D(fake.detach()), 0)/2          → D grads only
-    L_G   = λ_recon·R + λ_kl·KL + λ_gan,eff·BCE(D(fake), 1)        → G grads only (D frozen)
+    real  = [last K context frames ; targets]          # K = --disc_context_frames
+    fake  = [last K context frames ; out.prediction]   # same time indices as real
+    L_D   = BCE(D(real), 1)/2 + BCE(D(fake.detach()), 0)/2          → D grads only (one D call on both)
+    L_G   = λ_recon·R + λ_kl·KL + λ_gan,eff·BCE(D(fake), 1)        → G grads only (D frozen, eval mode)
 
 ``R`` is ``--recon_loss`` (L1 / MSE / both); ``λ_gan,eff`` is 0 before ``--gan_start_step`` and ramps
 linearly to ``--lambda_gan`` over ``--gan_ramp_steps`` (``losses.gan_weight``). While it is 0 the generator
@@ -41,6 +41,7 @@ import time
 import torch
 
 from wubugaad.data.augment import augment_batch, step_seed
+from wubugaad.model.discriminator import judging
 from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, gan_weight, generator_losses
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.train import checkpoint, config, distributed, exits, grad_norms
@@ -97,6 +98,21 @@ def save(s: Session, kind: str, name_epoch: int | None = None) -> None:
     """Rank 0 writes checkpoint ``kind`` (best/last/epoch/step) atomically; periodic ones are pruned."""
     if not s.dist.is_main:
         return
+    with _paused(s):
+        _save(s, kind, name_epoch)
+
+
+@contextlib.contextmanager
+def _paused(s: Session):
+    """Time spent inside is not training-step time (validation, checkpoint writes)."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        s.paused_s += time.monotonic() - started
+
+
+def _save(s: Session, kind: str, name_epoch: int | None) -> None:
     extra = {"batch_in_epoch": s.batch_in_epoch, "rng": rng_state()}
     payload = checkpoint.build_payload(s.model, s.disc, s.opt_g, s.opt_d, s.scaler_g, s.scaler_d, s.step,
                                        s.epoch, s.best_metric, s.config_dict, extra, q_g=s.q_g, q_d=s.q_d)
@@ -111,6 +127,11 @@ def validate(s: Session, tag: str) -> dict[str, float]:
 
     Runs under ``fork_rng`` so the training noise stream does not depend on the validation schedule.
     """
+    with _paused(s):
+        return _validate(s, tag)
+
+
+def _validate(s: Session, tag: str) -> dict[str, float]:
     args = s.args
     devices = [s.dist.device] if s.dist.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
@@ -212,6 +233,9 @@ def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
     scalars["train/lr_disc"] = s.opt_d.current_lr()
     scalars["train/lambda_kl_eff"] = args.lambda_kl
     scalars["train/lambda_gan_eff"] = _lambda_gan(args, s.step - 1)
+    now = time.monotonic()
+    if s.step > s.lap_step:  # wall time per step since the last log step, validation and saves left out
+        scalars["train/seconds_per_step"] = (now - s.lap_started - s.paused_s) / (s.step - s.lap_step)
     for role, q in (("gen", s.q_g), ("disc", s.q_d)):
         if q is not None:
             scalars.update({f"q_ctrl_{role}/epsilon": q.epsilon, f"q_ctrl_{role}/lrscale": q.current_lr_scale,
@@ -227,6 +251,17 @@ def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
     scalars.update(zip(tensors, values, strict=True))
     s.tracker.log_scalars(s.step, scalars, epoch=s.epoch)
     s.tracker.info(format_step_line(s.epoch, s.step, scalars))
+    s.lap_started, s.lap_step, s.paused_s = time.monotonic(), s.step, 0.0
+
+
+def log_model_size(s: Session) -> None:
+    """Parameter counts of both networks, logged once when a run starts from scratch."""
+    sizes = {"model/params_gen": sum(p.numel() for p in s.model.parameters()),
+             "model/params_disc": sum(p.numel() for p in s.disc.parameters())}
+    s.tracker.info(f"parameters: generator {sizes['model/params_gen'] / 1e6:.2f} M, discriminator "
+                   f"{sizes['model/params_disc'] / 1e6:.2f} M")
+    if s.step == 0:
+        s.tracker.log_scalars(0, sizes, epoch=s.epoch)
 
 
 def _nonfinite_message(s: Session, reached_at: int) -> str:
@@ -301,6 +336,8 @@ def _train(s: Session) -> int:
     validated_at = -1
     final_scores: dict[str, float] = {}
     augment = config.augment_config(args)
+    log_model_size(s)
+    s.lap_started, s.lap_step, s.paused_s = time.monotonic(), s.step, 0.0
     with StopFlag() as stop, anomaly:
         try:
             epochs = s.tracker.progress(range(s.epoch, args.epochs), desc="epochs",
@@ -324,7 +361,8 @@ def _train(s: Session) -> int:
                         with s.autocast():
                             out = s.model_fwd(clip, mode="train", flow=flow)
                         pred, target = out.prediction, clip[:, n_in:]
-                        real, fake = aligned_clips(clip, pred, n_in)  # both (B, T, C, H, W)
+                        # both (B, K + P, C, H, W): the last K context frames, then targets / predictions
+                        real, fake = aligned_clips(clip, pred, n_in, args.disc_context_frames)
                         cond = out.condition
                         # ---- discriminator step on detached predictions (real and fake in one call) ----
                         both_cond = None if cond is None else torch.cat([cond, cond]).detach()
@@ -336,10 +374,8 @@ def _train(s: Session) -> int:
                         lambda_gan = _lambda_gan(args, s.step)
                         fake_logits = logits.chunk(2)[1].detach()
                         if lambda_gan > 0:
-                            s.disc.requires_grad_(False)
-                            with s.autocast():
+                            with judging(s.disc), s.autocast():
                                 fake_logits = s.disc(fake, cond).float()
-                            s.disc.requires_grad_(True)
                         g_loss, g_parts = generator_losses(
                             pred.float(), target.float(), out.mu.float(), out.logvar.float(), fake_logits,
                             args.lambda_recon, args.lambda_kl, lambda_gan,

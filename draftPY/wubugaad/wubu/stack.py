@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from wubugaad.wubu.euclidean import EuclideanStack
 from wubugaad.wubu.level import ABLATIONS, C_MIN, Transition, WuBuLevel, parts_for_level
 from wubugaad.wubu.temporal import PHI, PhiTimeEmbedding
 
@@ -88,6 +89,7 @@ class StackConfig:
     temporal: bool = False
     num_heads: int = 4
     ablate: frozenset[str] = field(default_factory=frozenset)
+    euclidean: bool = False  # replace the levels by same-width residual MLP blocks (`wubu/euclidean.py`)
 
     def __post_init__(self):
         self.ablate = frozenset(self.ablate)
@@ -202,4 +204,12 @@ def _init_linear(layer: nn.Linear) -> None:
     nn.init.zeros_(layer.bias)
 
 
-__all__ = ["ABLATIONS", "MIN_LEVEL_DIM", "StackConfig", "WuBuStack", "stack_problems"]
+def build_stack(cfg: StackConfig) -> nn.Module:
+    """`WuBuStack(cfg)`, or its Euclidean stand-in when `cfg.euclidean` (a stack without levels is the same
+    linear map either way)."""
+    if cfg.euclidean and cfg.num_levels > 0:
+        return EuclideanStack(cfg)
+    return WuBuStack(cfg)
+
+
+__all__ = ["ABLATIONS", "MIN_LEVEL_DIM", "StackConfig", "WuBuStack", "build_stack", "stack_problems"]
