@@ -80,6 +80,10 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${GEN_TEMPORAL_KERNEL_SIZE:=3}"
 : "${GEN_FINAL_CONV_KERNEL_SPATIAL:=3}"
 : "${RESIDUAL_GENERATOR:=true}"
+: "${GENERATOR_TYPE:=spatial}"
+: "${GEN_USE_WARP:=true}"
+: "${GEN_USE_GAAD_PAINT:=true}"
+: "${GEN_MAX_FLOW_PX:=32}"
 : "${DISCRIMINATOR_TYPE:=spatio_temporal_cnn}"
 : "${DISC_APPLY_SPECTRAL_NORM:=true}"
 : "${DISC_BASE_DISC_CHANNELS:=64}"
@@ -122,9 +126,12 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${WUBU_T_TANGENT_FLOW:=true}"
 : "${WUBU_T_ABLATE:=}"
 # ---- losses and optimisation
-: "${LAMBDA_RECON:=10.0}"
+: "${RECON_LOSS:=l1}"
+: "${LAMBDA_RECON:=100.0}"
 : "${LAMBDA_KL:=1e-4}"
-: "${LAMBDA_GAN:=1.0}"
+: "${LAMBDA_GAN:=0.1}"
+: "${GAN_START_STEP:=2000}"
+: "${GAN_RAMP_STEPS:=2000}"
 : "${LEARNING_RATE_GEN:=3e-4}"
 : "${LEARNING_RATE_DISC:=1e-4}"
 : "${RISGD_MOMENTUM:=0.9}"
@@ -227,6 +234,10 @@ CMD+=(--gen_base_channels "$GEN_BASE_CHANNELS")
 CMD+=(--gen_temporal_kernel_size "$GEN_TEMPORAL_KERNEL_SIZE")
 CMD+=(--gen_final_conv_kernel_spatial "$GEN_FINAL_CONV_KERNEL_SPATIAL")
 if is_true "$RESIDUAL_GENERATOR"; then CMD+=(--residual_generator); else CMD+=(--no_residual_generator); fi
+CMD+=(--generator_type "$GENERATOR_TYPE")
+if is_true "$GEN_USE_WARP"; then CMD+=(--gen_use_warp); else CMD+=(--no_gen_use_warp); fi
+if is_true "$GEN_USE_GAAD_PAINT"; then CMD+=(--gen_use_gaad_paint); else CMD+=(--no_gen_use_gaad_paint); fi
+CMD+=(--gen_max_flow_px "$GEN_MAX_FLOW_PX")
 CMD+=(--discriminator_type "$DISCRIMINATOR_TYPE")
 if is_true "$DISC_APPLY_SPECTRAL_NORM"; then CMD+=(--disc_apply_spectral_norm); fi
 CMD+=(--disc_base_disc_channels "$DISC_BASE_DISC_CHANNELS")
@@ -269,9 +280,12 @@ CMD+=(--wubu_t_boundary_points "$WUBU_T_BOUNDARY_POINTS")
 if is_true "$WUBU_T_TANGENT_FLOW"; then CMD+=(--wubu_t_tangent_flow); else CMD+=(--no_wubu_t_tangent_flow); fi
 if [[ -n "$WUBU_T_ABLATE" ]]; then CMD+=(--wubu_t_ablate $WUBU_T_ABLATE); fi
 # ---- losses and optimisation
+CMD+=(--recon_loss "$RECON_LOSS")
 CMD+=(--lambda_recon "$LAMBDA_RECON")
 CMD+=(--lambda_kl "$LAMBDA_KL")
 CMD+=(--lambda_gan "$LAMBDA_GAN")
+CMD+=(--gan_start_step "$GAN_START_STEP")
+CMD+=(--gan_ramp_steps "$GAN_RAMP_STEPS")
 CMD+=(--learning_rate_gen "$LEARNING_RATE_GEN")
 CMD+=(--learning_rate_disc "$LEARNING_RATE_DISC")
 CMD+=(--risgd_momentum "$RISGD_MOMENTUM")

@@ -6,7 +6,13 @@ import pytest
 import torch
 from torch.distributions import Normal
 from torch.distributions import kl_divergence as torch_kl
-from wubugaad.model.losses import discriminator_loss, generator_losses, kl_divergence, reconstruction_loss
+from wubugaad.model.losses import (
+    discriminator_loss,
+    gan_weight,
+    generator_losses,
+    kl_divergence,
+    reconstruction_loss,
+)
 
 
 def _gauss(B=3, D=5, dtype=torch.float64, seed=0):
@@ -94,3 +100,27 @@ def test_discriminator_loss_known_values():
 def test_reconstruction_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="target"):
         reconstruction_loss(torch.zeros(1, 2, 3), torch.zeros(1, 3, 3))
+
+
+@pytest.mark.parametrize("kind", ["l1", "mse", "l1+mse"])
+def test_reconstruction_kinds_and_exact_total(kind):
+    torch.manual_seed(1)
+    pred = torch.randn(2, 2, 3, 4, 4, requires_grad=True)
+    target = torch.rand(2, 2, 3, 4, 4) * 2 - 1
+    l1, mse = (pred - target).abs().mean(), (pred - target).square().mean()
+    expected = {"l1": l1, "mse": mse, "l1+mse": l1 + mse}[kind]
+    assert torch.allclose(reconstruction_loss(pred, target, kind), expected)
+    mu, logvar, logits = torch.randn(2, 4), torch.randn(2, 4), torch.randn(2)
+    total, bd = generator_losses(pred, target, mu, logvar, logits, 100.0, 0.01, 0.05, recon_loss=kind)
+    assert torch.allclose(bd["loss_g_recon"], expected.detach())
+    weighted = 100.0 * bd["loss_g_recon"] + 0.01 * bd["loss_g_kl"] + 0.05 * bd["loss_g_adv"]
+    assert torch.equal(total.detach(), weighted) and torch.equal(bd["loss_g_total"], weighted)
+    with pytest.raises(ValueError, match="--recon_loss 'l2' unknown"):
+        reconstruction_loss(pred, target, "l2")
+
+
+def test_gan_weight_warm_up_and_linear_ramp():
+    assert [gan_weight(s, 0.5, 10, 0) for s in (0, 9, 10, 500)] == [0.0, 0.0, 0.5, 0.5]
+    ramp = [gan_weight(s, 1.0, 10, 4) for s in range(8, 16)]
+    assert ramp == [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert gan_weight(0, 2.0, 0, 0) == 2.0

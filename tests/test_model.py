@@ -53,7 +53,8 @@ SHAPE_CASES = [  # (H, W, B, flags)
     (64, 64, 2, []),
     (64, 64, 2, [*MOTION, "--discriminator_type", "regional_cnn", "--disc_use_gaad_film_condition"]),
     (64, 112, 2, [*MOTION, "--disc_use_gaad_film_condition", "--prior", "learned"]),
-    (64, 112, 2, ["--discriminator_type", "regional_cnn", "--no_residual_generator"]),
+    (64, 112, 2, ["--discriminator_type", "regional_cnn", "--generator_type", "global",
+                  "--no_residual_generator"]),
     (256, 256, 1, [*MOTION, "--disc_use_gaad_film_condition"]),
     (256, 256, 1, ["--discriminator_type", "regional_cnn", "--disc_use_gaad_film_condition"]),
     (64, 112, 2, [*MOTION, "--num_input_frames", "0"]),
@@ -209,7 +210,8 @@ def _bad(*flags: str, **attrs):
     (lambda: _bad("--disc_use_gaad_film_condition", num_input_frames=0),
      r"--num_input_frames >= 1 or drop the flag"),
     (lambda: _bad(gen_final_conv_kernel_spatial=4), r"--gen_final_conv_kernel_spatial must be odd"),
-    (lambda: _bad(gen_temporal_kernel_size=2), r"--gen_temporal_kernel_size .* must be odd"),
+    (lambda: _bad("--generator_type", "global", gen_temporal_kernel_size=2),
+     r"--gen_temporal_kernel_size .* must be odd"),
 ])
 def test_bad_configuration_fails_at_construction(args, match):
     with pytest.raises(ValueError, match=match):

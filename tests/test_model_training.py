@@ -52,8 +52,10 @@ def snapshot(params):
 
 
 # the zero-initialised residual output (and D's zero-initialised FiLM projection) may hold these at zero
-# gradient for the very first step only
-FIRST_STEP_ZERO_OK = ("generator.stem.", "generator.stem_norm.", "generator.blocks.", "film.embed.")
+# gradient for the very first step only; in the spatial generator everything before its zero-initialised
+# output conv sits under `generator.body.`
+FIRST_STEP_ZERO_OK = ("generator.stem.", "generator.stem_norm.", "generator.blocks.", "film.embed.",
+                      "generator.body.")
 # float64 run: a gradient that is zero in exact arithmetic (e.g. a bias cancelled by the norm after it)
 # shows up as ~1e-17 rounding noise, far below this; real gradients here are ≥ 1e-7
 DEAD = 1e-12

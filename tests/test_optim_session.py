@@ -16,7 +16,7 @@ def fake(monkeypatch):
 
 def test_q_controller_state_is_stored_once_and_old_layout_still_loads(tmp_path, fake):
     run = tmp_path / "run"
-    argv = tiny_argv(tmp_path, "--max_steps", "3", "--q_controller_enabled")
+    argv = tiny_argv(tmp_path, "--max_steps", "3", "--q_controller_enabled", "--optimizer", "risgd")
     assert trainer.run(config.parse_args(argv)) == 0
     path = run / checkpoint_name("last")
     payload = load_checkpoint(path)
@@ -30,7 +30,8 @@ def test_q_controller_state_is_stored_once_and_old_layout_still_loads(tmp_path, 
     old_path = tmp_path / "old" / checkpoint_name("last")
     save_checkpoint(old_path, old)
     args = config.parse_args(tiny_argv(tmp_path, "--checkpoint_dir", str(tmp_path / "resumed"), "--max_steps",
-                                       "4", "--q_controller_enabled", "--load_checkpoint", str(old_path)))
+                                       "4", "--q_controller_enabled", "--optimizer", "risgd",
+                                       "--load_checkpoint", str(old_path)))
     s = session.setup(args)
     assert s.q_g.state_dict() == payload["q_controller_g"] and s.q_d.state_dict() == payload["q_controller_d"]
     for opt, key in ((s.opt_g, "opt_g"), (s.opt_d, "opt_d")):
@@ -43,7 +44,8 @@ def test_q_controller_state_is_stored_once_and_old_layout_still_loads(tmp_path, 
 
 def test_switching_the_optimizer_between_phases_starts_its_state_fresh(tmp_path, fake, capsys):
     run = tmp_path / "run"
-    assert trainer.run(config.parse_args(tiny_argv(tmp_path, "--max_steps", "2"))) == 0
+    first = tiny_argv(tmp_path, "--max_steps", "2", "--optimizer", "risgd")
+    assert trainer.run(config.parse_args(first)) == 0
     argv = tiny_argv(tmp_path, "--max_steps", "3", "--optimizer", "riemannian_adam", "--load_checkpoint",
                      str(run / checkpoint_name("last")))
     assert trainer.run(config.parse_args(argv)) == 0

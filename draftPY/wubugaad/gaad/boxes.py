@@ -23,6 +23,10 @@ Pixel coordinates, x right, y down, boxes ``[x1, y1, x2, y2]`` in a frame ``(W, 
   each sample's (box-smoothed) energy peak. Loop-free over the batch, no host syncs.
 
 Static box sets are built host-side once and cached per ``(W, H, N, kind, min_size, device)``.
+
+Box masks (``box_masks``): the fraction of each cell of an ``h × w`` grid over the frame that a box covers,
+``(…, N, h, w)``, separable in x and y, so per-sample boxes get their masks without loops; masks of static
+sets are cached (``cached_box_masks``).
 """
 
 from __future__ import annotations
@@ -267,3 +271,45 @@ def motion_adaptive_boxes(energy_map: torch.Tensor, N: int, min_size) -> torch.T
     parts.append(torch.cat([origin, origin + size], dim=-1))
     out = torch.cat(parts, dim=1)  # (B, N, 4)
     return out if batched else out.squeeze(0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Box masks on a coarse grid (device-side, batched)
+# ---------------------------------------------------------------------------------------------------------
+def _interval_overlap(lo: torch.Tensor, hi: torch.Tensor, cells: int, extent: float) -> torch.Tensor:
+    """Fraction of each of ``cells`` equal cells of ``[0, extent]`` covered by ``[lo, hi]``:
+    (…, N) → (…, N, cells)."""
+    size = extent / cells
+    edges = torch.arange(cells + 1, device=lo.device, dtype=lo.dtype) * size
+    start = torch.maximum(lo.unsqueeze(-1), edges[:-1])
+    stop = torch.minimum(hi.unsqueeze(-1), edges[1:])
+    return (stop - start).clamp_min(0.0) / size
+
+
+def box_masks(boxes: torch.Tensor, W: float, H: float, w: int, h: int) -> torch.Tensor:
+    """Covered area fraction of every cell of an ``h × w`` grid over the ``W × H`` frame, per box.
+
+    ``boxes`` ``(…, N, 4)`` pixel ``[x1, y1, x2, y2]`` → ``(…, N, h, w)`` in [0, 1]; a cell inside a box is 1,
+    a cell the box edge cuts holds the covered fraction. Separable: ``mask = overlap_y ⊗ overlap_x``.
+    """
+    if boxes.shape[-1] != 4 or w < 1 or h < 1:
+        raise ValueError(f"box_masks needs boxes (..., N, 4) and a grid of at least 1x1 "
+                         f"(got boxes {tuple(boxes.shape)}, grid {h}x{w})")
+    x1, y1, x2, y2 = boxes.unbind(dim=-1)
+    ox = _interval_overlap(x1, x2, w, float(W))  # (…, N, w)
+    oy = _interval_overlap(y1, y2, h, float(H))  # (…, N, h)
+    return oy.unsqueeze(-1) * ox.unsqueeze(-2)
+
+
+@functools.lru_cache(maxsize=128)
+def _cached_masks(W: float, H: float, N: int, kind: str, min_size: float, w: int, h: int,
+                  device: torch.device) -> torch.Tensor:
+    return box_masks(_cached(W, H, N, kind, min_size, device), W, H, w, h)
+
+
+def cached_box_masks(W, H, N: int, kind: str, min_size, w: int, h: int, device=None) -> torch.Tensor:
+    """``box_masks`` of the static set ``cached_boxes(W, H, N, kind, min_size)`` on an ``h × w`` grid,
+    ``(N, h, w)``, cached per key (treat as read-only)."""
+    cached_boxes(W, H, N, kind, min_size, device)  # validates the key
+    return _cached_masks(float(W), float(H), N, kind, float(min_size), int(w), int(h),
+                         torch.device(device if device is not None else "cpu"))

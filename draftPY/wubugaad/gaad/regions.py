@@ -4,6 +4,8 @@ All ``M`` frames (typically ``B·T``) × ``N`` boxes are handled by ONE ``torchv
 an ``(M·N, 5)`` rois tensor ``[frame_index, x1, y1, x2, y2]``; no Python loop over frames or regions and no
 host syncs. Boxes are in pixel coordinates of the input frames (``[0, 0, W, H]`` is the full frame); with
 ``aligned=True`` pixel ``(i, j)`` covers ``[j, j+1) × [i, i+1)``, which matches that convention.
+
+``paint`` is the way back: region tokens written into the cells of their boxes on a feature grid.
 """
 
 from __future__ import annotations
@@ -158,3 +160,26 @@ class AttentionPool(nn.Module):
         weights = F.softmax(logits, dim=-1)  # over regions
         pooled = torch.einsum("mhn,mnhd->mhd", weights, v).reshape(M, D)
         return self.out(pooled)
+
+
+def paint(tokens: torch.Tensor, masks: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Write region tokens into the grid cells of their boxes, averaged where boxes overlap.
+
+    ``tokens`` ``(B, N, D)``; ``masks`` ``(N, h, w)`` shared or ``(B, N, h, w)`` per sample (covered cell
+    fractions, ``gaad.boxes.box_masks``) → ``(B, D, h, w)``::
+
+        out[b, :, y, x] = Σ_n m[n, y, x] · tokens[b, n] / max(Σ_n m[n, y, x], eps)
+
+    A cell no box touches stays zero. One einsum for all samples, regions and cells.
+    """
+    if tokens.dim() != 3 or masks.dim() not in (3, 4) or masks.shape[-3] != tokens.shape[1]:
+        raise ValueError(f"paint needs tokens (B, N, D) and masks (N, h, w) or (B, N, h, w) with the same N "
+                         f"(got tokens {tuple(tokens.shape)}, masks {tuple(masks.shape)})")
+    masks = masks.to(tokens.dtype)
+    if masks.dim() == 3:
+        summed = torch.einsum("bnd,nyx->bdyx", tokens, masks)
+        coverage = masks.sum(dim=0)  # (h, w)
+    else:
+        summed = torch.einsum("bnd,bnyx->bdyx", tokens, masks)
+        coverage = masks.sum(dim=1).unsqueeze(1)  # (B, 1, h, w)
+    return summed / coverage.clamp_min(eps)

@@ -51,6 +51,10 @@ class ModelConfig(FlagConfig):
     gen_temporal_kernel_size: int
     gen_final_conv_kernel_spatial: int
     residual_generator: bool
+    generator_type: str
+    gen_use_warp: bool
+    gen_use_gaad_paint: bool
+    gen_max_flow_px: float
     # discriminator
     discriminator_type: str
     disc_apply_spectral_norm: bool

@@ -9,6 +9,8 @@ learned "no motion yet" code), and WuBu-T never lets position `t` attend to `t' 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
@@ -66,18 +68,29 @@ class AppearanceEncoder(nn.Module):
         moving = motion_adaptive_boxes(energy, self.num_regions, self.min_size).view(B, T - 1, -1, 4)
         return torch.cat([first, moving.to(self.boxes.dtype)], dim=1).flatten(0, 1)  # (B·T, N, 4)
 
-    def forward(self, frames: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, flow: torch.Tensor | None = None):
+        """→ `(a (B, T, D_s), region tokens after WuBu-S (B, T, N, D_s), boxes (N, 4) or (B, T, N, 4))`."""
         B, T = frames.shape[:2]
         boxes = self.frame_boxes(B, T, flow)
-        tokens = self.tokenizer(frames.flatten(0, 1), boxes)  # (B·T, N, D)
-        pooled = self.pool(self.wubu_s(tokens))  # (B·T, D_s)
-        return pooled.view(B, T, -1)
+        tokens = self.wubu_s(self.tokenizer(frames.flatten(0, 1), boxes))  # (B·T, N, D_s)
+        pooled = self.pool(tokens)  # (B·T, D_s)
+        if boxes.dim() == 3:
+            boxes = boxes.view(B, T, *boxes.shape[1:])  # (B·T, N, 4) → (B, T, N, 4)
+        return pooled.view(B, T, -1), tokens.view(B, T, *tokens.shape[1:]), boxes
+
+
+class EncoderOutput(NamedTuple):
+    h: torch.Tensor  # (B, T, D_h) WuBu-T codes
+    a: torch.Tensor  # (B, T, D_s) pooled appearance codes
+    tokens: torch.Tensor  # (B, T, N, D_s) GAAD region tokens after WuBu-S
+    boxes: torch.Tensor  # (N, 4) shared, or (B, T, N, 4) motion-adaptive, pixel [x1, y1, x2, y2]
 
 
 class ClipEncoder(nn.Module):
-    """Clip (and flow) → `h` `(B, T, D_h)`, with `a` `(B, T, D_s)` kept for conditioning.
+    """Clip (and flow) → `EncoderOutput`: `h` `(B, T, D_h)`, `a` `(B, T, D_s)` kept for conditioning, and
+    the region tokens with their boxes (the spatial generator paints them back into space).
 
-    `forward(frames, flow)` → `(h, a)`. `flow` is `(B, T−1, 2, H, W)` when the motion branch is on.
+    `flow` is `(B, T−1, 2, H, W)` when the motion branch is on.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -93,7 +106,7 @@ class ClipEncoder(nn.Module):
         self.output_dim = self.wubu_t.output_dim
         self.appearance_dim = self.appearance.output_dim
 
-    def forward(self, frames: torch.Tensor, flow: torch.Tensor | None = None):
-        a = self.appearance(frames, flow)
+    def forward(self, frames: torch.Tensor, flow: torch.Tensor | None = None) -> EncoderOutput:
+        a, tokens, boxes = self.appearance(frames, flow)
         seq = a if self.motion is None else torch.cat([a, self.motion(flow)], dim=-1)  # (B, T, D_s [+ D_m])
-        return self.wubu_t(seq), a
+        return EncoderOutput(self.wubu_t(seq), a, tokens, boxes)

@@ -2,9 +2,11 @@
 
 Generator objective::
 
-    L_G = λ_recon · MSE(pred, target) + λ_kl · KL(q ‖ p) + λ_gan · BCE(D(fake), 1)
+    L_G = λ_recon · R(pred, target) + λ_kl · KL(q ‖ p) + λ_gan,eff · BCE(D(fake), 1)
 
-Discriminator objective::
+with ``R`` the per-pixel L1, MSE or their sum (``--recon_loss``) and ``λ_gan,eff = gan_weight(step, …)``,
+zero until ``--gan_start_step`` and rising linearly to ``λ_gan`` over ``--gan_ramp_steps``, so D only pushes
+G once G predicts. Discriminator objective::
 
     L_D = ½ · (BCE(D(real), 1) + BCE(D(fake), 0))
 
@@ -17,21 +19,39 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["GEN_LOSS_KEYS", "DISC_LOSS_KEYS", "LOSS_KEYS", "reconstruction_loss", "kl_divergence",
-           "generator_losses", "discriminator_loss"]
+__all__ = ["GEN_LOSS_KEYS", "DISC_LOSS_KEYS", "LOSS_KEYS", "RECON_LOSSES", "reconstruction_loss",
+           "kl_divergence", "gan_weight", "generator_losses", "discriminator_loss"]
 
 # Breakdown keys, the one list of them: the trainer averages these, the Q-controller and the logger read them.
 GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_kl", "loss_g_adv", "loss_g_total")
 DISC_LOSS_KEYS = ("loss_d_real", "loss_d_fake", "loss_d_total")
 LOSS_KEYS = GEN_LOSS_KEYS + DISC_LOSS_KEYS
+RECON_LOSSES = ("l1", "mse", "l1+mse")
 
 
-def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over every element, in the model's [-1, 1] pixel space."""
+def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """Mean over every element of ``|pred − target|`` (l1), ``(pred − target)²`` (mse) or their sum
+    (l1+mse), in the model's [-1, 1] pixel space."""
     if pred.shape != target.shape:
         raise ValueError(f"reconstruction_loss: pred shape {tuple(pred.shape)} != target shape "
                          f"{tuple(target.shape)}; the generator must output exactly the target frames")
-    return F.mse_loss(pred, target)
+    if kind == "l1":
+        return F.l1_loss(pred, target)
+    if kind == "mse":
+        return F.mse_loss(pred, target)
+    if kind == "l1+mse":
+        return F.l1_loss(pred, target) + F.mse_loss(pred, target)
+    raise ValueError(f"--recon_loss {kind!r} unknown; use one of {', '.join(RECON_LOSSES)}")
+
+
+def gan_weight(step: int, lambda_gan: float, start_step: int, ramp_steps: int) -> float:
+    """Effective adversarial weight at optimizer ``step`` (steps done so far): 0 before ``start_step``,
+    then ``λ_gan · min(1, (step − start_step + 1) / ramp_steps)`` (``ramp_steps = 0``: ``λ_gan`` at once)."""
+    if step < start_step:
+        return 0.0
+    if ramp_steps <= 0:
+        return float(lambda_gan)
+    return float(lambda_gan) * min(1.0, (step - start_step + 1) / ramp_steps)
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor | None = None,
@@ -62,14 +82,16 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor
 def generator_losses(pred: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
                      fake_logits: torch.Tensor, lambda_recon: float, lambda_kl: float, lambda_gan: float,
                      prior_mu: torch.Tensor | None = None, prior_logvar: torch.Tensor | None = None,
-                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                     recon_loss: str = "mse") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted generator loss and its breakdown.
 
     ``fake_logits`` is D's output on ``[context ; predictions]`` with gradients flowing into G; the
-    adversarial term is the non-saturating ``BCE(D(fake), 1)``. ``loss_g_total`` is built from exactly the
-    same three terms, so it equals ``λ_recon·recon + λ_kl·kl + λ_gan·adv`` bit-for-bit.
+    adversarial term is the non-saturating ``BCE(D(fake), 1)``; ``lambda_gan`` is the effective weight
+    (``gan_weight``); ``recon_loss`` picks the reconstruction term (``reconstruction_loss``).
+    ``loss_g_total`` is built from exactly the same three terms, so it equals
+    ``λ_recon·recon + λ_kl·kl + λ_gan·adv`` bit-for-bit.
     """
-    recon = reconstruction_loss(pred, target)
+    recon = reconstruction_loss(pred, target, recon_loss)
     kl, kl_per_dim = kl_divergence(mu, logvar, prior_mu, prior_logvar)
     adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
     total = lambda_recon * recon + lambda_kl * kl + lambda_gan * adv

@@ -27,8 +27,10 @@ from wubugaad.model.discriminator import build_discriminator, discriminator_prob
 from wubugaad.model.encoder import ClipEncoder
 from wubugaad.model.generator import VideoGenerator, generator_problems
 from wubugaad.model.motion import build_flow_estimator, flow_problems, motion_problems
+from wubugaad.model.spatial import GENERATOR_TYPES, SpatialGenerator, spatial_problems
 
-__all__ = ["MODES", "ModelOutput", "WuBuGAADHybridGen", "aligned_clips", "build", "model_problems"]
+__all__ = ["MODES", "GENERATOR_TYPES", "ModelOutput", "WuBuGAADHybridGen", "aligned_clips", "build",
+           "model_problems"]
 
 MODES = ("train", "reconstruct", "predict", "generate")
 LOGVAR_RANGE = (-12.0, 8.0)  # keeps σ = exp(logvar/2) in a float32-safe range
@@ -92,7 +94,11 @@ class WuBuGAADHybridGen(nn.Module):
             nn.init.zeros_(self.prior_head.bias)
         context_dim = h_dim if self.num_input > 0 else 0
         appearance_dim = a_dim if self.num_input > 0 else 0
-        self.generator = VideoGenerator(cfg, context_dim, appearance_dim)
+        self.spatial = cfg.generator_type == "spatial"
+        if self.spatial:
+            self.generator = SpatialGenerator(cfg, context_dim, appearance_dim, a_dim)
+        else:
+            self.generator = VideoGenerator(cfg, context_dim, appearance_dim)
         self.disc_condition_dim = context_dim + appearance_dim
 
     def prior(self, context: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,12 +136,14 @@ class WuBuGAADHybridGen(nn.Module):
         if not conditional and frames.shape[1] != I + self.num_predict:
             raise ValueError(f"mode {mode!r} needs clips of num_input_frames + num_predict_frames = "
                              f"{I + self.num_predict} frames, got {frames.shape[1]}")
-        context = appearance = None
+        context = appearance = enc = pairs = None
         h = None
         if frames.shape[1] > 0:
-            h, a = self.encoder(frames, self._flow(frames, flow))
+            pairs = self._flow(frames, flow)
+            enc = self.encoder(frames, pairs)
+            h = enc.h
             if I > 0:
-                context, appearance = h[:, I - 1], a[:, I - 1]
+                context, appearance = h[:, I - 1], enc.a[:, I - 1]
         prior_mu, prior_logvar = self.prior(context, clip.new_empty(clip.shape[0], 1))
         if conditional:
             mu, logvar = prior_mu, prior_logvar
@@ -147,11 +155,25 @@ class WuBuGAADHybridGen(nn.Module):
             logvar = logvar.clamp(*LOGVAR_RANGE)
             if z is None:
                 z = mu + (0.5 * logvar).exp() * torch.randn_like(mu) if mode == "train" else mu
-        prediction = self.generator(z, context, appearance, frames[:, I - 1] if I > 0 else None)
+        if self.spatial:
+            prediction = self._spatial_prediction(z, context, appearance, frames, enc, pairs)
+        else:
+            prediction = self.generator(z, context, appearance, frames[:, I - 1] if I > 0 else None)
         condition = None
         if context is not None:
             condition = torch.cat([context, appearance], dim=-1).detach()
         return ModelOutput(prediction, mu, logvar, context, prior_mu, prior_logvar, condition)
+
+    def _spatial_prediction(self, z, context, appearance, frames, enc, pairs) -> torch.Tensor:
+        """The spatial generator on the context frames, the last one's GAAD regions and its inflow."""
+        I = self.num_input
+        boxes = enc.boxes if enc.boxes.dim() == 2 else enc.boxes[:, I - 1]  # (N, 4) or (B, N, 4)
+        last_flow = None
+        if self.generator.use_flow_input:
+            B, _, _, H, W = frames.shape
+            # pair (I−2, I−1) moves into the last context frame; one context frame has no pair yet
+            last_flow = pairs[:, I - 2] if I >= 2 else frames.new_zeros(B, 2, H, W)
+        return self.generator(z, context, appearance, frames[:, :I], enc.tokens[:, I - 1], boxes, last_flow)
 
     def geometry_stats(self) -> dict[str, torch.Tensor]:
         """Per-stack geometry scalars keyed `wubu_{s,m,t}/…` (see `WuBuStack.geometry_stats`)."""
@@ -185,6 +207,7 @@ def model_problems(cfg: ModelConfig) -> list[str]:
     as far as settings go). The command-line parser reports exactly these, so library use and the command
     line share one definition of every limit."""
     problems = _wiring_problems(cfg) + flow_problems(cfg) + motion_problems(cfg) + generator_problems(cfg)
+    problems += spatial_problems(cfg)
     problems += discriminator_problems(cfg)
     for key in STACK_KEYS:
         problems += cfg.stack_problems(key)

@@ -41,7 +41,7 @@ NON_NEGATIVE_INTS = (
     "num_input_frames", "disc_context_frames", "num_workers", "max_steps", "lr_warmup_steps",
     "lr_schedule_steps", "keep_last_n", "val_interval", "val_max_clips",
     "num_val_samples_to_log", "demo_num_samples", "wandb_log_train_recon_interval",
-    "wandb_log_fixed_noise_samples_interval",
+    "wandb_log_fixed_noise_samples_interval", "gan_start_step", "gan_ramp_steps",
 )
 # Loss weights, learning rates, decay and the time budget: finite and >= 0.
 NON_NEGATIVE_FLOATS = (
@@ -138,6 +138,13 @@ def moving_objects_config(args: argparse.Namespace) -> moving_objects.MovingObje
         seed=args.seed, cache_dir=args.cache_dir)
 
 
+def resolve_generator_type(args: argparse.Namespace) -> str:
+    """``--generator_type`` as given, else spatial with context frames and global without."""
+    if args.generator_type is not None:
+        return args.generator_type
+    return "spatial" if args.num_input_frames > 0 else "global"
+
+
 def broadcast_stack_lists(args: argparse.Namespace) -> argparse.Namespace:
     """Repeat one-value ``wubu_{s,m,t}`` dims/curvature lists to the level count (in place; fresh lists)."""
     for key in STACK_KEYS:
@@ -156,6 +163,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``argv`` (default ``sys.argv[1:]``), validate, broadcast stack lists; exit 2 on bad input."""
     parser = build_parser()
     args = parser.parse_args(None if argv is None else list(argv))
+    args.generator_type = resolve_generator_type(args)
     problems = validate_args(args)
     if problems:
         parser.error("; ".join(problems))
@@ -205,6 +213,9 @@ def args_from_config(config: dict) -> argparse.Namespace:
     Flags added after the checkpoint was written keep their defaults; unknown old keys are kept as well.
     """
     args = build_parser().parse_args([])
+    # checkpoints written before the spatial generator existed hold the global one
+    args.generator_type = "global"
     for name, value in config.items():
         setattr(args, name, value)
+    args.generator_type = resolve_generator_type(args)
     return broadcast_stack_lists(args)

@@ -15,7 +15,9 @@ from wubugaad.data.scene_cuts import DEFAULT_THRESHOLD as SCENE_CUT_THRESHOLD
 from wubugaad.data.video_cache import DEFAULT_MIN_DECODED_FRACTION
 from wubugaad.gaad.boxes import DECOMPOSITION_TYPES
 from wubugaad.model.discriminator import DISCRIMINATOR_TYPES
+from wubugaad.model.losses import RECON_LOSSES
 from wubugaad.model.motion import FLOW_TYPES, RAFT_TYPES, STAT_COMPONENTS
+from wubugaad.model.spatial import GENERATOR_TYPES
 from wubugaad.optim.schedules import SCHEDULES
 from wubugaad.train.validation import BENCH_METRIC_KEYS, PRED_METRIC_KEYS, RECON_METRIC_KEYS
 from wubugaad.wubu.stack import ABLATIONS
@@ -39,8 +41,8 @@ STACKS = (
 )
 
 
-def _v01(value: object) -> str:
-    return f" (v0.1 default: {value}; smaller for the quick CPU demo)"
+def _v01(value: object, why: str = "smaller for the quick CPU demo") -> str:
+    return f" (v0.1 default: {value}; {why})"
 
 
 def _add_on_off(group, name: str, default: bool, help_on: str) -> None:
@@ -58,7 +60,7 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=-1,
                    help="accepted for old torch.distributed launchers; the rank comes from the environment "
                         "(LOCAL_RANK)")
-    g.add_argument("--epochs", type=int, default=30,
+    g.add_argument("--epochs", type=int, default=20,
                    help="number of epochs (absolute index: a resumed run continues up to it)" + _v01(100))
     g.add_argument("--max_steps", type=int, default=0,
                    help="stop after this many optimizer steps in total (0 = no limit)")
@@ -161,15 +163,30 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                         + _v01(128))
 
     g = p.add_argument_group("generator and discriminator")
+    g.add_argument("--generator_type", choices=GENERATOR_TYPES, default=None,
+                   help="spatial: U-Net over the context frames that warps the last frame by a predicted "
+                        "flow and blends in a synthesised correction; global: z and the context code through "
+                        "3-D transposed convolutions (the first build; the only one without context). "
+                        "Default: spatial with context frames, global without")
     g.add_argument("--gen_base_channels", type=int, default=32,
-                   help="widest 3-D conv width of the generator (halved per upsampling block)")
+                   help="generator width: global — widest 3-D conv (halved per upsampling block); spatial — "
+                        "a quarter of it at full resolution, doubling per level (stride) up to 4x")
+    _add_on_off(g, "gen_use_warp", True,
+                "spatial generator: warp the last context frame by a predicted flow (off: a masked "
+                "correction on the last frame only; ablation)")
+    _add_on_off(g, "gen_use_gaad_paint", True,
+                "spatial generator: paint the GAAD region tokens of the last context frame into the cells "
+                "of their boxes at the bottleneck (off: ablation)")
+    g.add_argument("--gen_max_flow_px", type=float, default=16.0,
+                   help="spatial generator: bound of the predicted flow in pixels (max·tanh(raw/max))")
     g.add_argument("--gen_temporal_kernel_size", type=int, default=3,
-                   help="temporal kernel of the generator 3-D convolutions")
+                   help="temporal kernel of the global generator's 3-D convolutions (odd)")
     g.add_argument("--gen_final_conv_kernel_spatial", type=int, default=3,
-                   help="spatial kernel of the generator output convolution (odd)")
+                   help="spatial kernel of the generator output convolution (odd; both generators)")
     _add_on_off(g, "residual_generator", True,
-                "predict a residual on the last context frame (zero-initialised: the untrained model copies "
-                "the last frame); needs context frames")
+                "global generator: predict a residual on the last context frame (zero-initialised: the "
+                "untrained model copies the last frame); needs context frames (the spatial generator ignores "
+                "it: it always starts from the last frame)")
     g.add_argument("--discriminator_type", choices=DISCRIMINATOR_TYPES, default="spatio_temporal_cnn",
                    help="spatio_temporal_cnn or regional_cnn")
     g.add_argument("--disc_apply_spectral_norm", action="store_true",
@@ -232,16 +249,27 @@ def add_wubu_flags(p: argparse.ArgumentParser) -> None:
 
 def add_training_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("losses and optimisation")
-    g.add_argument("--lambda_recon", type=float, default=10.0, help="weight of the reconstruction MSE")
+    g.add_argument("--recon_loss", choices=RECON_LOSSES, default="l1",
+                   help="per-pixel reconstruction loss on the target frames in [-1, 1]: l1, mse or their sum")
+    g.add_argument("--lambda_recon", type=float, default=100.0, help="weight of the reconstruction loss"
+                   + _v01(10, "SAVP's L1 weight: reconstruction leads"))
     g.add_argument("--lambda_kl", type=float, default=0.1, help="weight of the KL term")
-    g.add_argument("--lambda_gan", type=float, default=1.0, help="weight of the generator adversarial term")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default="risgd",
+    g.add_argument("--lambda_gan", type=float, default=0.1,
+                   help="weight of the generator adversarial term once the warm-up is over"
+                   + _v01(1, "SAVP's weight: reconstruction leads"))
+    g.add_argument("--gan_start_step", type=int, default=300,
+                   help="optimizer step at which the generator's adversarial term is switched on (D trains "
+                        "from the start)")
+    g.add_argument("--gan_ramp_steps", type=int, default=200,
+                   help="steps over which that weight rises linearly from 0 to --lambda_gan (0: at once)")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default="riemannian_adam",
                    help="optimizer of both networks: risgd = RiemannianEnhancedSGD (momentum SGD), "
-                        "riemannian_adam = AdamW with Riemannian Adam on the Poincaré-ball parameters")
-    g.add_argument("--learning_rate_gen", type=float, default=1e-4,
-                   help="base learning rate of encoder+generator")
-    g.add_argument("--learning_rate_disc", type=float, default=1e-4,
-                   help="base learning rate of the discriminator")
+                        "riemannian_adam = AdamW with Riemannian Adam on the Poincaré-ball parameters"
+                        + _v01("risgd", "Adam moves the conv generator far more in a CPU budget"))
+    g.add_argument("--learning_rate_gen", type=float, default=2e-3,
+                   help="base learning rate of encoder+generator" + _v01("1e-4", "for Adam"))
+    g.add_argument("--learning_rate_disc", type=float, default=2e-4,
+                   help="base learning rate of the discriminator" + _v01("1e-4", "for Adam"))
     g.add_argument("--risgd_momentum", type=float, default=0.9, help="RiSGD momentum, in [0, 1)")
     g.add_argument("--adam_beta1", type=float, default=0.9,
                    help="riemannian_adam: β₁ (first-moment decay, in [0, 1); the Q-controller scales it)")

@@ -42,7 +42,7 @@ LOSS_TO_KEY = dict(zip(LOSS_KEYS, (
 ), strict=True))
 # Scalar keys logged every --log_interval steps.
 TRAIN_SCALAR_KEYS = (
-    *LOSS_TO_KEY.values(), "train/lr_gen", "train/lr_disc", "train/lambda_kl_eff",
+    *LOSS_TO_KEY.values(), "train/lr_gen", "train/lr_disc", "train/lambda_kl_eff", "train/lambda_gan_eff",
     "train/grad_norm_gen", "train/grad_norm_disc", "train/nonfinite_skipped",
 )
 Q_SCALAR_KEYS = tuple(f"q_ctrl_{role}/{name}" for role in ("gen", "disc")

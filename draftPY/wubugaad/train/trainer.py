@@ -6,7 +6,12 @@ Per micro-batch (``clip`` (B, T, C, H, W) in [-1, 1], ``T = n_in + P``)::
     real  = [last K context frames ; targets]          # K = --disc_context_frames
     fake  = [last K context frames ; out.prediction]   # same time indices as real
     L_D   = BCE(D(real), 1)/2 + BCE(D(fake.detach()), 0)/2          → D grads only (one D call on both)
-    L_G   = λ_recon·MSE + λ_kl·KL + λ_gan·BCE(D(fake), 1)          → G grads only (D frozen, eval mode)
+    L_G   = λ_recon·R + λ_kl·KL + λ_gan,eff·BCE(D(fake), 1)        → G grads only (D frozen, eval mode)
+
+``R`` is ``--recon_loss`` (L1 / MSE / both); ``λ_gan,eff`` is 0 before ``--gan_start_step`` and ramps
+linearly to ``--lambda_gan`` over ``--gan_ramp_steps`` (``losses.gan_weight``). While it is 0 the generator
+does not back-propagate through D; the adversarial value is still logged from D's step on the same
+(detached) predictions.
 
 Both losses are divided by ``grad_accum_steps``; after the last micro-batch of a macro-batch each network's
 gradients are clipped globally (``--global_max_grad_norm``) and its optimizer steps (a non-finite step is
@@ -37,7 +42,7 @@ import torch
 
 from wubugaad.data.augment import augment_batch, step_seed
 from wubugaad.model.discriminator import judging
-from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, generator_losses
+from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, gan_weight, generator_losses
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.train import checkpoint, config, distributed, exits, grad_norms
 from wubugaad.train.amp import backward, clip_and_step
@@ -227,6 +232,7 @@ def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
     scalars["train/lr_gen"] = s.opt_g.current_lr()  # of the step just taken
     scalars["train/lr_disc"] = s.opt_d.current_lr()
     scalars["train/lambda_kl_eff"] = args.lambda_kl
+    scalars["train/lambda_gan_eff"] = _lambda_gan(args, s.step - 1)
     now = time.monotonic()
     if s.step > s.lap_step:  # wall time per step since the last log step, validation and saves left out
         scalars["train/seconds_per_step"] = (now - s.lap_started - s.paused_s) / (s.step - s.lap_step)
@@ -328,6 +334,7 @@ def _train(s: Session) -> int:
     budget_min = args.max_train_minutes  # wall-clock budget (benchmarks); 0 = none
     deadline = time.monotonic() + 60.0 * budget_min if budget_min > 0 else math.inf
     validated_at = -1
+    final_scores: dict[str, float] = {}
     augment = config.augment_config(args)
     log_model_size(s)
     s.lap_started, s.lap_step, s.paused_s = time.monotonic(), s.step, 0.0
@@ -363,13 +370,16 @@ def _train(s: Session) -> int:
                             logits = s.disc_fwd(torch.cat([real, fake.detach()]), both_cond).float()
                         d_loss, d_parts = discriminator_loss(*logits.chunk(2))
                         backward(d_loss / accum, s.scaler_d)
-                        # ---- generator step through a frozen D ------------------------------------
-                        with judging(s.disc), s.autocast():
-                            fake_logits = s.disc(fake, cond).float()
+                        # ---- generator step through a frozen D (not while its weight is 0) ----------
+                        lambda_gan = _lambda_gan(args, s.step)
+                        fake_logits = logits.chunk(2)[1].detach()
+                        if lambda_gan > 0:
+                            with judging(s.disc), s.autocast():
+                                fake_logits = s.disc(fake, cond).float()
                         g_loss, g_parts = generator_losses(
                             pred.float(), target.float(), out.mu.float(), out.logvar.float(), fake_logits,
-                            args.lambda_recon, args.lambda_kl, args.lambda_gan,
-                            _f(out.prior_mu), _f(out.prior_logvar))
+                            args.lambda_recon, args.lambda_kl, lambda_gan,
+                            _f(out.prior_mu), _f(out.prior_logvar), recon_loss=args.recon_loss)
                         backward(g_loss / accum, s.scaler_g)
                     parts = {**g_parts, **d_parts}
                     loss_sum += torch.stack([parts[k].float() for k in LOSS_KEYS])
@@ -401,7 +411,7 @@ def _train(s: Session) -> int:
                     if args.save_interval > 0 and s.step % args.save_interval == 0:
                         save(s, "step")
                     if args.val_interval > 0 and s.step % args.val_interval == 0:
-                        validate(s, f"step{s.step}")
+                        final_scores = validate(s, f"step{s.step}")
                         validated_at = s.step
                     signalled, out_of_time, tripped_any = _stop_requested(
                         s, stop, time.monotonic() >= deadline, reached_at)
@@ -418,7 +428,7 @@ def _train(s: Session) -> int:
                 s.batch_in_epoch = 0
                 s.epoch += 1
                 if args.val_interval <= 0:
-                    validate(s, f"ep{s.epoch - 1}")
+                    final_scores = validate(s, f"ep{s.epoch - 1}")
                     validated_at = s.step
                 save(s, "epoch", name_epoch=s.epoch - 1)
         except Exception:
@@ -427,11 +437,26 @@ def _train(s: Session) -> int:
             # Ctrl-C also reaches data-loader workers, whose exit surfaces here as an error
             return _interrupted(s, stop)
     if validated_at != s.step:
-        validate(s, f"step{s.step}")
+        final_scores = validate(s, f"step{s.step}")
     save(s, "last")
     s.tracker.info(f"training finished at epoch {s.epoch}, step {s.step}; outputs in {s.run_dir}")
+    s.tracker.info(_final_line(final_scores))
     _close(s, f"finished at step {s.step}")
     return 0
+
+
+def _final_line(scores: dict[str, float]) -> str:
+    """The run's last line: prediction against copying the last context frame on the validation set."""
+    if "pred_psnr" not in scores or "copy_last_psnr" not in scores:
+        return "final validation: no prediction-vs-copy-last figures (no validation set or no context)"
+    pred, copy = scores["pred_psnr"], scores["copy_last_psnr"]
+    recon = scores.get("avg_val_psnr", float("nan"))
+    return (f"final validation: val/pred_psnr={pred:.3f} dB  val/copy_last_psnr={copy:.3f} dB  "
+            f"pred - copy_last = {pred - copy:+.3f} dB  (reconstruction {recon:.3f} dB)")
+
+
+def _lambda_gan(args, step: int) -> float:
+    return gan_weight(max(step, 0), args.lambda_gan, args.gan_start_step, args.gan_ramp_steps)
 
 
 def _interrupted(s: Session, stop: StopFlag) -> int:

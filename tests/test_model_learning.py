@@ -1,0 +1,77 @@
+"""The real model learns: with the default losses, optimizer and settings it overfits one clip of the demo
+video at 32×32 well below the copy-last error within 150 optimizer steps (the trainer's step: one G forward,
+D on detached predictions, G through a frozen D once the adversarial weight is on, global clipping)."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from wubugaad.data.video_cache import make_demo_video
+from wubugaad.model.losses import discriminator_loss, gan_weight, generator_losses
+from wubugaad.model.vaegan import aligned_clips, build
+from wubugaad.train.amp import clip_and_step
+from wubugaad.train.config import parse_args
+from wubugaad.train.session import _optimizers
+
+STEPS = 150
+
+
+def demo_clip(tmp_path, T: int, size: int = 32, start: int = 20) -> torch.Tensor:
+    """`(1, T, 3, size, size)` in [-1, 1]: frames start … start+T−1 of a generated demo video."""
+    path = make_demo_video(tmp_path / "demo.mp4", start + T, size, size, seed=0)
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    capture.release()
+    clip = torch.from_numpy(np.stack(frames[start : start + T])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return clip.unsqueeze(0)
+
+
+def train_step(model, disc, opt_g, opt_d, args, clip, step: int) -> dict:
+    I = args.num_input_frames
+    out = model(clip, mode="train")
+    real, fake = aligned_clips(clip, out.prediction, I)
+    logits = disc(torch.cat([real, fake.detach()]))
+    d_loss, d_parts = discriminator_loss(*logits.chunk(2))
+    d_loss.backward()
+    lam = gan_weight(step, args.lambda_gan, args.gan_start_step, args.gan_ramp_steps)
+    fake_logits = logits.chunk(2)[1].detach()
+    if lam > 0:
+        disc.requires_grad_(False)
+        fake_logits = disc(fake)
+        disc.requires_grad_(True)
+    g_loss, g_parts = generator_losses(out.prediction, clip[:, I:], out.mu, out.logvar, fake_logits,
+                                       args.lambda_recon, args.lambda_kl, lam, recon_loss=args.recon_loss)
+    g_loss.backward()
+    clip_and_step(opt_g, model.parameters(), None, args.global_max_grad_norm, False)
+    clip_and_step(opt_d, disc.parameters(), None, args.global_max_grad_norm, False)
+    opt_g.zero_grad(set_to_none=True)
+    opt_d.zero_grad(set_to_none=True)
+    return {**g_parts, **d_parts}
+
+
+@pytest.mark.parametrize("generator_type", ["spatial"])
+def test_default_model_overfits_one_demo_clip(tmp_path, generator_type):
+    torch.set_num_threads(1)
+    args = parse_args(["--image_h", "32", "--image_w", "32", "--generator_type", generator_type])
+    I = args.num_input_frames
+    clip = demo_clip(tmp_path, I + args.num_predict_frames)
+    target, last = clip[:, I:], clip[:, I - 1 : I]
+    copy_mse = (last - target).square().mean()
+    torch.manual_seed(0)
+    model, disc = build(args, pretrained_flow=False)
+    opt_g, opt_d = _optimizers(args, model, disc)
+    model.train()
+    disc.train()
+    for step in range(STEPS):
+        parts = train_step(model, disc, opt_g, opt_d, args, clip, step)
+        assert all(torch.isfinite(v) for v in parts.values()), (step, parts)
+    model.eval()
+    with torch.no_grad():
+        recon = model(clip, mode="reconstruct").prediction
+    recon_mse = (recon - target).square().mean()
+    assert recon_mse <= 0.5 * copy_mse, (recon_mse.item(), copy_mse.item())

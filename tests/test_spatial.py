@@ -1,0 +1,165 @@
+"""The spatial generator and its parts: exact warping, box masks and painting, the copy-last start,
+shapes over frame sizes / motion / GAAD types / ablation switches, and the prediction's tie to space."""
+
+import pytest
+import torch
+from _sync_guard import no_host_sync
+from test_model import MOTION, clip_and_flow, make
+from wubugaad.gaad.boxes import box_masks, cached_box_masks, cached_boxes
+from wubugaad.gaad.regions import paint
+from wubugaad.model.vaegan import MODES
+from wubugaad.model.warp import warp
+
+
+# ---------------------------------------------------------------- warp
+@pytest.mark.parametrize("H, W", [(32, 48), (17, 23), (64, 64)])
+def test_warp_is_exact_at_zero_flow_and_shifts_by_integer_flow(H, W):
+    g = torch.Generator().manual_seed(0)
+    frames = torch.rand(3, 2, H, W, generator=g) * 2 - 1
+    assert torch.equal(warp(frames, torch.zeros(3, 2, H, W)), frames)
+    flow = torch.zeros(3, 2, H, W)
+    flow[:, 0] = 2.0  # sample two pixels to the right: out[y, x] = frames[y, x + 2]
+    flow[:, 1] = -1.0  # and one up: out[y, x] = frames[y − 1, x + 2]
+    out = warp(frames, flow)
+    assert torch.allclose(out[:, :, 1:, : W - 2], frames[:, :, : H - 1, 2:], atol=1e-5)
+
+
+def test_warp_passes_gradient_to_the_flow():
+    frames = torch.linspace(-1, 1, 16).view(1, 1, 1, 16).expand(1, 1, 8, 16).contiguous()
+    flow = torch.zeros(1, 2, 8, 16, requires_grad=True)
+    warp(frames, flow).sum().backward()
+    assert flow.grad[0, 0, :, 1:-1].abs().min() > 0  # a ramp in x: every inner pixel feels flow_x
+
+
+def test_warp_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="warp needs frames"):
+        warp(torch.zeros(2, 3, 8, 8), torch.zeros(2, 2, 8, 9))
+
+
+# ---------------------------------------------------------------- box masks and paint
+def _reference_masks(boxes, W, H, w, h, samples=64):
+    """Covered fractions by dense point sampling of every cell (slow, loops: for the test only)."""
+    out = torch.zeros(boxes.shape[0], h, w, dtype=torch.float64)
+    for n, (x1, y1, x2, y2) in enumerate(boxes.double().tolist()):
+        for i in range(h):
+            for j in range(w):
+                ys = (i + (torch.arange(samples, dtype=torch.float64) + 0.5) / samples) * H / h
+                xs = (j + (torch.arange(samples, dtype=torch.float64) + 0.5) / samples) * W / w
+                inside = ((ys >= y1) & (ys < y2))[:, None] & ((xs >= x1) & (xs < x2))[None, :]
+                out[n, i, j] = inside.double().mean()
+    return out
+
+
+@pytest.mark.parametrize("kind", ["subdivide", "spiral", "hybrid"])
+def test_box_masks_are_covered_fractions_and_cached(kind):
+    W, H, w, h = 48, 32, 6, 4
+    boxes = cached_boxes(W, H, 6, kind, 4)
+    masks = box_masks(boxes, W, H, w, h)
+    assert masks.shape == (6, h, w)
+    assert torch.allclose(masks.double(), _reference_masks(boxes, W, H, w, h), atol=0.03)
+    cached = cached_box_masks(W, H, 6, kind, 4, w, h)
+    assert torch.equal(cached, masks) and cached is cached_box_masks(W, H, 6, kind, 4, w, h)
+    # per-sample boxes give per-sample masks in the same batched call
+    both = box_masks(torch.stack([boxes, boxes.flip(0)]), W, H, w, h)
+    assert torch.equal(both[0], masks) and torch.equal(both[1], masks.flip(0))
+
+
+def test_paint_averages_tokens_over_covering_boxes():
+    # two boxes on a 2x4 grid of a 40x20 frame: the left half, and the middle two columns
+    boxes = torch.tensor([[0.0, 0.0, 20.0, 20.0], [10.0, 0.0, 30.0, 20.0]])
+    masks = box_masks(boxes, 40, 20, 4, 2)
+    tokens = torch.tensor([[[1.0, 10.0], [3.0, 30.0]]])  # (B=1, N=2, D=2)
+    out = paint(tokens, masks)  # (1, 2, 2, 4)
+    assert out.shape == (1, 2, 2, 4)
+    expected_row = torch.tensor([1.0, 2.0, 3.0, 0.0])  # only box 0, both, only box 1, none
+    assert torch.allclose(out[0, 0], expected_row.expand(2, 4))
+    assert torch.allclose(out[0, 1], 10 * expected_row.expand(2, 4))
+    per_sample = paint(tokens.expand(3, 2, 2), masks.expand(3, 2, 2, 4))
+    assert torch.allclose(per_sample, out.expand(3, 2, 2, 4))
+    with pytest.raises(ValueError, match="paint needs"):
+        paint(tokens, masks[:1])
+
+
+# ---------------------------------------------------------------- the copy-last start and shapes
+CASES = [  # (H, W, flags)
+    (32, 32, []),
+    (32, 48, [*MOTION]),
+    (48, 32, [*MOTION, "--gaad_decomposition_type", "motion_adaptive", "--num_input_frames", "3"]),
+    (30, 46, ["--gaad_decomposition_type", "spiral", "--num_predict_frames", "3"]),
+    (64, 112, ["--gaad_decomposition_type", "subdivide", "--prior", "learned"]),
+    (32, 32, ["--no_gen_use_warp", "--no_gen_use_gaad_paint", *MOTION]),
+    (32, 32, [*MOTION, "--num_input_frames", "1"]),
+]
+
+
+@pytest.mark.parametrize("H, W, flags", CASES)
+def test_spatial_output_starts_as_the_last_context_frame(H, W, flags):
+    model, _, args = make("--generator_type", "spatial", "--image_h", str(H), "--image_w", str(W), *flags)
+    assert model.spatial
+    I, P, C = args.num_input_frames, args.num_predict_frames, args.num_channels
+    clip, flow = clip_and_flow(args)
+    flow = flow if args.use_wubu_motion_branch else None
+    last = clip[:, I - 1 : I].expand(-1, P, -1, -1, -1)
+    for mode in MODES:
+        out = model(clip, mode=mode, flow=flow)
+        assert out.prediction.shape == (2, P, C, H, W) and torch.isfinite(out.prediction).all()
+    pred = model(clip, mode="predict", flow=flow).prediction
+    assert (pred - last).abs().max() <= 1e-6
+    z = torch.randn(2, args.latent_dim)
+    assert (model(clip, mode="reconstruct", flow=flow, z=z).prediction - last).abs().max() > 1e-6
+
+
+def test_spatial_step_has_no_host_sync():
+    model, _, args = make("--image_h", "32", "--image_w", "48", *MOTION, "--gaad_decomposition_type",
+                          "motion_adaptive")
+    clip, flow = clip_and_flow(args)
+    with no_host_sync():
+        model(clip, mode="train", flow=flow).prediction.square().mean().backward()
+
+
+def test_spatial_generator_needs_context():
+    with pytest.raises(SystemExit):
+        make("--generator_type", "spatial", "--num_input_frames", "0")
+
+
+# ---------------------------------------------------------------- tied to space
+def _scene(H, W, x0, y0, size=6):
+    """A grey frame with one bright square at (x0, y0), as a clip frame (C, H, W) in [-1, 1]."""
+    frame = torch.full((3, H, W), -0.5)
+    frame[:, y0 : y0 + size, x0 : x0 + size] = 0.9
+    return frame
+
+
+def _response(model, clip, z):
+    """The generator's own change to the last context frame, |x̂ − x_last| summed over channels: (H, W)."""
+    with torch.no_grad():
+        pred = model(clip, mode="predict", z=z).prediction
+    return pred, pred - clip[:, model.num_input - 1 :]
+
+
+@pytest.mark.parametrize("generator_type, tied", [("spatial", True), ("global", False)])
+def test_moving_an_object_in_the_last_context_frame_moves_the_prediction_there(generator_type, tied):
+    H = W = 48
+    model, _, args = make("--image_h", str(H), "--image_w", str(W), "--num_predict_frames", "1",
+                          "--generator_type", generator_type)
+    torch.manual_seed(3)
+    torch.nn.init.normal_(model.generator.out.weight, std=0.05)  # a generator that does something
+    model.eval()
+    I = args.num_input_frames
+    base = torch.stack([_scene(H, W, 8, 8)] * I).unsqueeze(0)  # (1, I, C, H, W): object resting at (8, 8)
+    moved = base.clone()
+    moved[0, I - 1] = _scene(H, W, 32, 30)  # in the last context frame only it sits at (32, 30)
+    z = torch.zeros(1, args.latent_dim)
+    pred_b, own_b = _response(model, base, z)
+    pred_m, own_m = _response(model, moved, z)
+    near = torch.zeros(H, W, dtype=torch.bool)
+    for x0, y0 in ((8, 8), (32, 30)):  # where the object left and where it now is, with a margin
+        near[max(y0 - 6, 0) : y0 + 12, max(x0 - 6, 0) : x0 + 12] = True
+    # the prediction shows the object where the last context frame has it
+    assert (pred_m - pred_b)[0, 0, :, 30:36, 32:38].abs().mean() > 0.5 * 1.4
+    # and what the generator itself adds to the last frame changes there, not all over the frame: the
+    # "near" windows are 28 % of the frame; a generator that sees the context only through global codes
+    # (the global one) spreads its change evenly
+    change = (own_m - own_b).abs().sum(dim=(0, 1, 2))  # (H, W)
+    assert change.sum() > 0.1
+    assert (change[near].sum() > 0.6 * change.sum()) == tied
