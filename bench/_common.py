@@ -136,3 +136,22 @@ def emit(record: dict) -> None:
     """One JSON line on stdout (the training's own console output goes to stderr)."""
     sys.__stdout__.write(json.dumps(record, sort_keys=False) + "\n")
     sys.__stdout__.flush()
+
+
+# the held-out synthetic setting: train on one generated demo video, validate on another (other shapes,
+# colours, paths and background), both at the configuration's frame size
+DEMO_TRAIN_SEED, DEMO_VAL_SEED = 1, 2
+DEMO_TRAIN_FRAMES, DEMO_VAL_FRAMES = 600, 160
+
+
+def demo_pair(folder: Path, width: int, height: int) -> tuple[Path, Path]:
+    """Write (or reuse) the training and the held-out demo video in ``folder``; returns both paths."""
+    from wubugaad.data.video_cache import make_demo_video
+
+    out = []
+    for seed, frames in ((DEMO_TRAIN_SEED, DEMO_TRAIN_FRAMES), (DEMO_VAL_SEED, DEMO_VAL_FRAMES)):
+        path = folder / f"demo_seed{seed}_{width}x{height}.mp4"
+        if not path.is_file():
+            make_demo_video(path, frames, width, height, seed)
+        out.append(path)
+    return out[0], out[1]

@@ -2,11 +2,14 @@
 
     python3 bench/bench_quality.py [--minutes 10] [--config cpu-small] [--train-video PATH]
                                    [--val-video PATH] [training flags, e.g. --num_workers 1]
+    python3 bench/bench_quality.py --video demo   # held-out synthetic: demo seed 1 → demo seed 2
 
 Trains configuration ``--config`` with the real trainer (``--max_train_minutes``: it stops after the first
 optimizer step that ends past the budget) on ``--train-video`` (default: the real fixture
 tests/data/bbb_excerpt.mp4) and validates on ``--val-video`` (default: tests/data/bbb_excerpt_val.mp4,
-frames the training never sees). Scores come from the trainer's own validation (``validation.evaluate``)
+frames the training never sees); ``--video demo`` trains on a generated demo video (seed 1, 600 frames)
+and validates on another one (seed 2, 160 frames: other shapes, paths and background). Scores come from
+the trainer's own validation (``validation.evaluate``)
 over every validation clip, read back from the run's ``metrics.jsonl``, all on the same target frames:
 
 - reconstruction (``mode="reconstruct"``, z = posterior mean, the clip's targets visible to the encoder):
@@ -30,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import CONFIGS, FIXTURE, FIXTURE_VAL, config_argv, emit, machine, run_control_argv
+from _common import CONFIGS, FIXTURE, FIXTURE_VAL, config_argv, demo_pair, emit, machine, run_control_argv
 from wubugaad.train import config, session, trainer
 from wubugaad.train.validation import evaluate
 
@@ -94,7 +97,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="named configuration (see _common.py)")
     p.add_argument("--train-video", type=Path, default=FIXTURE, help="training video")
     p.add_argument("--val-video", type=Path, default=FIXTURE_VAL, help="held-out validation video")
+    p.add_argument("--video", choices=("fixture", "demo"), default="fixture",
+                   help="demo: train on a generated demo video, validate on another (replaces both paths)")
     opts, extra = p.parse_known_args(argv)
+    if opts.video == "demo":
+        size = {flag: int(v) for flag, v in zip(CONFIGS[opts.config][::2], CONFIGS[opts.config][1::2],
+                                                strict=True) if flag in ("--image_w", "--image_h")}
+        folder = Path(tempfile.gettempdir()) / "wubugaad-demo-pair"
+        opts.train_video, opts.val_video = demo_pair(folder, size["--image_w"], size["--image_h"])
     if not opts.minutes > 0:
         p.error(f"--minutes must be > 0 (got {opts.minutes})")
     for flag, path in (("--train-video", opts.train_video), ("--val-video", opts.val_video)):

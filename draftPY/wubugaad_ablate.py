@@ -1,7 +1,7 @@
 """Ablation study runner: does each WuBu / GAAD / motion component earn its keep?
 
     python3 draftPY/wubugaad_ablate.py --grid wubu --seeds 3 --max_steps 600 --out runs/ablate_wubu \\
-        -- --video_data_path my_video.mp4 --validation_video_path held_out.mp4
+        -- --video_data_path ~/videos/train.mp4 --validation_video_path ~/videos/held_out.mp4
 
 Everything after ``--`` (or any flag this script does not know) is the base training configuration.
 ``--grid`` is a preset (wubu, gaad, motion, generator, optimizer, all) or a JSON/YAML file mapping
@@ -31,7 +31,7 @@ from wubugaad.train import ablation, ablation_stats  # noqa: E402
 ENTRY = Path(__file__).resolve().parent / "WuBuGAADHybridGen_v0.1.py"
 
 
-def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--grid", required=True,
@@ -44,7 +44,12 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--jobs", type=int, default=1, help="runs at once (CPU threads are split between them)")
     p.add_argument("--out", required=True, help="study folder (created; a rerun continues it)")
     p.add_argument("--retry_failed", action="store_true", help="rerun runs that finished with an error")
-    own, base = p.parse_known_args(argv)
+    return p
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The study's own flags, and the rest: the base training configuration."""
+    own, base = build_parser().parse_known_args(argv)
     return own, [token for token in base if token != "--"]
 
 

@@ -25,8 +25,9 @@ def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _sampler_flags() -> set[str]:
-    spec = importlib.util.spec_from_file_location("wubugaad_sample", ROOT / "draftPY" / "wubugaad_sample.py")
+def _script_flags(name: str) -> set[str]:
+    """Flags of another entry script of draftPY/ (sampler, ablation runner), from its own parser."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "draftPY" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return set(module.build_parser()._option_string_actions)
@@ -40,7 +41,8 @@ def _geometry_regex() -> re.Pattern:
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_every_flag_in_the_docs_exists(doc):
-    known = set(config.build_parser()._option_string_actions) | _sampler_flags() | FOREIGN_FLAGS
+    known = (set(config.build_parser()._option_string_actions) | _script_flags("wubugaad_sample")
+             | _script_flags("wubugaad_ablate") | FOREIGN_FLAGS)
     mentioned = set(re.findall(r"(?<![\w-])--[a-z][\w-]*", _text(doc)))
     assert mentioned, "no flags found: is the pattern broken?"
     assert mentioned <= known, f"{doc.name} mentions unknown flags: {sorted(mentioned - known)}"
