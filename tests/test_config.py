@@ -123,7 +123,7 @@ def test_no_argument_defaults_are_the_quick_demo():
     args = parse_args([])
     assert args.video_data_path == "demo_video_data_dir"
     assert args.checkpoint_dir == "wubugaad_hybridgen_checkpoints_v01"
-    assert (args.epochs, args.batch_size, args.image_h, args.image_w) == (20, 4, 64, 64)
+    assert (args.epochs, args.batch_size, args.image_h, args.image_w) == (30, 4, 64, 64)
     assert (args.num_input_frames, args.num_predict_frames, args.latent_dim) == (3, 1, 64)
     assert not args.use_wubu_motion_branch and args.load_checkpoint is None and args.local_rank == -1
     assert args.wubu_s_hyperbolic_dims == [32, 16] and args.wubu_t_hyperbolic_dims == [32]

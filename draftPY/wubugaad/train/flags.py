@@ -60,7 +60,7 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=-1,
                    help="accepted for old torch.distributed launchers; the rank comes from the environment "
                         "(LOCAL_RANK)")
-    g.add_argument("--epochs", type=int, default=20,
+    g.add_argument("--epochs", type=int, default=30,
                    help="number of epochs (absolute index: a resumed run continues up to it)" + _v01(100))
     g.add_argument("--max_steps", type=int, default=0,
                    help="stop after this many optimizer steps in total (0 = no limit)")
