@@ -56,13 +56,14 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 def write_outputs(out: Path, study: ablation.Study, rows: list[dict]) -> str:
     rows = ablation_stats.add_deltas(sorted(rows, key=lambda r: (list(study.grid).index(r["variant"]),
                                                                  int(r["seed"]))), study.base_variant)
-    ablation_stats.write_csv(out / "ablation.csv", rows)
+    names = ablation.OUTPUT_FILES
+    ablation_stats.write_csv(out / names["csv"], rows)
     summary = ablation_stats.summarise(rows, study.base_variant, list(study.grid))
     table = ablation_stats.markdown_table(summary, f"Ablation study ({len(rows)} runs)")
-    tmp = out / "ablation.md.tmp"
+    tmp = out / f"{names['table']}.tmp"
     tmp.write_text(table, encoding="utf-8")
-    tmp.replace(out / "ablation.md")
-    ablation_stats.effect_chart(out / "ablation.png", summary)
+    tmp.replace(out / names["table"])
+    ablation_stats.effect_chart(out / names["chart"], summary)
     return table
 
 

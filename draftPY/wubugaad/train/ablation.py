@@ -34,6 +34,7 @@ STACK_FLAGS = ("--wubu_s_ablate", "--wubu_t_ablate", "--wubu_m_ablate")
 # flags the runner sets for every run; a base configuration or grid may not set them
 RUNNER_FLAGS = ("--seed", "--checkpoint_dir", "--max_steps", "--max_train_minutes", "--load_checkpoint")
 MANY_EPOCHS = "1000000"  # the step budget ends a run; --epochs is absolute, so it must not end it first
+OUTPUT_FILES = {"csv": "ablation.csv", "table": "ablation.md", "chart": "ablation.png"}  # in the study folder
 SIGNAL_EXITS = (130, 143, -signal.SIGTERM, -signal.SIGINT, -signal.SIGKILL)
 
 

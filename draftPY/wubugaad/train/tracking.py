@@ -43,14 +43,15 @@ LOSS_TO_KEY = dict(zip(LOSS_KEYS, (
 # Scalar keys logged every --log_interval steps.
 TRAIN_SCALAR_KEYS = (
     *LOSS_TO_KEY.values(), "train/lr_gen", "train/lr_disc", "train/lambda_kl_eff", "train/lambda_gan_eff",
-    "train/grad_norm_gen", "train/grad_norm_disc", "train/nonfinite_skipped",
+    "train/grad_norm_gen", "train/grad_norm_disc", "train/nonfinite_skipped", "train/seconds_per_step",
 )
+MODEL_SIZE_KEYS = ("model/params_gen", "model/params_disc")  # logged once, at step 0 of a fresh run
 Q_SCALAR_KEYS = tuple(f"q_ctrl_{role}/{name}" for role in ("gen", "disc")
                       for name in ("epsilon", "lrscale", "momentumscale", "avgreward", "qtablesize"))
 # Validation metrics are logged as val/<metric>; the benchmark-definition ones also per future step
 # k = 1 … P as VAL_PER_STEP_PATTERN.
 VAL_PER_STEP_PATTERN = "val/{metric}_t{k}"
-WANDB_SCALAR_KEYS = (TRAIN_SCALAR_KEYS + Q_SCALAR_KEYS + GRAD_NORM_KEYS
+WANDB_SCALAR_KEYS = (TRAIN_SCALAR_KEYS + MODEL_SIZE_KEYS + Q_SCALAR_KEYS + GRAD_NORM_KEYS
                      + tuple(f"val/{k}" for k in VAL_METRIC_KEYS + BENCH_METRIC_KEYS))
 # Geometry scalars: {stack} ∈ wubu_s, wubu_m, wubu_t; {i} the level index.
 GEOMETRY_KEY_PATTERNS = (

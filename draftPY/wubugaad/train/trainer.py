@@ -48,7 +48,7 @@ from wubugaad.train import checkpoint, config, distributed, exits, grad_norms
 from wubugaad.train.amp import backward, clip_and_step
 from wubugaad.train.report import write_report
 from wubugaad.train.session import Session, rng_state, setup
-from wubugaad.train.tracking import LOSS_TO_KEY, format_step_line
+from wubugaad.train.tracking import LOSS_TO_KEY, MODEL_SIZE_KEYS, format_step_line
 from wubugaad.train.validation import (
     evaluate,
     generate,
@@ -256,10 +256,11 @@ def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
 
 def log_model_size(s: Session) -> None:
     """Parameter counts of both networks, logged once when a run starts from scratch."""
-    sizes = {"model/params_gen": sum(p.numel() for p in s.model.parameters()),
-             "model/params_disc": sum(p.numel() for p in s.disc.parameters())}
-    s.tracker.info(f"parameters: generator {sizes['model/params_gen'] / 1e6:.2f} M, discriminator "
-                   f"{sizes['model/params_disc'] / 1e6:.2f} M")
+    gen_key, disc_key = MODEL_SIZE_KEYS
+    sizes = {gen_key: sum(p.numel() for p in s.model.parameters()),
+             disc_key: sum(p.numel() for p in s.disc.parameters())}
+    s.tracker.info(f"parameters: generator {sizes[gen_key] / 1e6:.2f} M, discriminator "
+                   f"{sizes[disc_key] / 1e6:.2f} M")
     if s.step == 0:
         s.tracker.log_scalars(0, sizes, epoch=s.epoch)
 
