@@ -42,10 +42,13 @@ def _ablate_all_stacks(component: str) -> list[str]:
     return [token for flag in STACK_FLAGS for token in (flag, component)]
 
 
+# every WuBu component on: the rotations between levels are off by default, so the study turns them on
+ALL_ON = [f"--wubu_{key}_use_rotation" for key in "smt"]
 PRESETS: dict[str, dict[str, list[str]]] = {
-    "wubu": {"all_on": [], "no_distances": _ablate_all_stacks("distances"),
-             "no_spread": _ablate_all_stacks("spread"), "no_rotation": _ablate_all_stacks("rotation"),
-             "plain_mlp": ["--wubu_replace_with_mlp"]},
+    "wubu": {"all_on": ALL_ON, "no_distances": ALL_ON + _ablate_all_stacks("distances"),
+             "no_spread": ALL_ON + _ablate_all_stacks("spread"),
+             "no_rotation": ALL_ON + _ablate_all_stacks("rotation"),
+             "plain_mlp": ALL_ON + ["--wubu_replace_with_mlp"]},
     "gaad": {"hybrid": [], "subdivide": ["--gaad_decomposition_type", "subdivide"],
              "spiral": ["--gaad_decomposition_type", "spiral"], "no_paint": ["--no_gen_use_gaad_paint"]},
     "motion": {"no_motion": [], "motion_dis": ["--use_wubu_motion_branch", "--optical_flow_net_type", "dis"]},
@@ -55,10 +58,11 @@ PRESETS: dict[str, dict[str, list[str]]] = {
 
 
 def _all_preset() -> dict[str, list[str]]:
-    grid = {"base": []}
+    """Every preset's variants against one base with every WuBu component on."""
+    grid = {"base": list(ALL_ON)}
     for name, preset in PRESETS.items():
         for variant, flags in list(preset.items())[1:]:
-            grid[f"{name}/{variant}"] = flags
+            grid[f"{name}/{variant}"] = flags if flags[:len(ALL_ON)] == ALL_ON else ALL_ON + flags
     return grid
 
 
