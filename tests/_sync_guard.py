@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 GUARDED_METHODS = ("item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__")
 
@@ -48,3 +49,16 @@ def no_host_sync():
                 delattr(torch.Tensor, name)  # fall back to the inherited C implementation
             else:
                 setattr(torch.Tensor, name, original)
+
+
+class OpCounter(TorchDispatchMode):
+    """Counts every aten op dispatched (forward and backward): a loop over items shows as a count that
+    grows with the batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))

@@ -4,9 +4,8 @@ frozen RAFT estimator that a training step leaves bit-identical."""
 
 import pytest
 import torch
-from _sync_guard import no_host_sync
+from _sync_guard import OpCounter, no_host_sync
 from test_model import MOTION, RAFT_FLAGS, clip_and_flow, make, plant_raft_weights
-from torch.utils._python_dispatch import TorchDispatchMode
 from wubugaad.model.losses import discriminator_loss, generator_losses
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
@@ -119,18 +118,6 @@ def test_full_gd_step_has_no_host_sync(flags):
         opt_d.step()
         opt_g.step()
     assert torch.isfinite(g_parts["loss_g_total"]) and torch.isfinite(d_parts["loss_d_total"])
-
-
-class OpCounter(TorchDispatchMode):
-    """Counts every aten op dispatched (forward and backward)."""
-
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.count += 1
-        return func(*args, **(kwargs or {}))
 
 
 def count_step_ops(flags, B: int, num_input: int, regions: int) -> int:
