@@ -74,6 +74,7 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${OPTICAL_FLOW_NET_TYPE:=raft_small}"
 : "${OPTICAL_FLOW_WEIGHTS:=}"
 : "${FREEZE_FLOW_NET:=true}"
+: "${OPTICAL_FLOW_SCALE:=0.5}"
 : "${FLOW_STATS_COMPONENTS:=mag_mean angle_mean}"
 # ---- generator and discriminator
 : "${GEN_BASE_CHANNELS:=64}"
@@ -228,6 +229,7 @@ CMD+=(--gaad_motion_decomposition_type "$GAAD_MOTION_DECOMPOSITION_TYPE")
 CMD+=(--optical_flow_net_type "$OPTICAL_FLOW_NET_TYPE")
 if [[ -n "$OPTICAL_FLOW_WEIGHTS" ]]; then CMD+=(--optical_flow_weights "$OPTICAL_FLOW_WEIGHTS"); fi
 if is_true "$FREEZE_FLOW_NET"; then CMD+=(--freeze_flow_net); fi
+CMD+=(--optical_flow_scale "$OPTICAL_FLOW_SCALE")
 CMD+=(--flow_stats_components $FLOW_STATS_COMPONENTS)
 # ---- generator and discriminator
 CMD+=(--gen_base_channels "$GEN_BASE_CHANNELS")

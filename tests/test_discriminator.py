@@ -132,16 +132,17 @@ def test_regional_motion_adaptive_boxes_follow_the_clip():
     assert disc(clip).shape == (2,)
 
 
-@pytest.mark.parametrize("hw, requested, stem", [((64, 64), 0, 2), ((256, 256), 0, 4), ((128, 224), 0, 4),
-                                                 ((64, 112), 4, 4), ((256, 256), 2, 2)])
+@pytest.mark.parametrize("hw, requested, stem", [((64, 64), 0, 2), ((256, 256), 0, 8), ((128, 224), 0, 4),
+                                                 ((64, 112), 4, 4), ((256, 256), 2, 2), ((256, 256), 4, 4),
+                                                 ((256, 384), 0, 8)])
 def test_stem_stride_and_plan(hw, requested, stem):
     H, W = hw
     assert stem_stride(H, W, requested) == stem
     disc = SpatioTemporalDiscriminator(_args(image_h=H, image_w=W, disc_stem_stride=requested))
     first = disc.convs[0]
     assert first.stride[1:] == (stem, stem)
-    if stem == 4:  # a per-frame 4×4 patch embedding: no temporal kernel, no overlap
-        assert first.kernel_size == (1, 4, 4) and first.padding == (0, 0, 0)
+    if stem >= 4:  # a per-frame patch embedding: no temporal kernel, no overlap
+        assert first.kernel_size == (1, stem, stem) and first.padding == (0, 0, 0)
     h = disc.convs[0](torch.zeros(1, 3, 2, H, W))
     assert h.shape[-2:] == (H // stem, W // stem)
     h, w = H, W

@@ -17,6 +17,7 @@ from wubugaad.model.motion import (
     RaftFlow,
     build_flow_estimator,
     check_flow_config,
+    raft_input_size,
     regional_flow_stats,
 )
 
@@ -70,6 +71,44 @@ def test_raft_random_weights_shape_eval_and_frozen():
         flow = est(clip)
     assert flow.shape == (1, 1, 2, 128, 128) and torch.isfinite(flow).all()
     assert not flow.requires_grad
+
+
+def test_raft_input_size_keeps_raft_sides():
+    assert raft_input_size(256, 256, 1.0) == (256, 256)
+    assert raft_input_size(256, 256, 0.5) == (128, 128)
+    assert raft_input_size(256, 384, 0.5) == (128, 192)
+    assert raft_input_size(200, 256, 0.5) == (128, 128)  # never below RAFT's 128
+    assert raft_input_size(256, 256, 0.3) == (128, 128)
+
+
+def test_raft_at_half_scale_returns_frame_sized_flow_in_frame_pixels():
+    """The flow of a half-size RAFT pass comes back on the frame's grid with vectors in frame pixels: a
+    stub estimator that answers a constant (1, 2) on its grid must give (W/w, 2·H/h) = (2, 4)."""
+    est = RaftFlow("raft_small", pretrained=False, frozen=True, scale=0.5)
+    seen = {}
+
+    class ConstantFlow(torch.nn.Module):
+        def forward(self, first, second, num_flow_updates):
+            seen["size"] = tuple(first.shape[-2:])
+            flow = first.new_zeros(first.shape[0], 2, *first.shape[-2:])
+            flow[:, 0], flow[:, 1] = 1.0, 2.0
+            return [flow]
+
+    est.net = ConstantFlow()
+    with no_host_sync():
+        flow = est(torch.zeros(2, 3, 3, 256, 256))
+    assert seen["size"] == (128, 128) and flow.shape == (2, 2, 2, 256, 256)
+    assert torch.allclose(flow[:, :, 0], torch.full_like(flow[:, :, 0], 2.0))
+    assert torch.allclose(flow[:, :, 1], torch.full_like(flow[:, :, 1], 4.0))
+
+
+def test_flow_scale_outside_range_is_one_clear_problem():
+    with pytest.raises(ValueError, match="--optical_flow_scale"):
+        check_flow_config(_args(image_h=128, image_w=128, optical_flow_net_type="raft_small",
+                                optical_flow_scale=0.0))
+    with pytest.raises(ValueError, match="--optical_flow_scale"):
+        check_flow_config(_args(image_h=128, image_w=128, optical_flow_net_type="raft_small",
+                                optical_flow_scale=1.5))
 
 
 def test_missing_weights_message_names_file_and_both_ways_out(tmp_path, monkeypatch):

@@ -45,6 +45,7 @@ class ModelConfig(FlagConfig):
     optical_flow_net_type: str
     optical_flow_weights: str | None
     freeze_flow_net: bool
+    optical_flow_scale: float
     flow_stats_components: tuple[str, ...]
     # generator
     gen_base_channels: int

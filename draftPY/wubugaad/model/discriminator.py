@@ -33,6 +33,7 @@ __all__ = ["DISCRIMINATOR_TYPES", "discriminator_problems", "build_discriminator
 DISCRIMINATOR_TYPES = ("spatio_temporal_cnn", "regional_cnn")
 MIN_PATCH_SIZE = 2  # a regional patch must survive the CNN's first stride-2 conv
 HIGH_RES_SIDE = 128  # from this short side on, the automatic stem strides by 4
+VERY_HIGH_RES_SIDE = 256  # and from this one by 8
 
 
 def discriminator_problems(cfg: ModelConfig) -> list[str]:
@@ -121,12 +122,14 @@ def _fc_head(in_dim: int, cfg: ModelConfig, use_sn: bool) -> nn.Sequential:
 
 
 def stem_stride(H: int, W: int, requested: int) -> int:
-    """Spatial stride of the 3-D discriminator's first block: ``requested``, or with 0 (auto) 4 when the
-    frame's short side is ≥ 128 px and 2 below. A stride-4 stem is a per-frame 4×4 patch embedding; it cuts
-    every later block's cost by 4 against a stride-2 stem, where the full-resolution blocks dominate."""
+    """Spatial stride of the 3-D discriminator's first block: ``requested``, or with 0 (auto) 8 when the
+    frame's short side is ≥ 256 px, 4 when it is ≥ 128 px and 2 below. A stride-s stem (s ≥ 4) is a
+    per-frame s×s patch embedding; each doubling of s cuts every later block's cost by 4, where the
+    high-resolution blocks dominate, and leaves D judging a grid of at least 32 patches a side."""
     if requested:
         return requested
-    return 4 if min(H, W) >= HIGH_RES_SIDE else 2
+    short = min(H, W)
+    return 8 if short >= VERY_HIGH_RES_SIDE else 4 if short >= HIGH_RES_SIDE else 2
 
 
 def _spatial_plan(H: int, W: int, stem: int = 2) -> list[tuple[int, int]]:

@@ -5,6 +5,8 @@ Flow estimators (``--optical_flow_net_type``):
 - ``raft_small`` / ``raft_large``: torchvision RAFT with pretrained weights read from
   ``--optical_flow_weights PATH`` or the torch hub cache; never re-initialised (``_is_pretrained_flow``),
   always in ``eval()``, run without gradients when frozen. All ``B·(T−1)`` pairs go through one call.
+  ``--optical_flow_scale s < 1`` runs RAFT on frames resized by ``s`` (sides kept multiples of 8, ≥ 128)
+  and resizes the flow back, its vectors multiplied by the side ratios: about ``s²`` of the cost.
 - ``dis`` / ``farneback``: OpenCV on CPU, computed by the data-loader workers
   (`wubugaad.data.flow.opencv_flow`).
 
@@ -21,6 +23,7 @@ from urllib.parse import urlparse
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torchvision.models.optical_flow import Raft_Large_Weights, Raft_Small_Weights, raft_large, raft_small
 from torchvision.ops import roi_align
 
@@ -31,7 +34,8 @@ from wubugaad.model.config import ModelConfig
 from wubugaad.wubu.stack import build_stack
 
 __all__ = ["FLOW_TYPES", "RAFT_TYPES", "OPENCV_TYPES", "STAT_COMPONENTS", "MissingWeightsError",
-           "raft_weights_file", "RaftFlow", "flow_problems", "motion_problems", "check_flow_config",
+           "raft_weights_file", "RaftFlow", "raft_input_size", "flow_problems", "motion_problems",
+           "check_flow_config",
            "build_flow_estimator", "regional_flow_stats", "stats_dim", "MotionEncoder"]
 
 RAFT_TYPES = ("raft_small", "raft_large")
@@ -76,7 +80,7 @@ class RaftFlow(nn.Module):
     _is_pretrained_flow = True
 
     def __init__(self, kind: str, weights_path: str | os.PathLike | None = None, pretrained: bool = True,
-                 frozen: bool = True):
+                 frozen: bool = True, scale: float = 1.0):
         super().__init__()
         if kind not in _RAFT:
             raise ValueError(f"RaftFlow: kind {kind!r} unknown; use one of {', '.join(RAFT_TYPES)}")
@@ -89,6 +93,7 @@ class RaftFlow(nn.Module):
         # refinement iterations: fewer than RAFT's 12/32 default, enough for training-time motion cues
         self.num_flow_updates = updates
         self.frozen = bool(frozen)
+        self.scale = float(scale)
         self.net.requires_grad_(not self.frozen)
         self.train(False)
 
@@ -103,10 +108,27 @@ class RaftFlow(nn.Module):
         # all pairs in one batch: (B, T-1, 3, H, W) -> (B·(T-1), 3, H, W)
         first = clip[:, :-1].reshape(B * (T - 1), 3, H, W)
         second = clip[:, 1:].reshape(B * (T - 1), 3, H, W)
+        h, w = raft_input_size(H, W, self.scale)
+        if (h, w) != (H, W):
+            first, second = (F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False,
+                                           antialias=True) for x in (first, second))
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             flow = self.net(first.float(), second.float(), num_flow_updates=self.num_flow_updates)[-1]
+        if (h, w) != (H, W):
+            # back to the frame's grid; a vector of the small grid is W/w (H/h) pixels of the frame
+            ratio = flow.new_tensor([W / w, H / h]).view(1, 2, 1, 1)
+            flow = F.interpolate(flow, size=(H, W), mode="bilinear", align_corners=False) * ratio
         # (B·(T-1), 2, H, W) -> (B, T-1, 2, H, W)
         return flow.view(B, T - 1, 2, H, W)
+
+
+def raft_input_size(H: int, W: int, scale: float) -> tuple[int, int]:
+    """The frame size RAFT runs at for ``--optical_flow_scale``: each side × ``scale`` rounded to a
+    multiple of 8, at least 128 (RAFT's pyramid needs both) and at most the frame's side."""
+    def side(n: int) -> int:
+        scaled = RAFT_SIDE_MULTIPLE * round(n * scale / RAFT_SIDE_MULTIPLE)
+        return min(n, max(RAFT_MIN_SIDE, scaled))
+    return side(H), side(W)
 
 
 def flow_problems(cfg: ModelConfig) -> list[str]:
@@ -122,6 +144,9 @@ def flow_problems(cfg: ModelConfig) -> list[str]:
         problems.append(f"--optical_flow_net_type {kind} needs --image_h/--image_w ≥ {RAFT_MIN_SIDE} and "
                         f"divisible by {RAFT_SIDE_MULTIPLE} (got {H}×{W}); change the frame size or use "
                         f"--optical_flow_net_type dis")
+    if not 0 < cfg.optical_flow_scale <= 1:
+        problems.append(f"--optical_flow_scale must be in (0, 1] (got {cfg.optical_flow_scale}; 1 runs RAFT "
+                        "at the frame size, 0.5 at half of each side for about a quarter of the cost)")
     if cfg.num_channels not in (1, 3):
         problems.append(f"--optical_flow_net_type {kind} needs --num_channels 1 or 3 (got "
                         f"{cfg.num_channels}); use --optical_flow_net_type dis for other inputs")
@@ -140,7 +165,7 @@ def build_flow_estimator(cfg: ModelConfig, pretrained: bool = True) -> RaftFlow 
     if not cfg.use_wubu_motion_branch or cfg.optical_flow_net_type not in RAFT_TYPES:
         return None
     return RaftFlow(cfg.optical_flow_net_type, weights_path=cfg.optical_flow_weights, pretrained=pretrained,
-                    frozen=cfg.freeze_flow_net)
+                    frozen=cfg.freeze_flow_net, scale=cfg.optical_flow_scale)
 
 
 def _raise(problems: list[str]) -> None:

@@ -141,6 +141,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="RAFT weights file (default: the torch hub cache)")
     g.add_argument("--optical_flow_random_init", action="store_true",
                    help="random RAFT weights, for benchmarks and tests only")
+    g.add_argument("--optical_flow_scale", type=float, default=1.0,
+                   help="RAFT runs on frames resized by this factor (0, 1] and its flow is resized back: "
+                        "0.5 costs about a quarter (sides stay multiples of 8, at least 128)")
     g.add_argument("--freeze_flow_net", action="store_true",
                    help="keep the flow estimator frozen (only it; the motion encoder still trains)")
     g.add_argument("--flow_stats_components", type=str, nargs="+", choices=FLOW_STATS,
@@ -195,9 +198,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="first 3-D conv width of the discriminator" + _v01(64))
     g.add_argument("--disc_max_disc_channels", type=int, default=64, help="cap on its widths" + _v01(512))
     g.add_argument("--disc_temporal_kernel_size", type=int, default=3, help="its temporal kernel")
-    g.add_argument("--disc_stem_stride", type=int, choices=(0, 2, 4), default=0,
-                   help="spatial stride of the 3-D discriminator's first block: 2, 4 (a per-frame 4×4 patch "
-                        "embedding, 4× cheaper at high resolution) or 0 = auto (4 from a 128 px short side)")
+    g.add_argument("--disc_stem_stride", type=int, choices=(0, 2, 4, 8), default=0,
+                   help="spatial stride of the 3-D discriminator's first block: 2, 4 or 8 (a per-frame patch "
+                        "embedding, each doubling 4× cheaper) or 0 = auto (4 from a 128 px short side, 8 "
+                        "from 256 px)")
     g.add_argument("--disc_context_frames", type=int, default=2,
                    help="context frames the discriminator sees before the targets: it judges [last K context "
                         "frames ; targets] (real and fake aligned); at most --num_input_frames are used, "
