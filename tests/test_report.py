@@ -224,7 +224,7 @@ def test_downsample_keeps_extremes_and_leaves_data_alone():
 
 
 def test_trainer_report_failure_is_one_warning(tmp_path, monkeypatch):
-    from wubugaad.train import trainer
+    from wubugaad.train import outputs
 
     said = []
     s = SimpleNamespace(dist=SimpleNamespace(is_main=True, device="cpu", world_size=1), run_dir=tmp_path,
@@ -233,12 +233,12 @@ def test_trainer_report_failure_is_one_warning(tmp_path, monkeypatch):
     def broken(*_a, **_k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(trainer, "write_report", broken)
-    trainer._report(s, "running")
+    monkeypatch.setattr(outputs, "write_report", broken)
+    outputs.build_report(s, "running")
     assert len(said) == 1 and said[0].startswith("warning: report.html not written")
     assert "disk full" in said[0]
     s.dist.is_main = False
-    trainer._report(s, "running")
+    outputs.build_report(s, "running")
     assert len(said) == 1
 
 

@@ -42,27 +42,24 @@ import torch
 
 from wubugaad.data.augment import augment_batch, step_seed
 from wubugaad.model.discriminator import judging
-from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, gan_weight, generator_losses
+from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, generator_losses
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.train import checkpoint, config, distributed, exits, grad_norms
 from wubugaad.train.amp import backward, clip_and_step
-from wubugaad.train.report import write_report
-from wubugaad.train.session import Session, rng_state, setup
-from wubugaad.train.tracking import LOSS_TO_KEY, MODEL_SIZE_KEYS, format_step_line
-from wubugaad.train.validation import (
-    evaluate,
-    generate,
-    image_grid,
-    is_per_step,
-    prepare_batch,
-    write_samples,
+from wubugaad.train.outputs import (
+    build_report,
+    final_line,
+    lambda_gan_at,
+    log_images,
+    log_model_size,
+    log_step,
+    save,
+    validate,
 )
+from wubugaad.train.session import Session, setup
+from wubugaad.train.validation import prepare_batch
 
 __all__ = ["run", "setup", "train", "save", "validate", "NonFiniteError", "LOSS_KEYS"]
-
-# report.html is rebuilt at a validation only when the last build is this old (and always at the end):
-# drawing its charts takes about a second, which frequent validations of a short run should not pay
-REPORT_INTERVAL_S = 60.0
 
 
 class NonFiniteError(RuntimeError):
@@ -94,110 +91,6 @@ def run(args) -> int:
     return train(setup(args))
 
 
-def save(s: Session, kind: str, name_epoch: int | None = None) -> None:
-    """Rank 0 writes checkpoint ``kind`` (best/last/epoch/step) atomically; periodic ones are pruned."""
-    if not s.dist.is_main:
-        return
-    with _paused(s):
-        _save(s, kind, name_epoch)
-
-
-@contextlib.contextmanager
-def _paused(s: Session):
-    """Time spent inside is not training-step time (validation, checkpoint writes)."""
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        s.paused_s += time.monotonic() - started
-
-
-def _save(s: Session, kind: str, name_epoch: int | None) -> None:
-    extra = {"batch_in_epoch": s.batch_in_epoch, "rng": rng_state()}
-    payload = checkpoint.build_payload(s.model, s.disc, s.opt_g, s.opt_d, s.scaler_g, s.scaler_d, s.step,
-                                       s.epoch, s.best_metric, s.config_dict, extra, q_g=s.q_g, q_d=s.q_d)
-    name = checkpoint.checkpoint_name(kind, epoch=s.epoch if name_epoch is None else name_epoch, step=s.step)
-    checkpoint.save_checkpoint(s.run_dir / name, payload)
-    if kind in ("epoch", "step"):
-        checkpoint.prune_checkpoints(s.run_dir, s.args.keep_last_n)
-
-
-def validate(s: Session, tag: str) -> dict[str, float]:
-    """Metrics over the whole validation set, samples on rank 0, best checkpoint by the primary metric.
-
-    Runs under ``fork_rng`` so the training noise stream does not depend on the validation schedule.
-    """
-    with _paused(s):
-        return _validate(s, tag)
-
-
-def _validate(s: Session, tag: str) -> dict[str, float]:
-    args = s.args
-    devices = [s.dist.device] if s.dist.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        scores = {}
-        if s.val_loader is not None:
-            scores = evaluate(s.model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
-                              s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc),
-                              num_predict_frames=args.num_predict_frames)
-        if s.dist.is_main:
-            clip, flow = prepare_batch(s.sample_batch, s.dist.device)
-            with s.autocast():
-                grids = write_samples(s.model, clip, flow, s.fixed_z, args.num_input_frames,
-                                      s.run_dir / "samples", tag, args.sample_format)
-            s.tracker.log_images(s.step, grids)
-    if scores:
-        s.tracker.log_scalars(s.step, {f"val/{k}": v for k, v in scores.items()}, epoch=s.epoch)
-        summary = ", ".join(f"{k}={v:.4f}" for k, v in scores.items() if not is_per_step(k))
-        s.tracker.info(f"validation @ step {s.step}: {summary}")
-        value = scores.get(args.val_primary_metric)
-        if value is not None and math.isfinite(value):
-            sign = 1.0 if config.metric_mode(args.val_primary_metric) == "max" else -1.0
-            if s.best_metric is None or sign * value > sign * s.best_metric:
-                s.best_metric = value
-                save(s, "best")
-    if time.monotonic() - s.report_built_at >= REPORT_INTERVAL_S:
-        _report(s, "running")
-    return scores
-
-
-def _report(s: Session, state: str) -> None:
-    """Rank 0 rebuilds ``report.html`` in the run folder; a failure is one warning line, never fatal."""
-    if not s.dist.is_main:
-        return
-    s.report_built_at = time.monotonic()
-    try:
-        write_report(s.run_dir, {"state": state, "device": str(s.dist.device),
-                                 "world_size": s.dist.world_size})
-    except Exception as exc:  # the report is a convenience: training must go on
-        s.tracker.info(f"warning: report.html not written ({type(exc).__name__}: {exc})")
-
-
-def _every(interval: int, step: int) -> bool:
-    return interval > 0 and step % interval == 0
-
-
-def log_images(s: Session, clip: torch.Tensor, pred: torch.Tensor) -> None:
-    """WandB images: this batch's context / truth / training output, and fixed-noise generations."""
-    args, n_in = s.args, s.args.num_input_frames
-    if s.tracker.wandb is None:
-        return
-    images = {}
-    if _every(args.wandb_log_train_recon_interval, s.step):
-        k = max(args.num_val_samples_to_log, 1)
-        images["samples/train_context"] = image_grid(clip[:k, :n_in]) if n_in > 0 else None
-        images["samples/train_ground_truth"] = image_grid(clip[:k, n_in:])
-        images["samples/train_recon"] = image_grid(pred[:k].detach())
-    if _every(args.wandb_log_fixed_noise_samples_interval, s.step):
-        devices = [s.dist.device] if s.dist.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), s.autocast():
-            sample_clip, flow = prepare_batch(s.sample_batch, s.dist.device)
-            index = torch.arange(s.fixed_z.shape[0], device=s.dist.device) % sample_clip.shape[0]
-            fixed = generate(s.model, sample_clip[index], s.fixed_z, None if flow is None else flow[index])
-        images["samples/fixed_noise_generated"] = image_grid(fixed)
-    s.tracker.log_images(s.step, {k: v for k, v in images.items() if v is not None})
-
-
 def apply_scales(s: Session) -> None:
     """Before each optimizer step: every group's lr is its base lr times the schedule's factor of this
     step times the Q-controller's current lr scale; the momentum (SGD's momentum, Adam's β₁) its base
@@ -222,47 +115,6 @@ def optimizer_steps(s: Session, parts: tuple | None) -> dict[str, torch.Tensor]:
     if want:
         norms.update({"train/grad_norm_gen": norm_g, "train/grad_norm_disc": norm_d})
     return norms
-
-
-def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
-    """Console line + scalars (losses, LRs, Q-controller, grad norms keyed as logged, geometry) at a log
-    step."""
-    args = s.args
-    scalars = {LOSS_TO_KEY[k]: losses[k] for k in LOSS_TO_KEY}
-    scalars["train/lr_gen"] = s.opt_g.current_lr()  # of the step just taken
-    scalars["train/lr_disc"] = s.opt_d.current_lr()
-    scalars["train/lambda_kl_eff"] = args.lambda_kl
-    scalars["train/lambda_gan_eff"] = _lambda_gan(args, s.step - 1)
-    now = time.monotonic()
-    if s.step > s.lap_step:  # wall time per step since the last log step, validation and saves left out
-        scalars["train/seconds_per_step"] = (now - s.lap_started - s.paused_s) / (s.step - s.lap_step)
-    for role, q in (("gen", s.q_g), ("disc", s.q_d)):
-        if q is not None:
-            scalars.update({f"q_ctrl_{role}/epsilon": q.epsilon, f"q_ctrl_{role}/lrscale": q.current_lr_scale,
-                            f"q_ctrl_{role}/momentumscale": q.current_momentum_scale,
-                            f"q_ctrl_{role}/avgreward": q.average_reward(),
-                            f"q_ctrl_{role}/qtablesize": q.q_table_size()})
-    tensors = {k: v for k, v in norms.items() if v is not None}
-    tensors["train/nonfinite_skipped"] = s.opt_g.skipped_steps + s.opt_d.skipped_steps
-    if hasattr(s.model, "geometry_stats"):
-        tensors.update({f"geometry/{k}": v for k, v in s.model.geometry_stats().items()})
-    # one host sync for every tensor scalar of this log step
-    values = torch.stack([v.detach().float().reshape(()) for v in tensors.values()]).tolist()
-    scalars.update(zip(tensors, values, strict=True))
-    s.tracker.log_scalars(s.step, scalars, epoch=s.epoch)
-    s.tracker.info(format_step_line(s.epoch, s.step, scalars))
-    s.lap_started, s.lap_step, s.paused_s = time.monotonic(), s.step, 0.0
-
-
-def log_model_size(s: Session) -> None:
-    """Parameter counts of both networks, logged once when a run starts from scratch."""
-    gen_key, disc_key = MODEL_SIZE_KEYS
-    sizes = {gen_key: sum(p.numel() for p in s.model.parameters()),
-             disc_key: sum(p.numel() for p in s.disc.parameters())}
-    s.tracker.info(f"parameters: generator {sizes[gen_key] / 1e6:.2f} M, discriminator "
-                   f"{sizes[disc_key] / 1e6:.2f} M")
-    if s.step == 0:
-        s.tracker.log_scalars(0, sizes, epoch=s.epoch)
 
 
 def _nonfinite_message(s: Session, reached_at: int) -> str:
@@ -372,7 +224,7 @@ def _train(s: Session) -> int:
                         d_loss, d_parts = discriminator_loss(*logits.chunk(2))
                         backward(d_loss / accum, s.scaler_d)
                         # ---- generator step through a frozen D (not while its weight is 0) ----------
-                        lambda_gan = _lambda_gan(args, s.step)
+                        lambda_gan = lambda_gan_at(args, s.step)
                         fake_logits = logits.chunk(2)[1].detach()
                         if lambda_gan > 0:
                             with judging(s.disc), s.autocast():
@@ -441,23 +293,9 @@ def _train(s: Session) -> int:
         final_scores = validate(s, f"step{s.step}")
     save(s, "last")
     s.tracker.info(f"training finished at epoch {s.epoch}, step {s.step}; outputs in {s.run_dir}")
-    s.tracker.info(_final_line(final_scores))
+    s.tracker.info(final_line(final_scores))
     _close(s, f"finished at step {s.step}")
     return 0
-
-
-def _final_line(scores: dict[str, float]) -> str:
-    """The run's last line: prediction against copying the last context frame on the validation set."""
-    if "pred_psnr" not in scores or "copy_last_psnr" not in scores:
-        return "final validation: no prediction-vs-copy-last figures (no validation set or no context)"
-    pred, copy = scores["pred_psnr"], scores["copy_last_psnr"]
-    recon = scores.get("avg_val_psnr", float("nan"))
-    return (f"final validation: val/pred_psnr={pred:.3f} dB  val/copy_last_psnr={copy:.3f} dB  "
-            f"pred - copy_last = {pred - copy:+.3f} dB  (reconstruction {recon:.3f} dB)")
-
-
-def _lambda_gan(args, step: int) -> float:
-    return gan_weight(max(step, 0), args.lambda_gan, args.gan_start_step, args.gan_ramp_steps)
 
 
 def _interrupted(s: Session, stop: StopFlag) -> int:
@@ -468,7 +306,7 @@ def _interrupted(s: Session, stop: StopFlag) -> int:
 
 
 def _close(s: Session, state: str) -> None:
-    _report(s, state)
+    build_report(s, state)
     s.tracker.close()
     distributed.barrier()
     distributed.cleanup()
