@@ -3,12 +3,15 @@
     python3 bench/bench_quality.py [--minutes 10] [--config cpu-small] [--train-video PATH]
                                    [--val-video PATH] [training flags, e.g. --num_workers 1]
     python3 bench/bench_quality.py --video demo   # held-out synthetic: demo seed 1 → demo seed 2
+    python3 bench/bench_quality.py --split-fraction 0.2   # within one video: held-out blocks of windows
 
 Trains configuration ``--config`` with the real trainer (``--max_train_minutes``: it stops after the first
 optimizer step that ends past the budget) on ``--train-video`` (default: the real fixture
 tests/data/bbb_excerpt.mp4) and validates on ``--val-video`` (default: tests/data/bbb_excerpt_val.mp4,
 frames the training never sees); ``--video demo`` trains on a generated demo video (seed 1, 600 frames)
-and validates on another one (seed 2, 160 frames: other shapes, paths and background). Scores come from
+and validates on another one (seed 2, 160 frames: other shapes, paths and background); ``--split-fraction
+F`` validates instead on held-out blocks of the training video's own windows (``--validation_split_fraction
+F``: whole blocks of ``--val_block_size`` windows, never overlapping a training window). Scores come from
 the trainer's own validation (``validation.evaluate``)
 over every validation clip, read back from the run's ``metrics.jsonl``, all on the same target frames:
 
@@ -55,12 +58,16 @@ def final_validation(metrics_file: Path) -> dict:
     return final
 
 
-def run(name: str, minutes: float, train_video: Path, val_video: Path, extra: list[str]) -> dict:
-    """Train ``name`` for ``minutes`` and score it on ``val_video``; returns the JSON record."""
+def run(name: str, minutes: float, train_video: Path, val_video: Path | None, extra: list[str],
+        split_fraction: float = 0.0) -> dict:
+    """Train ``name`` for ``minutes`` and score it on ``val_video`` (or, when it is None, on the held-out
+    ``split_fraction`` of the training video's windows); returns the JSON record."""
     with tempfile.TemporaryDirectory(prefix="wubugaad-quality-") as tmp:
         work = Path(tmp)
+        validation = (["--validation_video_path", str(val_video)] if val_video is not None
+                      else ["--validation_split_fraction", str(split_fraction)])
         argv = [*config_argv(name, train_video, work), "--num_workers", "1",
-                *run_control_argv(work, 0), "--validation_video_path", str(val_video),
+                *run_control_argv(work, 0), *validation,
                 "--max_train_minutes", str(minutes), "--val_max_clips", "0", *extra]
         with contextlib.redirect_stdout(sys.stderr):
             args = config.parse_args(argv)
@@ -77,7 +84,8 @@ def run(name: str, minutes: float, train_video: Path, val_video: Path, extra: li
     end = _pick(final)
     return {
         "config": name, "date": datetime.date.today().isoformat(), "machine": machine(),
-        "minutes": minutes, "train_video": str(train_video), "val_video": str(val_video),
+        "minutes": minutes, "train_video": str(train_video),
+        "val_video": str(val_video) if val_video is not None else f"held-out {split_fraction} of the windows",
         "image": f"{args.image_w}x{args.image_h}",
         "frames": f"{args.num_input_frames}+{args.num_predict_frames}",
         "batch_size": args.batch_size, "steps": s.step, "epoch": s.epoch,
@@ -99,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-video", type=Path, default=FIXTURE_VAL, help="held-out validation video")
     p.add_argument("--video", choices=("fixture", "demo"), default="fixture",
                    help="demo: train on a generated demo video, validate on another (replaces both paths)")
+    p.add_argument("--split-fraction", type=float, default=0.0,
+                   help="validate on this held-out fraction of the training video's windows instead of a "
+                        "second video")
     opts, extra = p.parse_known_args(argv)
     if opts.video == "demo":
         size = {flag: int(v) for flag, v in zip(CONFIGS[opts.config][::2], CONFIGS[opts.config][1::2],
@@ -107,10 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         opts.train_video, opts.val_video = demo_pair(folder, size["--image_w"], size["--image_h"])
     if not opts.minutes > 0:
         p.error(f"--minutes must be > 0 (got {opts.minutes})")
-    for flag, path in (("--train-video", opts.train_video), ("--val-video", opts.val_video)):
-        if not path.is_file():
+    if not 0 <= opts.split_fraction < 1:
+        p.error(f"--split-fraction must be in [0, 1) (got {opts.split_fraction})")
+    val_video = None if opts.split_fraction > 0 else opts.val_video
+    for flag, path in (("--train-video", opts.train_video), ("--val-video", val_video)):
+        if path is not None and not path.is_file():
             p.error(f"{flag}: no file at '{path}'")
-    emit(run(opts.config, opts.minutes, opts.train_video, opts.val_video, extra))
+    emit(run(opts.config, opts.minutes, opts.train_video, val_video, extra, opts.split_fraction))
     return 0
 
 
