@@ -26,8 +26,9 @@ synthesised correction.
   last context flow (pair `(I−2, I−1)`, in units of that bound) is an input of the head.
 - Several target frames are predicted at once (all from the last context frame, each with its own flow,
   mask and correction): one decoder pass for any `num_predict_frames`, no loop over frames, and no
-  train/test mismatch from feeding the model its own predictions. Autoregressive prediction (predicted
-  frames fed back as context) would cost one full pass per frame; it has not been measured against this.
+  train/test mismatch from feeding the model its own predictions. Measured against a one-frame model
+  rolled out frame by frame (`bench/bench_rollout.py`), the rollout scores higher on held-out video at
+  twice the cost for two frames; it is not built into the model yet.
 """
 
 from __future__ import annotations
