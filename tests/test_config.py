@@ -253,3 +253,14 @@ def test_resolved_config_is_json_and_round_trips(tmp_path):
     assert json.loads(json.dumps(config)) == config
     assert set(config) == set(vars(args)) and config["wubu_s_hyperbolic_dims"] == [128, 64]
     assert vars(args_from_config(config)) == vars(args)
+
+
+def test_config_from_before_the_stride_8_stem_keeps_its_discriminator(tmp_path):
+    """A config saved before `--optical_flow_scale` existed resolved the automatic D stem to 4 at 256 px;
+    rebuilding it must give that D (its checkpoint's shapes), not today's stride-8 stem."""
+    config = resolved_config(parse_args(research_argv(tmp_path)))
+    assert config["disc_stem_stride"] == 0 and config["image_h"] == 256
+    old = {k: v for k, v in config.items() if k != "optical_flow_scale"}
+    assert args_from_config(old).disc_stem_stride == 4
+    assert args_from_config(old).optical_flow_scale == 1.0  # RAFT at full size, as it then ran
+    assert args_from_config(config).disc_stem_stride == 0
