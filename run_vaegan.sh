@@ -84,6 +84,7 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${GENERATOR_TYPE:=spatial}"
 : "${GEN_USE_WARP:=true}"
 : "${GEN_USE_GAAD_PAINT:=true}"
+: "${GEN_ROLLOUT:=true}"
 : "${GEN_MAX_FLOW_PX:=32}"
 : "${DISCRIMINATOR_TYPE:=spatio_temporal_cnn}"
 : "${DISC_APPLY_SPECTRAL_NORM:=true}"
@@ -239,6 +240,7 @@ if is_true "$RESIDUAL_GENERATOR"; then CMD+=(--residual_generator); else CMD+=(-
 CMD+=(--generator_type "$GENERATOR_TYPE")
 if is_true "$GEN_USE_WARP"; then CMD+=(--gen_use_warp); else CMD+=(--no_gen_use_warp); fi
 if is_true "$GEN_USE_GAAD_PAINT"; then CMD+=(--gen_use_gaad_paint); else CMD+=(--no_gen_use_gaad_paint); fi
+if is_true "$GEN_ROLLOUT"; then CMD+=(--gen_rollout); else CMD+=(--no_gen_rollout); fi
 CMD+=(--gen_max_flow_px "$GEN_MAX_FLOW_PX")
 CMD+=(--discriminator_type "$DISCRIMINATOR_TYPE")
 if is_true "$DISC_APPLY_SPECTRAL_NORM"; then CMD+=(--disc_apply_spectral_norm); fi

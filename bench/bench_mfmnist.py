@@ -48,9 +48,6 @@ PRESETS = {
 }
 METRICS = ("mse", "mae", "ssim", "psnr")
 CONTEXT, FUTURE = 10, 10
-# every target frame is warped from the last context frame: at 3.6 px per frame, frame t+10 sits up to 36
-# px away, beyond the parser's 16 px bound on the flow
-MAX_FLOW_PX = "40"
 
 
 class TimedLoader:
@@ -76,7 +73,6 @@ def training_argv(opts, work: Path) -> list[str]:
     return ["--dataset", "moving_fmnist", "--mnist_path", opts.mnist_path,
             "--num_input_frames", str(CONTEXT), "--num_predict_frames", str(FUTURE), "--num_channels", "1",
             "--image_h", "64", "--image_w", "64", "--moving_test_sequences", str(tests),
-            "--gen_max_flow_px", MAX_FLOW_PX,
             *preset["flags"], "--checkpoint_dir", str(work), "--run_name", "mfmnist",
             "--cache_dir", opts.cache_dir, "--epochs", epochs, "--max_train_minutes", str(opts.minutes or 0),
             "--save_interval", "0", "--val_interval", NEVER, "--sample_format", "png",

@@ -2,17 +2,18 @@
 
     python3 bench/bench_rollout.py [--steps 600] [--config cpu-small] [training flags]
 
-Two models of configuration ``--config`` train the same number of optimizer steps on demo seed 1:
+Three models of configuration ``--config`` train the same number of optimizer steps on demo seed 1:
 
-- ``joint``: the default, ``num_predict_frames = P`` (P from the configuration): one generator pass
-  predicts every target frame, each warped from the last context frame;
-- ``autoregressive``: ``num_predict_frames = 1``, rolled out ``P`` times at evaluation: each prediction
-  becomes the newest context frame (the oldest drops out) and the whole model runs again on the new
-  window, so frame ``t+k`` is warped from the prediction of ``t+k−1``.
+- ``joint`` (``--no_gen_rollout``): ``num_predict_frames = P`` (P from the configuration), one generator
+  pass predicts every target frame, each warped from the last context frame;
+- ``rollout`` (``--gen_rollout``, the default): the generator predicts one frame per pass, each warped
+  from the one before and fed back, trained through all ``P`` frames;
+- ``one_frame``: ``num_predict_frames = 1``, trained on the next frame only and rolled out ``P`` times
+  at evaluation: each prediction becomes the newest context frame (the oldest drops out) and the whole
+  model (encoder, WuBu stacks, generator) runs again on the new window.
 
 Both are scored on the same held-out windows of demo seed 2 (``I + P`` frames each): PSNR per future
-step and mean, against copy-last, with seconds per training step and per evaluated clip. The rollout
-loop over future frames lives here, in the benchmark, not in the training step. One JSON line.
+step and mean, against copy-last, with seconds per training step and per evaluated clip. One JSON line.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from _common import CONFIGS, config_argv, demo_pair, emit, machine, run_control_
 from wubugaad.data.datasets import build_dataloader, build_datasets
 from wubugaad.train import config, metrics, session, trainer
 from wubugaad.train.validation import prepare_batch
+
+# name → (target frames per training clip, 0 = the configuration's P; extra training flags)
+VARIANTS = {"joint": (0, ["--no_gen_rollout"]), "rollout": (0, ["--gen_rollout"]), "one_frame": (1, [])}
 
 
 def train(argv: list[str]) -> tuple[torch.nn.Module, float]:
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                                 epilog="Unknown flags are passed on to the training parser.")
     p.add_argument("--steps", type=int, default=600, help="optimizer steps of each model")
     p.add_argument("--config", choices=[n for n, v in CONFIGS.items() if v is not None], default="cpu-small")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                   help="which models to train and score")
     opts, extra = p.parse_known_args(argv)
     size = dict(zip(CONFIGS[opts.config][::2], CONFIGS[opts.config][1::2], strict=True))
     train_video, val_video = demo_pair(Path(tempfile.gettempdir()) / "wubugaad-demo-pair",
@@ -97,11 +103,13 @@ def main(argv: list[str] | None = None) -> int:
               "steps": opts.steps, "future_frames": frames}
     models = {}
     with tempfile.TemporaryDirectory(prefix="wubugaad-rollout-") as tmp:
-        for name, predict in (("joint", frames), ("autoregressive", 1)):
+        for name in opts.variants:
+            predict, flags = VARIANTS[name]
+            predict = predict or frames
             work = Path(tmp) / name
             argv_ = [*config_argv(opts.config, train_video, work), "--num_workers", "1",
                      *run_control_argv(work, opts.steps), "--validation_split_fraction", "0", *extra,
-                     "--num_predict_frames", str(predict)]
+                     "--num_predict_frames", str(predict), *flags]
             model, step_s = train(argv_)
             models[name] = (model.eval(), predict)
             record[f"{name}_s_per_step"] = round(step_s, 4)

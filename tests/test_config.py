@@ -264,3 +264,13 @@ def test_config_from_before_the_stride_8_stem_keeps_its_discriminator(tmp_path):
     assert args_from_config(old).disc_stem_stride == 4
     assert args_from_config(old).optical_flow_scale == 1.0  # RAFT at full size, as it then ran
     assert args_from_config(config).disc_stem_stride == 0
+
+
+def test_config_from_before_the_rollout_keeps_its_one_pass_head(tmp_path):
+    """A config saved before `--gen_rollout` existed has a head for all target frames at once; rebuilding
+    it must give that generator (its checkpoint's shapes), while new runs roll out."""
+    config = resolved_config(parse_args(research_argv(tmp_path)))
+    assert config["gen_rollout"] is True
+    old = {k: v for k, v in config.items() if k != "gen_rollout"}
+    assert args_from_config(old).gen_rollout is False
+    assert args_from_config(config).gen_rollout is True

@@ -4,7 +4,7 @@ shapes over frame sizes / motion / GAAD types / ablation switches, and the predi
 import pytest
 import torch
 from _sync_guard import no_host_sync
-from test_model import MOTION, clip_and_flow, make
+from test_model import MOTION, clip_and_flow, make, randomise_output_conv
 from wubugaad.gaad.boxes import box_masks, cached_box_masks, cached_boxes
 from wubugaad.gaad.regions import paint
 from wubugaad.model.vaegan import MODES
@@ -89,6 +89,8 @@ CASES = [  # (H, W, flags)
     (64, 112, ["--gaad_decomposition_type", "subdivide", "--prior", "learned"]),
     (32, 32, ["--no_gen_use_warp", "--no_gen_use_gaad_paint", *MOTION]),
     (32, 32, [*MOTION, "--num_input_frames", "1"]),
+    (32, 48, [*MOTION, "--num_predict_frames", "3", "--no_gen_rollout"]),
+    (32, 32, ["--no_gen_use_warp", "--num_predict_frames", "3"]),
 ]
 
 
@@ -120,6 +122,35 @@ def test_spatial_step_has_no_host_sync():
 def test_spatial_generator_needs_context():
     with pytest.raises(SystemExit):
         make("--generator_type", "spatial", "--num_input_frames", "0")
+
+
+# ---------------------------------------------------------------- the rollout
+def test_each_rolled_out_frame_is_predicted_from_the_window_slid_over_the_previous_prediction():
+    """Frame p + 1 of the rollout is what the generator predicts as frame 1 when its context is the
+    window slid by one over frame p (same z and region tokens): the rollout feeds its own predictions back,
+    and its gradient reaches the first frame's head through them."""
+    model, _, args = make("--num_predict_frames", "3", "--num_input_frames", "3")
+    randomise_output_conv(model)
+    gen = model.generator
+    assert gen.rollout and gen.out.out_channels == gen.per_frame
+    g = torch.Generator().manual_seed(2)
+    B, I, C, H, W = 2, args.num_input_frames, args.num_channels, args.image_h, args.image_w
+    frames = torch.rand(B, I, C, H, W, generator=g) * 2 - 1
+    code_dim = gen.body.decoder[0].film.in_features - args.latent_dim  # context + appearance widths
+    context, appearance = torch.randn(B, code_dim, generator=g), torch.zeros(B, 0)
+    z = torch.zeros(B, args.latent_dim)  # z's own per-frame correction is then 0 for every frame
+    tokens = torch.randn(B, args.gaad_num_regions, gen.body.paint_proj.in_features, generator=g)
+    boxes = gen.body.masks.new_zeros(args.gaad_num_regions, 4)
+    boxes[:, 2], boxes[:, 3] = W, H
+    out = gen(z, context, appearance, frames, tokens, boxes, None)  # (B, 3, C, H, W)
+    window = frames
+    for p in range(1, 3):
+        window = torch.cat([window[:, 1:], out[:, p - 1 : p]], dim=1)
+        assert torch.allclose(gen(z, context, appearance, window, tokens, boxes, None)[:, 0], out[:, p],
+                              atol=1e-5)
+    gen.out.weight.grad = None
+    out[:, 2].sum().backward()
+    assert gen.out.weight.grad.abs().sum() > 0
 
 
 # ---------------------------------------------------------------- tied to space

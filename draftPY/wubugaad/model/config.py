@@ -55,6 +55,7 @@ class ModelConfig(FlagConfig):
     generator_type: str
     gen_use_warp: bool
     gen_use_gaad_paint: bool
+    gen_rollout: bool
     gen_max_flow_px: float
     # discriminator
     discriminator_type: str

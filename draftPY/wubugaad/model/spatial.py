@@ -24,11 +24,15 @@ synthesised correction.
   gradient from the second optimizer step on.
 - Flow is in pixels, bounded by `max·tanh(raw/max)` (`--gen_max_flow_px`). With the motion branch on, the
   last context flow (pair `(I−2, I−1)`, in units of that bound) is an input of the head.
-- Several target frames are predicted at once (all from the last context frame, each with its own flow,
-  mask and correction): one decoder pass for any `num_predict_frames`, no loop over frames, and no
-  train/test mismatch from feeding the model its own predictions. Measured against a one-frame model
-  rolled out frame by frame (`bench/bench_rollout.py`), the rollout scores higher on held-out video at
-  twice the cost for two frames; it is not built into the model yet.
+- Several target frames (`--gen_rollout`, the default): one frame per decoder pass, each warped from the
+  frame before it (the last context frame, then the previous prediction) and fed back: the prediction is
+  encoded by the same per-frame pyramid, the window of the last I frames' features slides by one, and
+  the head's flow input becomes the negated previous flow (a sampling flow points back along the motion).
+  The context frames are encoded once, so a further frame costs one frame's encoding, one fusion and one
+  decoder pass. The loop over future frames is a true data dependency (frame p + 1 needs frame p), the
+  one loop over frames in the step; gradients flow through the whole rollout. Measured on held-out video
+  (`bench/bench_rollout.py`) the rollout beats the joint mode (`--no_gen_rollout`: all frames from the
+  last context frame in one pass, one head per frame) at every horizon.
 """
 
 from __future__ import annotations
@@ -141,21 +145,30 @@ class SpatialBody(nn.Module):
             masks = box_masks(boxes.to(tokens.dtype), self.frame_hw[1], self.frame_hw[0], w, h)
         return paint(self.paint_proj(tokens), masks)
 
-    def forward(self, context: torch.Tensor, z: torch.Tensor, cond: torch.Tensor,
-                tokens: torch.Tensor | None, boxes: torch.Tensor | None) -> torch.Tensor:
-        B = context.shape[0]
-        x = context.flatten(0, 1)  # (B·I, C, H, W)
-        skips = []
-        for level, fuse in zip(self.pyramid, self.fuse, strict=True):
+    def encode(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """`(B, T, C, H, W)` → per level `(B, T, C_k, h_k, w_k)`: every frame through the shared pyramid."""
+        B, T = frames.shape[:2]
+        x = frames.flatten(0, 1)  # (B·T, C, H, W)
+        feats = []
+        for level in self.pyramid:
             x = level(x)
-            per_frame = x.view(B, self.I, *x.shape[1:])  # (B, I, C_k, h_k, w_k)
-            skips.append(fuse(per_frame.flatten(1, 2)) + per_frame[:, -1])
-        y = skips[-1] + self.z_tile(z)[:, :, None, None]
-        if self.use_paint:
-            y = y + self._painted(tokens, boxes)
+            feats.append(x.view(B, T, *x.shape[1:]))
+        return feats
+
+    def bottleneck_input(self, z: torch.Tensor, tokens: torch.Tensor | None,
+                         boxes: torch.Tensor | None) -> torch.Tensor:
+        """What enters the coarsest grid besides the fused frames: the tiled `z` and the painted regions."""
+        y = self.z_tile(z)[:, :, None, None]
+        return y + self._painted(tokens, boxes) if self.use_paint else y
+
+    def decode(self, window: list[torch.Tensor], bottleneck: torch.Tensor,
+               cond: torch.Tensor) -> torch.Tensor:
+        """Features of the last I frames per level (`encode`'s layout) → `(B, C_0, H, W)` at full size."""
+        skips = [fuse(f.flatten(1, 2)) + f[:, -1] for fuse, f in zip(self.fuse, window, strict=True)]
+        y = skips[-1] + bottleneck
         for k in range(len(self.decoder) - 1, -1, -1):
             y = self.decoder[k](y, skips[k], cond)
-        return y  # (B, C_0, H, W)
+        return y
 
 
 class SpatialGenerator(nn.Module):
@@ -172,6 +185,7 @@ class SpatialGenerator(nn.Module):
         if problems:
             raise ValueError("; ".join(problems))
         self.P, self.C = int(cfg.num_predict_frames), int(cfg.num_channels)
+        self.rollout = bool(cfg.gen_rollout)
         self.use_warp = bool(cfg.gen_use_warp)
         self.use_flow_input = bool(cfg.use_wubu_motion_branch) and self.use_warp
         self.max_flow = float(cfg.gen_max_flow_px)
@@ -184,7 +198,8 @@ class SpatialGenerator(nn.Module):
         if ks % 2 == 0:
             raise ValueError(f"--gen_final_conv_kernel_spatial must be odd (got {ks}) so the output keeps "
                              "the frame size")
-        self.out = nn.Conv2d(c0 + (2 if self.use_flow_input else 0), self.P * self.per_frame, ks,
+        frames_per_pass = 1 if self.rollout else self.P
+        self.out = nn.Conv2d(c0 + (2 if self.use_flow_input else 0), frames_per_pass * self.per_frame, ks,
                              padding=ks // 2)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
@@ -196,22 +211,49 @@ class SpatialGenerator(nn.Module):
     def forward(self, z: torch.Tensor, context: torch.Tensor, appearance: torch.Tensor, frames: torch.Tensor,
                 tokens: torch.Tensor, boxes: torch.Tensor, last_flow: torch.Tensor | None) -> torch.Tensor:
         B, _, C, H, W = frames.shape
-        P = self.P
         cond = torch.cat([z, context, appearance], dim=-1)
-        feats = self.body(frames, z, cond, tokens, boxes)
-        if self.use_flow_input:
-            feats = torch.cat([feats, last_flow.to(feats.dtype) / self.max_flow], dim=1)
-        head = self.out(feats).view(B, P, self.per_frame, H, W)  # (B, P·K, H, W) → (B, P, K, H, W)
-        last = frames[:, -1]
+        window = self.body.encode(frames)
+        bottleneck = self.body.bottleneck_input(z, tokens, boxes)
         h, w = self.coarse_hw
-        # (B, P·C·h·w) → (B·P, C, h, w) → bilinear to the frame
-        coarse = self.latent_residual(z).view(B * P, C, h, w)
-        correction = head[:, :, -C:] + F.interpolate(coarse, size=(H, W), mode="bilinear",
-                                                     align_corners=False).view(B, P, C, H, W)
-        mask = torch.sigmoid(head[:, :, -C - 1 : -C])  # (B, P, 1, H, W)
+        # z's own correction per target frame: (B, P·C·h·w) → (B·P, C, h, w) → bilinear → (B, P, C, H, W)
+        coarse = self.latent_residual(z).view(B * self.P, C, h, w)
+        latent = F.interpolate(coarse, size=(H, W), mode="bilinear",
+                               align_corners=False).view(B, self.P, C, H, W)
+        base, flow_in = frames[:, -1], last_flow
+        if not self.rollout:
+            return self._compose(self._head(window, bottleneck, cond, flow_in), base, latent)[0]
+        predictions = []
+        for p in range(self.P):  # frame p + 1 is warped from frame p: sequential by nature
+            head = self._head(window, bottleneck, cond, flow_in)
+            frame, flow = self._compose(head, base, latent[:, p : p + 1])  # (B, 1, C, H, W)
+            predictions.append(frame)
+            if p + 1 < self.P:
+                base = frame[:, 0]
+                window = [torch.cat([old[:, 1:], new], dim=1)
+                          for old, new in zip(window, self.body.encode(frame), strict=True)]
+                flow_in = None if flow is None else -flow[:, 0]
+        return torch.cat(predictions, dim=1)
+
+    def _head(self, window: list[torch.Tensor], bottleneck: torch.Tensor, cond: torch.Tensor,
+              flow_in: torch.Tensor | None) -> torch.Tensor:
+        """Decoder and output conv → `(B, F, K, H, W)`: K head channels for each of the F frames of a pass."""
+        feats = self.body.decode(window, bottleneck, cond)
+        if self.use_flow_input:
+            feats = torch.cat([feats, flow_in.to(feats.dtype) / self.max_flow], dim=1)
+        head = self.out(feats)  # (B, F·K, H, W) → (B, F, K, H, W)
+        return head.view(head.shape[0], -1, self.per_frame, *head.shape[-2:])
+
+    def _compose(self, head: torch.Tensor, base: torch.Tensor,
+                 latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`x̂ = warp(base, flow) + σ(mask)·(correction + latent)` for the F frames of `head` → `(x̂, flow)`,
+        `x̂` `(B, F, C, H, W)`, `flow` `(B, F, 2, H, W)` in pixels (`None` without warping)."""
+        B, Fr, _, H, W = head.shape
+        C = self.C
+        correction = head[:, :, -C:] + latent
+        mask = torch.sigmoid(head[:, :, -C - 1 : -C])  # (B, F, 1, H, W)
         if not self.use_warp:
-            return last.unsqueeze(1) + mask * correction
-        flow = self.max_flow * torch.tanh(head[:, :, :2] / self.max_flow)  # (B, P, 2, H, W) pixels
-        base = last.unsqueeze(1).expand(B, P, C, H, W).reshape(B * P, C, H, W)
-        warped = warp(base, flow.reshape(B * P, 2, H, W)).view(B, P, C, H, W)
-        return warped + mask * correction
+            return base.unsqueeze(1) + mask * correction, None
+        flow = self.max_flow * torch.tanh(head[:, :, :2] / self.max_flow)  # (B, F, 2, H, W) pixels
+        source = base.unsqueeze(1).expand(B, Fr, C, H, W).reshape(B * Fr, C, H, W)
+        warped = warp(source, flow.reshape(B * Fr, 2, H, W)).view(B, Fr, C, H, W)
+        return warped + mask * correction, flow

@@ -221,4 +221,7 @@ def args_from_config(config: dict) -> argparse.Namespace:
     if "optical_flow_scale" not in config and args.disc_stem_stride == 0:
         # written before the automatic D stem grew to stride 8 at 256 px: its D was built with 4 there
         args.disc_stem_stride = 4 if min(args.image_h, args.image_w) >= 128 else 2
+    if "gen_rollout" not in config:
+        # written before the rollout existed: its head predicts all target frames in one pass
+        args.gen_rollout = False
     return broadcast_stack_lists(args)

@@ -180,6 +180,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     _add_on_off(g, "gen_use_gaad_paint", True,
                 "spatial generator: paint the GAAD region tokens of the last context frame into the cells "
                 "of their boxes at the bottleneck (off: ablation)")
+    _add_on_off(g, "gen_rollout", True,
+                "spatial generator: predict the target frames one at a time, each warped from the one "
+                "before and fed back (off: all from the last context frame in one pass)")
     g.add_argument("--gen_max_flow_px", type=float, default=16.0,
                    help="spatial generator: bound of the predicted flow in pixels (max·tanh(raw/max))")
     g.add_argument("--gen_temporal_kernel_size", type=int, default=3,
