@@ -18,6 +18,7 @@ from pathlib import PurePath
 from wubugaad.data import moving_objects
 from wubugaad.data.augment import AugmentConfig
 from wubugaad.model.config import STACK_KEYS, ModelConfig
+from wubugaad.model.discriminator import stem_stride
 from wubugaad.model.vaegan import model_problems
 from wubugaad.train.flags import (
     LPIPS_METRICS,
@@ -220,7 +221,7 @@ def args_from_config(config: dict) -> argparse.Namespace:
     args.generator_type = resolve_generator_type(args)
     if "optical_flow_scale" not in config and args.disc_stem_stride == 0:
         # written before the automatic D stem grew to stride 8 at 256 px: its D was built with 4 there
-        args.disc_stem_stride = 4 if min(args.image_h, args.image_w) >= 128 else 2
+        args.disc_stem_stride = min(stem_stride(args.image_h, args.image_w, 0), 4)
     if "gen_rollout" not in config:
         # written before the rollout existed: its head predicts all target frames in one pass
         args.gen_rollout = False
