@@ -86,6 +86,7 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${GEN_USE_GAAD_PAINT:=true}"
 : "${GEN_ROLLOUT:=true}"
 : "${GEN_MAX_FLOW_PX:=32}"
+: "${GEN_FLOW_PRIOR:=dis}"
 : "${DISCRIMINATOR_TYPE:=spatio_temporal_cnn}"
 : "${DISC_APPLY_SPECTRAL_NORM:=true}"
 : "${DISC_BASE_DISC_CHANNELS:=64}"
@@ -242,6 +243,7 @@ if is_true "$GEN_USE_WARP"; then CMD+=(--gen_use_warp); else CMD+=(--no_gen_use_
 if is_true "$GEN_USE_GAAD_PAINT"; then CMD+=(--gen_use_gaad_paint); else CMD+=(--no_gen_use_gaad_paint); fi
 if is_true "$GEN_ROLLOUT"; then CMD+=(--gen_rollout); else CMD+=(--no_gen_rollout); fi
 CMD+=(--gen_max_flow_px "$GEN_MAX_FLOW_PX")
+CMD+=(--gen_flow_prior "$GEN_FLOW_PRIOR")
 CMD+=(--discriminator_type "$DISCRIMINATOR_TYPE")
 if is_true "$DISC_APPLY_SPECTRAL_NORM"; then CMD+=(--disc_apply_spectral_norm); fi
 CMD+=(--disc_base_disc_channels "$DISC_BASE_DISC_CHANNELS")

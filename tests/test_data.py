@@ -301,3 +301,18 @@ def test_error_split_impossible(tmp_path):
 
 def test_module_exports():
     assert data.make_demo_video is make_demo_video and data.DataError is video_cache.DataError
+
+
+@pytest.mark.parametrize("overrides, method", [
+    ({}, "dis"),  # the default: the spatial generator's flow prior
+    ({"gen_flow_prior": "farneback"}, "farneback"),
+    ({"gen_flow_prior": "none"}, None),
+    ({"gen_use_warp": False}, None),  # nothing to start a warp
+    ({"num_input_frames": 1}, None),  # no context pair
+    ({"generator_type": "global"}, None),
+    # one flow for both
+    ({"use_wubu_motion_branch": True, "optical_flow_net_type": "farneback"}, "farneback"),
+    ({"use_wubu_motion_branch": True, "optical_flow_net_type": "raft_small"}, None),  # RAFT runs in the model
+])
+def test_the_loader_computes_flow_only_when_something_reads_it(overrides, method):
+    assert flow.loader_flow_method(defaults(**overrides)) == method

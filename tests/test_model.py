@@ -16,6 +16,8 @@ TINY = ("--gen_base_channels 8 --disc_base_disc_channels 8 --disc_max_disc_chann
         "--encoder_shallow_cnn_channels 8 --encoder_pixel_patch_size 4 --disc_min_hidden_fc_dim 8 "
         "--disc_max_hidden_fc_dim 16 --disc_gaad_condition_dim_disc 8 --disc_patch_size 8 "
         "--disc_cnn_channels_2d 8 16 --wubu_dropout 0 --num_input_frames 2 --num_predict_frames 2").split()
+# the flow prior reads the loader's flow; the tests that pass flow switch it on (test_spatial.py)
+TINY += ["--gen_flow_prior", "none"]
 MOTION = ["--use_wubu_motion_branch", "--optical_flow_net_type", "dis"]
 
 
@@ -68,7 +70,7 @@ def test_shapes_every_mode_and_both_discriminators(H, W, B, flags):
     model, disc, args = make("--image_h", str(H), "--image_w", str(W), *flags)
     I, P, C, D_lat = args.num_input_frames, args.num_predict_frames, args.num_channels, args.latent_dim
     clip, flow = clip_and_flow(args, B)
-    flow = flow if args.use_wubu_motion_branch else None
+    flow = flow if model.reads_flow else None
     film = args.disc_use_gaad_film_condition
     for mode in MODES:
         out = model(clip, mode=mode, flow=flow)
@@ -154,7 +156,7 @@ def test_untrained_prediction_copies_last_frame_and_reconstruction_depends_on_z(
     model, _, args = make(*flags, "--image_h", "32", "--image_w", "48")
     I = args.num_input_frames
     clip, flow = clip_and_flow(args)
-    flow = flow if args.use_wubu_motion_branch else None
+    flow = flow if model.reads_flow else None
     pred = model(clip, mode="predict", flow=flow).prediction  # z = the prior's mean
     last = clip[:, I - 1 : I].expand_as(pred)
     assert (pred - last).abs().max() <= 1e-6

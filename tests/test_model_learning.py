@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from wubugaad.data.flow import opencv_flow
 from wubugaad.data.video_cache import make_demo_video
 from wubugaad.model.losses import discriminator_loss, gan_weight, generator_losses
 from wubugaad.model.vaegan import aligned_clips, build
@@ -16,8 +17,9 @@ from wubugaad.train.session import _optimizers
 STEPS = 150
 
 
-def demo_clip(tmp_path, T: int, size: int = 32, start: int = 20) -> torch.Tensor:
-    """`(1, T, 3, size, size)` in [-1, 1]: frames start … start+T−1 of a generated demo video."""
+def demo_clip(tmp_path, T: int, size: int = 32, start: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(1, T, 3, size, size)` in [-1, 1]: frames start … start+T−1 of a generated demo video, and their
+    DIS flow `(1, T−1, 2, size, size)` as the data loader computes it."""
     path = make_demo_video(tmp_path / "demo.mp4", start + T, size, size, seed=0)
     capture = cv2.VideoCapture(str(path))
     frames = []
@@ -27,13 +29,14 @@ def demo_clip(tmp_path, T: int, size: int = 32, start: int = 20) -> torch.Tensor
             break
         frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
     capture.release()
-    clip = torch.from_numpy(np.stack(frames[start : start + T])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    return clip.unsqueeze(0)
+    frames = np.stack(frames[start : start + T])
+    clip = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return clip.unsqueeze(0), torch.from_numpy(opencv_flow(frames, "dis")).unsqueeze(0)
 
 
-def train_step(model, disc, opt_g, opt_d, args, clip, step: int) -> dict:
+def train_step(model, disc, opt_g, opt_d, args, clip, flow, step: int) -> dict:
     I = args.num_input_frames
-    out = model(clip, mode="train")
+    out = model(clip, mode="train", flow=flow)
     real, fake = aligned_clips(clip, out.prediction, I)
     logits = disc(torch.cat([real, fake.detach()]))
     d_loss, d_parts = discriminator_loss(*logits.chunk(2))
@@ -45,7 +48,10 @@ def train_step(model, disc, opt_g, opt_d, args, clip, step: int) -> dict:
         fake_logits = disc(fake)
         disc.requires_grad_(True)
     g_loss, g_parts = generator_losses(out.prediction, clip[:, I:], out.mu, out.logvar, fake_logits,
-                                       args.lambda_recon, args.lambda_kl, lam, recon_loss=args.recon_loss)
+                                       args.lambda_recon, args.lambda_kl, lam, recon_loss=args.recon_loss,
+                                       map_mu=out.map_mu, map_logvar=out.map_logvar,
+                                       map_prior_mu=out.map_prior_mu, map_prior_logvar=out.map_prior_logvar,
+                                       lambda_kl_map=args.lambda_kl_map)
     g_loss.backward()
     clip_and_step(opt_g, model.parameters(), None, args.global_max_grad_norm, False)
     clip_and_step(opt_d, disc.parameters(), None, args.global_max_grad_norm, False)
@@ -59,7 +65,7 @@ def test_default_model_overfits_one_demo_clip(tmp_path, generator_type):
     torch.set_num_threads(1)
     args = parse_args(["--image_h", "32", "--image_w", "32", "--generator_type", generator_type])
     I = args.num_input_frames
-    clip = demo_clip(tmp_path, I + args.num_predict_frames)
+    clip, flow = demo_clip(tmp_path, I + args.num_predict_frames)
     target, last = clip[:, I:], clip[:, I - 1 : I]
     copy_mse = (last - target).square().mean()
     torch.manual_seed(0)
@@ -68,10 +74,10 @@ def test_default_model_overfits_one_demo_clip(tmp_path, generator_type):
     model.train()
     disc.train()
     for step in range(STEPS):
-        parts = train_step(model, disc, opt_g, opt_d, args, clip, step)
+        parts = train_step(model, disc, opt_g, opt_d, args, clip, flow, step)
         assert all(torch.isfinite(v) for v in parts.values()), (step, parts)
     model.eval()
     with torch.no_grad():
-        recon = model(clip, mode="reconstruct").prediction
+        recon = model(clip, mode="reconstruct", flow=flow).prediction
     recon_mse = (recon - target).square().mean()
     assert recon_mse <= 0.5 * copy_mse, (recon_mse.item(), copy_mse.item())

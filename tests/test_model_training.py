@@ -41,7 +41,10 @@ def d_and_g_backward(model, disc, args, clip, flow):
     g_loss, g_parts = generator_losses(out.prediction, clip[:, args.num_input_frames:], out.mu, out.logvar,
                                        fake_logits, args.lambda_recon, args.lambda_kl, args.lambda_gan,
                                        out.prior_mu if model.learned_prior else None,
-                                       out.prior_logvar if model.learned_prior else None)
+                                       out.prior_logvar if model.learned_prior else None,
+                                       map_mu=out.map_mu, map_logvar=out.map_logvar,
+                                       map_prior_mu=out.map_prior_mu, map_prior_logvar=out.map_prior_logvar,
+                                       lambda_kl_map=args.lambda_kl_map)
     g_loss.backward()
     return d_parts, g_parts, g_touched, d_grads
 
@@ -73,7 +76,7 @@ def test_gd_steps_finite_no_dead_parameters_and_separated(flags):
     g_params, d_params = trainable(model), trainable(disc)
     opt_g, opt_d = optimizer(model), optimizer(disc)
     clip, flow = clip_and_flow(args)
-    clip, flow = clip.double(), flow.double() if args.use_wubu_motion_branch else None
+    clip, flow = clip.double(), flow.double() if model.reads_flow else None
     alive = set()
     for step in range(3):
         opt_g.zero_grad(set_to_none=True)

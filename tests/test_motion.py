@@ -83,7 +83,8 @@ def test_raft_input_size_keeps_raft_sides():
 
 def test_raft_at_half_scale_returns_frame_sized_flow_in_frame_pixels():
     """The flow of a half-size RAFT pass comes back on the frame's grid with vectors in frame pixels: a
-    stub estimator that answers a constant (1, 2) on its grid must give (W/w, 2·H/h) = (2, 4)."""
+    stub estimator that answers a constant (−1, −2) on its grid, measured from the second frame back to
+    the first (content moving by (1, 2)), must give the motion (W/w, 2·H/h) = (2, 4)."""
     est = RaftFlow("raft_small", pretrained=False, frozen=True, scale=0.5)
     seen = {}
 
@@ -91,7 +92,7 @@ def test_raft_at_half_scale_returns_frame_sized_flow_in_frame_pixels():
         def forward(self, first, second, num_flow_updates):
             seen["size"] = tuple(first.shape[-2:])
             flow = first.new_zeros(first.shape[0], 2, *first.shape[-2:])
-            flow[:, 0], flow[:, 1] = 1.0, 2.0
+            flow[:, 0], flow[:, 1] = -1.0, -2.0
             return [flow]
 
     est.net = ConstantFlow()

@@ -234,3 +234,15 @@ def test_training_resumes_exactly_and_logs_bench_metrics_per_step(tmp_path, monk
     records = [r for r in read_metrics(tmp_path / "full") if "val/bench_mse" in r]
     assert records and {"val/bench_mse_t2", "val/copy_last_bench_mae_t1"} <= set(records[-1])
     assert "val/bench_mse_t3" not in records[-1]
+
+
+def test_items_carry_the_loaders_flow_when_the_generator_reads_it(tmp_path):
+    cfg = make_cfg(tmp_path, frames=6, flow="dis")
+    train, test = mo.build_datasets(cfg)
+    for item in (train[(0, 1)], test[0]):
+        assert item["flow"].shape == (5, 2, 64, 64) and item["flow"].dtype == torch.float32
+    args = config.parse_args(["--dataset", "moving_fmnist", "--mnist_path", cfg.path, "--num_channels", "1",
+                              "--image_h", "64", "--image_w", "64"])
+    assert config.moving_objects_config(args).flow == "dis"
+    args.gen_flow_prior = "none"
+    assert config.moving_objects_config(args).flow is None

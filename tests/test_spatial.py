@@ -7,6 +7,7 @@ from _sync_guard import no_host_sync
 from test_model import MOTION, clip_and_flow, make, randomise_output_conv
 from wubugaad.gaad.boxes import box_masks, cached_box_masks, cached_boxes
 from wubugaad.gaad.regions import paint
+from wubugaad.model.spatial import FLOW_PRIOR_GATE_GAIN
 from wubugaad.model.vaegan import MODES
 from wubugaad.model.warp import warp
 
@@ -91,6 +92,10 @@ CASES = [  # (H, W, flags)
     (32, 32, [*MOTION, "--num_input_frames", "1"]),
     (32, 48, [*MOTION, "--num_predict_frames", "3", "--no_gen_rollout"]),
     (32, 32, ["--no_gen_use_warp", "--num_predict_frames", "3"]),
+    (32, 32, ["--gen_flow_prior", "dis", "--gen_extrapolate", "--num_predict_frames", "3"]),
+    (32, 48, ["--gen_flow_prior", "farneback", "--gen_extrapolate", "--no_gen_rollout",
+              "--latent_map_channels", "2"]),
+    (17, 23, [*MOTION, "--gen_flow_prior", "dis", "--gen_extrapolate"]),
 ]
 
 
@@ -100,7 +105,7 @@ def test_spatial_output_starts_as_the_last_context_frame(H, W, flags):
     assert model.spatial
     I, P, C = args.num_input_frames, args.num_predict_frames, args.num_channels
     clip, flow = clip_and_flow(args)
-    flow = flow if args.use_wubu_motion_branch else None
+    flow = flow if model.reads_flow else None
     last = clip[:, I - 1 : I].expand(-1, P, -1, -1, -1)
     for mode in MODES:
         out = model(clip, mode=mode, flow=flow)
@@ -194,3 +199,68 @@ def test_moving_an_object_in_the_last_context_frame_moves_the_prediction_there(g
     change = (own_m - own_b).abs().sum(dim=(0, 1, 2))  # (H, W)
     assert change.sum() > 0.1
     assert (change[near].sum() > 0.6 * change.sum()) == tied
+
+
+# ---------------------------------------------------------------- the flow prior, the extrapolation channel
+def _uniform_flow(args, dx: float, dy: float) -> torch.Tensor:
+    T = args.num_input_frames + args.num_predict_frames
+    flow = torch.zeros(2, T - 1, 2, args.image_h, args.image_w)
+    flow[:, :, 0], flow[:, :, 1] = dx, dy
+    return flow
+
+
+def _bounded(model, flow: torch.Tensor) -> torch.Tensor:
+    bound = model.generator.max_flow
+    return bound * torch.tanh(flow / bound)
+
+
+@pytest.mark.parametrize("rollout", [True, False])
+def test_open_flow_prior_gate_warps_along_the_last_flow_at_constant_velocity(rollout):
+    """With the gate open (g = 1) and the head silent, frame p is the last context frame carried p steps
+    further along the last context flow: the rollout warps each prediction again, the joint pass warps the
+    last frame by (p + 1) times the flow."""
+    model, _, args = make("--image_h", "32", "--image_w", "32", "--num_predict_frames", "2",
+                          "--gen_flow_prior", "dis", *([] if rollout else ["--no_gen_rollout"]))
+    gen = model.generator
+    assert gen.use_flow_prior and torch.equal(gen.flow_prior_gate, torch.zeros_like(gen.flow_prior_gate))
+    with torch.no_grad():
+        gen.flow_prior_gate.fill_(1 / FLOW_PRIOR_GATE_GAIN)
+    clip, _ = clip_and_flow(args)
+    flow = _uniform_flow(args, 1.5, -0.5)
+    pred = model(clip, mode="predict", flow=flow).prediction
+    last, step = clip[:, args.num_input_frames - 1], -flow[:, 0]
+    first = warp(last, _bounded(model, step))
+    # the rollout's next prior is the first frame's own (bounded) flow
+    second = (warp(first, _bounded(model, _bounded(model, step))) if rollout
+              else warp(last, _bounded(model, 2 * step)))
+    assert torch.allclose(pred[:, 0], first, atol=1e-5) and torch.allclose(pred[:, 1], second, atol=1e-5)
+
+
+def test_flow_prior_gate_learns_from_the_first_step_and_needs_the_loaders_flow():
+    model, _, args = make("--image_h", "32", "--image_w", "32", "--gen_flow_prior", "dis")
+    assert model.reads_flow
+    clip, flow = clip_and_flow(args)
+    pred = model(clip, mode="train", flow=flow).prediction
+    pred.sub(clip[:, args.num_input_frames:]).abs().mean().backward()
+    assert model.generator.flow_prior_gate.grad.abs().min() > 0
+    with pytest.raises(ValueError, match="--gen_flow_prior none"):
+        model(clip, mode="train")
+    plain, _, _ = make("--image_h", "32", "--image_w", "32", "--gen_flow_prior", "none")
+    assert not plain.reads_flow and plain.generator.flow_prior_gate is None
+    assert plain(clip, mode="predict").prediction.shape == (2, args.num_predict_frames, 3, 32, 32)
+
+
+@pytest.mark.parametrize("rollout", [True, False])
+def test_extrapolation_channel_continues_the_last_change(rollout):
+    """With e_p = 1 everywhere and zero flow, frame p continues the last context change p + 1 times."""
+    model, _, args = make("--image_h", "32", "--image_w", "32", "--num_predict_frames", "2",
+                          "--gen_extrapolate", *([] if rollout else ["--no_gen_rollout"]))
+    gen = model.generator
+    with torch.no_grad():
+        gen.out.bias.view(-1, gen.per_frame)[:, 2] = 1.0  # after the two flow channels
+    clip, _ = clip_and_flow(args)
+    I = args.num_input_frames
+    pred = model(clip, mode="predict").prediction
+    last, change = clip[:, I - 1], clip[:, I - 1] - clip[:, I - 2]
+    for p in range(2):
+        assert torch.allclose(pred[:, p], last + (p + 1) * change, atol=1e-5)

@@ -42,7 +42,8 @@ class FakeModel(nn.Module):
         if self.nan:
             pred = pred * float("nan")
         return SimpleNamespace(prediction=pred, mu=mu, logvar=logvar, context=None, prior_mu=None,
-                               prior_logvar=None, condition=None)
+                               prior_logvar=None, condition=None, map_mu=None, map_logvar=None,
+                               map_prior_mu=None, map_prior_logvar=None)
 
     def geometry_stats(self):
         return {"wubu_s/level0/curvature": self.curvature.detach()}

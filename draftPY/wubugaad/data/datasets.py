@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from wubugaad.data import flow, scene_cuts
 from wubugaad.data.config import DataConfig
-from wubugaad.data.flow import OPENCV_TYPES
+from wubugaad.data.flow import loader_flow_method
 from wubugaad.data.video_cache import (
     VIDEO_EXTENSIONS,
     DataError,
@@ -256,8 +256,7 @@ def build_datasets(
         raise DataError(f"a clip needs ≥ 1 frame and --frame_skip ≥ 1 (got {clip_len} frames, "
                         f"frame_skip {cfg.frame_skip})")
     span = (clip_len - 1) * cfg.frame_skip + 1
-    flow_type = cfg.optical_flow_net_type
-    flow = flow_type if cfg.use_wubu_motion_branch and flow_type in OPENCV_TYPES else None
+    flow = loader_flow_method(cfg)
     use_barrier = barrier is not None and world_size > 1
 
     def prepare() -> None:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from wubugaad.data.flow import opencv_flow
 from wubugaad.data.video_cache import DataError
 
 __all__ = ["MovingObjectsConfig", "MovingObjectsTrain", "MovingObjectsTest", "SOURCES", "build_datasets",
@@ -68,6 +69,7 @@ class MovingObjectsConfig:
     test_sequences: int = 10_000
     seed: int = 42
     cache_dir: str = ".wubugaad_cache"
+    flow: str | None = None          # OpenCV flow method the items carry (``flow.loader_flow_method``)
 
     @property
     def folder(self) -> str | None:
@@ -177,9 +179,12 @@ def generate(images: np.ndarray, cfg: MovingObjectsConfig, stream: int, seed: in
     return render(images, picks, offsets, cfg.height, cfg.width)
 
 
-def _to_item(seq: np.ndarray, channels: int, index: int) -> dict[str, Any]:
+def _to_item(seq: np.ndarray, channels: int, index: int, flow: str | None) -> dict[str, Any]:
     frames = torch.from_numpy(np.ascontiguousarray(seq)).unsqueeze(1)  # (T, 1, H, W)
-    return {"frames": frames.expand(-1, channels, -1, -1).contiguous(), "index": index}
+    item = {"frames": frames.expand(-1, channels, -1, -1).contiguous(), "index": index}
+    if flow is not None:
+        item["flow"] = torch.from_numpy(opencv_flow(seq[..., None], flow))  # (T−1, 2, H, W)
+    return item
 
 
 def _load_images(cfg: MovingObjectsConfig, split: str) -> np.ndarray:
@@ -226,7 +231,7 @@ class MovingObjectsTrain(Dataset):
             where = np.flatnonzero(pairs[:, 0] == epoch)
             seqs = generate(self.images, self.cfg, STREAM_TRAIN, self.cfg.seed, int(epoch), pairs[where, 1])
             for j, seq in zip(where, seqs, strict=True):
-                out[j] = _to_item(seq, self.cfg.channels, int(pairs[j, 1]))
+                out[j] = _to_item(seq, self.cfg.channels, int(pairs[j, 1]), self.cfg.flow)
         return out
 
     def __getitem__(self, key: Any) -> dict[str, Any]:
@@ -271,8 +276,8 @@ def ensure_test_set(cfg: MovingObjectsConfig) -> Path:
 class MovingObjectsTest(Dataset):
     """The fixed test set, memory-mapped from its cache; pickles as the cache path."""
 
-    def __init__(self, path: str | os.PathLike, channels: int):
-        self.path, self.channels = str(path), channels
+    def __init__(self, path: str | os.PathLike, channels: int, flow: str | None = None):
+        self.path, self.channels, self.flow = str(path), channels, flow
         self._data: np.ndarray | None = None
         self._len = int(np.load(self.path, mmap_mode="r").shape[0])
 
@@ -286,7 +291,7 @@ class MovingObjectsTest(Dataset):
         if self._data is None:
             self._data = np.load(self.path, mmap_mode="r")
         i = int(i) + (len(self) if i < 0 else 0)
-        return _to_item(np.array(self._data[i]), self.channels, i)
+        return _to_item(np.array(self._data[i]), self.channels, i, self.flow)
 
 
 def build_datasets(cfg: MovingObjectsConfig, rank: int = 0, world_size: int = 1,
@@ -301,7 +306,7 @@ def build_datasets(cfg: MovingObjectsConfig, rank: int = 0, world_size: int = 1,
     try:
         train = MovingObjectsTrain(cfg)
         train._images = _load_images(cfg, "train")  # fail here, before training, on a missing or bad file
-        test = MovingObjectsTest(ensure_test_set(cfg), cfg.channels)
+        test = MovingObjectsTest(ensure_test_set(cfg), cfg.channels, cfg.flow)
     finally:
         if use_barrier and rank == 0:
             barrier()

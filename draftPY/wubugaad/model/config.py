@@ -28,6 +28,8 @@ class ModelConfig(FlagConfig):
     num_predict_frames: int
     latent_dim: int
     prior: str
+    latent_map_channels: int
+    latent_map_dropout: float
     # GAAD regions and the appearance encoder
     gaad_num_regions: int
     gaad_decomposition_type: str
@@ -57,6 +59,8 @@ class ModelConfig(FlagConfig):
     gen_use_gaad_paint: bool
     gen_rollout: bool
     gen_max_flow_px: float
+    gen_flow_prior: str
+    gen_extrapolate: bool
     # discriminator
     discriminator_type: str
     disc_apply_spectral_norm: bool

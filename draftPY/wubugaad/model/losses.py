@@ -2,7 +2,8 @@
 
 Generator objective::
 
-    L_G = λ_recon · R(pred, target) + λ_kl · KL(q ‖ p) + λ_gan,eff · BCE(D(fake), 1)
+    L_G = λ_recon · R(pred, target) + λ_kl · KL(q ‖ p) + λ_kl,map · KL(q_map ‖ p_map)
+          + λ_gan,eff · BCE(D(fake), 1)
 
 with ``R`` the per-pixel L1, MSE or their sum (``--recon_loss``) and ``λ_gan,eff = gan_weight(step, …)``,
 zero until ``--gan_start_step`` and rising linearly to ``λ_gan`` over ``--gan_ramp_steps``, so D only pushes
@@ -23,7 +24,7 @@ __all__ = ["GEN_LOSS_KEYS", "DISC_LOSS_KEYS", "LOSS_KEYS", "RECON_LOSSES", "reco
            "kl_divergence", "gan_weight", "generator_losses", "discriminator_loss"]
 
 # Breakdown keys, the one list of them: the trainer averages these, the Q-controller and the logger read them.
-GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_kl", "loss_g_adv", "loss_g_total")
+GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_kl", "loss_g_kl_map", "loss_g_adv", "loss_g_total")
 DISC_LOSS_KEYS = ("loss_d_real", "loss_d_fake", "loss_d_total")
 LOSS_KEYS = GEN_LOSS_KEYS + DISC_LOSS_KEYS
 RECON_LOSSES = ("l1", "mse", "l1+mse")
@@ -82,20 +83,27 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor
 def generator_losses(pred: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
                      fake_logits: torch.Tensor, lambda_recon: float, lambda_kl: float, lambda_gan: float,
                      prior_mu: torch.Tensor | None = None, prior_logvar: torch.Tensor | None = None,
-                     recon_loss: str = "mse") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                     recon_loss: str = "mse", map_mu: torch.Tensor | None = None,
+                     map_logvar: torch.Tensor | None = None, map_prior_mu: torch.Tensor | None = None,
+                     map_prior_logvar: torch.Tensor | None = None, lambda_kl_map: float = 0.0,
+                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted generator loss and its breakdown.
 
     ``fake_logits`` is D's output on ``[context ; predictions]`` with gradients flowing into G; the
     adversarial term is the non-saturating ``BCE(D(fake), 1)``; ``lambda_gan`` is the effective weight
     (``gan_weight``); ``recon_loss`` picks the reconstruction term (``reconstruction_loss``).
-    ``loss_g_total`` is built from exactly the same three terms, so it equals
-    ``λ_recon·recon + λ_kl·kl + λ_gan·adv`` bit-for-bit.
+    ``map_mu``/``map_logvar`` `(B, N, h, w)` are the spatial latent's posterior and ``map_prior_*`` its
+    prior (None without one: N(0, I)); their KL, summed over cells, is weighted by ``lambda_kl_map``.
+    ``loss_g_total`` is built from exactly the same terms, so it equals
+    ``λ_recon·recon + λ_kl·kl + λ_kl,map·kl_map + λ_gan·adv`` bit-for-bit.
     """
     recon = reconstruction_loss(pred, target, recon_loss)
     kl, kl_per_dim = kl_divergence(mu, logvar, prior_mu, prior_logvar)
+    kl_map = (kl_divergence(map_mu, map_logvar, map_prior_mu, map_prior_logvar)[0] if map_mu is not None
+              else recon.new_zeros(()))
     adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-    total = lambda_recon * recon + lambda_kl * kl + lambda_gan * adv
-    parts = (recon.detach(), kl.detach(), adv.detach(), total.detach())
+    total = lambda_recon * recon + lambda_kl * kl + lambda_kl_map * kl_map + lambda_gan * adv
+    parts = (recon.detach(), kl.detach(), kl_map.detach(), adv.detach(), total.detach())
     breakdown = dict(zip(GEN_LOSS_KEYS, parts, strict=True))
     breakdown["loss_g_kl_per_dim"] = kl_per_dim.detach()
     return total, breakdown

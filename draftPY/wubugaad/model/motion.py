@@ -11,7 +11,9 @@ Flow estimators (``--optical_flow_net_type``):
   (`wubugaad.data.flow.opencv_flow`).
 
 Flow is in pixels per frame, channel 0 = x (right), channel 1 = y (down); pair ``(t−1, t)`` is stored at
-index ``t−1`` and describes the motion *into* frame ``t``.
+index ``t−1`` and describes the motion *into* frame ``t`` on frame ``t``'s grid (``x_t(p) ≈ x_{t−1}(p −
+f(p))``): every estimator measures it from frame ``t`` back to ``t−1`` and negates it
+(`wubugaad.data.flow`).
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ class RaftFlow(nn.Module):
             first, second = (F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False,
                                            antialias=True) for x in (first, second))
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            flow = self.net(first.float(), second.float(), num_flow_updates=self.num_flow_updates)[-1]
+            # measured from frame t back to t−1 and negated: the motion into t on t's grid
+            flow = -self.net(second.float(), first.float(), num_flow_updates=self.num_flow_updates)[-1]
         if (h, w) != (H, W):
             # back to the frame's grid; a vector of the small grid is W/w (H/h) pixels of the frame
             ratio = flow.new_tensor([W / w, H / h]).view(1, 2, 1, 1)

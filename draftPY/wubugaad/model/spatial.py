@@ -24,6 +24,22 @@ synthesised correction.
   gradient from the second optimizer step on.
 - Flow is in pixels, bounded by `max·tanh(raw/max)` (`--gen_max_flow_px`). With the motion branch on, the
   last context flow (pair `(I−2, I−1)`, in units of that bound) is an input of the head.
+- Temporal extrapolation (`--gen_extrapolate`): one more head channel `e_p` (0 at init) adds
+  `e_p · k_p · (x_base − x_before)`, the last change of each pixel continued in time (x_before is the
+  frame before the warp's base), and the sum is warped. Warping moves content; this continues changes that
+  stay in place (the demo's drifting colour gratings, shading, fades), which a single flow cannot express.
+  Measured on the held-out demo video: choosing per pixel the better of the two reaches 24.7 dB against
+  23.0 dB for the warp alone.
+- Flow prior (`--gen_flow_prior`, default `dis`): the classical flow of the last context pair (OpenCV, from
+  the data loader, or the motion branch's own) is also an input of the head, and its constant-velocity
+  extrapolation starts the warp: `raw_p ← raw_p + g_p · k_p · (−f_last)` with `k_p = p + 1` in the joint
+  pass and 1 in the rollout (whose next input is the frame's own flow). `−f_last` is the forward flow into
+  the last frame negated, a sampling flow pointing back along the motion; `g_p = GAIN · γ_p` with `γ_p`
+  learned and 0 at init, so the init identity holds, and the gain lets Adam open the gate in tens of
+  steps instead of hundreds. Why: a head that must learn to reproduce an input flow through a conv whose
+  weights start at zero needs thousands of steps to learn a weight of the bound's size, while the
+  classical flow alone already warps the held-out demo video to +3.7 dB over copying; it generalises
+  to unseen shapes and paths because it is computed, not learned.
 - Several target frames (`--gen_rollout`, the default): one frame per decoder pass, each warped from the
   frame before it (the last context frame, then the previous prediction) and fed back: the prediction is
   encoded by the same per-frame pyramid, the window of the last I frames' features slides by one, and
@@ -44,11 +60,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wubugaad.data.flow import OPENCV_TYPES
 from wubugaad.gaad.boxes import box_masks, cached_box_masks
 from wubugaad.gaad.regions import paint
+from wubugaad.model.latent_map import map_level
 from wubugaad.model.warp import warp
 
 GENERATOR_TYPES = ("spatial", "global")
+FLOW_PRIORS = ("none", *OPENCV_TYPES)
+FLOW_PRIOR_GATE_GAIN = 10.0  # Adam moves γ by ~lr a step: the gate g = GAIN·γ opens in tens of steps
 MIN_COARSE = 4  # smallest side of the coarsest grid, in cells
 MAX_LEVELS = 6  # strides 1 … 32
 WIDTH_CAP_FACTOR = 4  # widest level = gen_base_channels × this
@@ -68,6 +88,9 @@ def spatial_problems(cfg) -> list[str]:
                         "--generator_type global")
     if not (cfg.gen_max_flow_px > 0 and math.isfinite(cfg.gen_max_flow_px)):
         problems.append(f"--gen_max_flow_px must be a finite number > 0 (got {cfg.gen_max_flow_px}; e.g. 16)")
+    if cfg.gen_flow_prior not in FLOW_PRIORS:
+        problems.append(f"--gen_flow_prior must be one of {', '.join(FLOW_PRIORS)} "
+                        f"(got {cfg.gen_flow_prior!r})")
     return problems
 
 
@@ -126,6 +149,11 @@ class SpatialBody(nn.Module):
                                   for k in range(L))
         self.decoder = nn.ModuleList(DecoderBlock(w[k + 1], w[k], w[k], cond_dim) for k in range(L - 1))
         self.z_tile = nn.Linear(int(cfg.latent_dim), w[-1])
+        self.map_level = map_level(L)
+        self.map_channels = int(cfg.latent_map_channels)
+        # bias-free, so a missing map (None) and the prior mean (0) are the same input
+        self.map_proj = (nn.Conv2d(self.map_channels, w[self.map_level], 1, bias=False)
+                         if self.map_channels > 0 else None)
         self.use_paint = bool(cfg.gen_use_gaad_paint)
         self.paint_proj = nn.Linear(token_dim, w[-1]) if self.use_paint else None
         self.frame_hw = (int(cfg.image_h), int(cfg.image_w))
@@ -162,10 +190,13 @@ class SpatialBody(nn.Module):
         y = self.z_tile(z)[:, :, None, None]
         return y + self._painted(tokens, boxes) if self.use_paint else y
 
-    def decode(self, window: list[torch.Tensor], bottleneck: torch.Tensor,
-               cond: torch.Tensor) -> torch.Tensor:
-        """Features of the last I frames per level (`encode`'s layout) → `(B, C_0, H, W)` at full size."""
+    def decode(self, window: list[torch.Tensor], bottleneck: torch.Tensor, cond: torch.Tensor,
+               z_map: torch.Tensor | None) -> torch.Tensor:
+        """Features of the last I frames per level (`encode`'s layout) → `(B, C_0, H, W)` at full size;
+        the spatial latent `z_map` `(B, N, h, w)` joins the skip of its level."""
         skips = [fuse(f.flatten(1, 2)) + f[:, -1] for fuse, f in zip(self.fuse, window, strict=True)]
+        if self.map_proj is not None and z_map is not None:
+            skips[self.map_level] = skips[self.map_level] + self.map_proj(z_map)
         y = skips[-1] + bottleneck
         for k in range(len(self.decoder) - 1, -1, -1):
             y = self.decoder[k](y, skips[k], cond)
@@ -177,7 +208,7 @@ class SpatialGenerator(nn.Module):
 
     `frames` `(B, I, C, H, W)` are the context frames; `tokens` `(B, N, D_s)` and `boxes` (`(N, 4)` or
     `(B, N, 4)`) the GAAD regions of the last one; `last_flow` `(B, 2, H, W)` (pixels) the flow into the last
-    context frame when the motion branch is on, else `None`.
+    context frame when the motion branch or the flow prior is on (`use_flow_input`), else `None`.
     """
 
     def __init__(self, cfg, context_dim: int, appearance_dim: int, token_dim: int):
@@ -188,29 +219,38 @@ class SpatialGenerator(nn.Module):
         self.P, self.C = int(cfg.num_predict_frames), int(cfg.num_channels)
         self.rollout = bool(cfg.gen_rollout)
         self.use_warp = bool(cfg.gen_use_warp)
-        self.use_flow_input = bool(cfg.use_wubu_motion_branch) and self.use_warp
+        two_frames = int(cfg.num_input_frames) >= 2
+        self.use_flow_prior = self.use_warp and cfg.gen_flow_prior != "none" and two_frames
+        self.use_flow_input = self.use_warp and (bool(cfg.use_wubu_motion_branch) or self.use_flow_prior)
         self.max_flow = float(cfg.gen_max_flow_px)
         latent_dim = int(cfg.latent_dim)
         self.body = SpatialBody(cfg, latent_dim + context_dim + appearance_dim, token_dim)
         c0 = self.body.widths[0]
-        # per target frame: (flow x, flow y)?, mask logit, correction (C)
-        self.per_frame = (2 if self.use_warp else 0) + 1 + self.C
+        self.use_extrapolate = bool(cfg.gen_extrapolate) and int(cfg.num_input_frames) >= 2
+        # per target frame: (flow x, flow y)?, extrapolation weight?, mask logit, correction (C)
+        self.per_frame = (2 if self.use_warp else 0) + (1 if self.use_extrapolate else 0) + 1 + self.C
         ks = int(cfg.gen_final_conv_kernel_spatial)
         if ks % 2 == 0:
             raise ValueError(f"--gen_final_conv_kernel_spatial must be odd (got {ks}) so the output keeps "
                              "the frame size")
         frames_per_pass = 1 if self.rollout else self.P
-        self.out = nn.Conv2d(c0 + (2 if self.use_flow_input else 0), frames_per_pass * self.per_frame, ks,
-                             padding=ks // 2)
+        # head input: decoder features, the flow input, the spatial latent (nearest-upsampled)
+        head_in = c0 + (2 if self.use_flow_input else 0) + self.body.map_channels
+        self.out = nn.Conv2d(head_in, frames_per_pass * self.per_frame, ks, padding=ks // 2)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        # per frame of a pass: k_p, the multiple of the last flow the prior extrapolates to, and γ_p
+        steps = torch.ones(1) if self.rollout else torch.arange(1, self.P + 1, dtype=torch.float32)
+        self.register_buffer("prior_steps", steps, persistent=False)
+        self.flow_prior_gate = nn.Parameter(torch.zeros(frames_per_pass)) if self.use_flow_prior else None
         h, w = self.body.sizes[-1]
         self.coarse_hw = (h, w)
         self.latent_residual = nn.Linear(latent_dim, self.P * self.C * h * w, bias=False)
         nn.init.normal_(self.latent_residual.weight, std=LATENT_RESIDUAL_STD / math.sqrt(latent_dim))
 
     def forward(self, z: torch.Tensor, context: torch.Tensor, appearance: torch.Tensor, frames: torch.Tensor,
-                tokens: torch.Tensor, boxes: torch.Tensor, last_flow: torch.Tensor | None) -> torch.Tensor:
+                tokens: torch.Tensor, boxes: torch.Tensor, last_flow: torch.Tensor | None,
+                z_map: torch.Tensor | None = None) -> torch.Tensor:
         B, _, C, H, W = frames.shape
         cond = torch.cat([z, context, appearance], dim=-1)
         window = self.body.encode(frames)
@@ -221,14 +261,17 @@ class SpatialGenerator(nn.Module):
         latent = F.interpolate(coarse, size=(H, W), mode="bilinear",
                                align_corners=False).view(B, self.P, C, H, W)
         base, flow_in = frames[:, -1], last_flow
+        change = frames[:, -1] - frames[:, -2] if self.use_extrapolate else None  # (B, C, H, W)
         if not self.rollout:
-            return self._compose(self._head(window, bottleneck, cond, flow_in), base, latent)[0]
+            head = self._head(window, bottleneck, cond, flow_in, z_map)
+            return self._compose(head, base, latent, flow_in, change)[0]
         predictions = []
         for p in range(self.P):  # frame p + 1 is warped from frame p: sequential by nature
-            head = self._head(window, bottleneck, cond, flow_in)
-            frame, flow = self._compose(head, base, latent[:, p : p + 1])  # (B, 1, C, H, W)
+            head = self._head(window, bottleneck, cond, flow_in, z_map)
+            frame, flow = self._compose(head, base, latent[:, p : p + 1], flow_in, change)  # (B, 1, C, H, W)
             predictions.append(frame)
             if p + 1 < self.P:
+                change = frame[:, 0] - base if self.use_extrapolate else None
                 base = frame[:, 0]
                 window = [torch.cat([old[:, 1:], new], dim=1)
                           for old, new in zip(window, self.body.encode(frame), strict=True)]
@@ -236,25 +279,41 @@ class SpatialGenerator(nn.Module):
         return torch.cat(predictions, dim=1)
 
     def _head(self, window: list[torch.Tensor], bottleneck: torch.Tensor, cond: torch.Tensor,
-              flow_in: torch.Tensor | None) -> torch.Tensor:
+              flow_in: torch.Tensor | None, z_map: torch.Tensor | None) -> torch.Tensor:
         """Decoder and output conv → `(B, F, K, H, W)`: K head channels for each of the F frames of a pass."""
-        feats = self.body.decode(window, bottleneck, cond)
+        feats = self.body.decode(window, bottleneck, cond, z_map)
         if self.use_flow_input:
             feats = torch.cat([feats, flow_in.to(feats.dtype) / self.max_flow], dim=1)
+        if self.body.map_channels:
+            # the map straight into the head too: a linear path from what the posterior saw to the output
+            up = (feats.new_zeros(feats.shape[0], self.body.map_channels, *feats.shape[-2:]) if z_map is None
+                  else F.interpolate(z_map.to(feats.dtype), size=feats.shape[-2:], mode="nearest"))
+            feats = torch.cat([feats, up], dim=1)
         head = self.out(feats)  # (B, F·K, H, W) → (B, F, K, H, W)
         return head.view(head.shape[0], -1, self.per_frame, *head.shape[-2:])
 
-    def _compose(self, head: torch.Tensor, base: torch.Tensor,
-                 latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _compose(self, head: torch.Tensor, base: torch.Tensor, latent: torch.Tensor,
+                 flow_in: torch.Tensor | None,
+                 change: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`x̂ = warp(base, flow) + σ(mask)·(correction + latent)` for the F frames of `head` → `(x̂, flow)`,
-        `x̂` `(B, F, C, H, W)`, `flow` `(B, F, 2, H, W)` in pixels (`None` without warping)."""
+        `x̂` `(B, F, C, H, W)`, `flow` `(B, F, 2, H, W)` in pixels (`None` without warping); with the flow
+        prior, the gated extrapolation of `flow_in` joins the head's raw flow; with temporal extrapolation,
+        `e_p·k_p·change` (`change` `(B, C, H, W)`, the base's last change) is added to the base first."""
         B, Fr, _, H, W = head.shape
         C = self.C
         correction = head[:, :, -C:] + latent
         mask = torch.sigmoid(head[:, :, -C - 1 : -C])  # (B, F, 1, H, W)
+        steps = self.prior_steps.to(base.dtype)[None, :, None, None, None]  # k_p, (1, F, 1, 1, 1)
+        kept = base.unsqueeze(1).expand(B, Fr, C, H, W)
+        if change is not None:
+            at = 2 if self.use_warp else 0
+            kept = kept + head[:, :, at : at + 1] * steps * change.unsqueeze(1)  # (B, F, C, H, W)
         if not self.use_warp:
-            return base.unsqueeze(1) + mask * correction, None
-        flow = self.max_flow * torch.tanh(head[:, :, :2] / self.max_flow)  # (B, F, 2, H, W) pixels
-        source = base.unsqueeze(1).expand(B, Fr, C, H, W).reshape(B * Fr, C, H, W)
-        warped = warp(source, flow.reshape(B * Fr, 2, H, W)).view(B, Fr, C, H, W)
+            return kept + mask * correction, None
+        raw = head[:, :, :2]  # (B, F, 2, H, W) pixels before the bound
+        if self.flow_prior_gate is not None:
+            gain = FLOW_PRIOR_GATE_GAIN * self.flow_prior_gate * self.prior_steps  # (F,)
+            raw = raw - gain.to(raw.dtype)[None, :, None, None, None] * flow_in.to(raw.dtype)[:, None]
+        flow = self.max_flow * torch.tanh(raw / self.max_flow)
+        warped = warp(kept.reshape(B * Fr, C, H, W), flow.reshape(B * Fr, 2, H, W)).view(B, Fr, C, H, W)
         return warped + mask * correction, flow

@@ -10,7 +10,9 @@
 
 The posterior reads `h_{T−1}`; the context code is `h_{num_input−1}`; the prior is `N(0, I)` (`--prior
 fixed`) or a diagonal Gaussian from the context code (`--prior learned`, zero-initialised so it starts at
-`N(0, I)`). The model holds no loss or optimizer logic; `aligned_clips(clip, prediction, num_input)` builds
+`N(0, I)`). With `--latent_map_channels N` a spatial latent joins `z` (`model/latent_map.py`): its posterior
+reads `[x_last ; targets − x_last]`, its prior the last two context frames, and `predict` decodes the
+prior's mean. The model holds no loss or optimizer logic; `aligned_clips(clip, prediction, num_input)` builds
 the discriminator's time-aligned real/fake pair.
 """
 
@@ -26,6 +28,7 @@ from wubugaad.model.config import STACK_KEYS, ModelConfig
 from wubugaad.model.discriminator import build_discriminator, discriminator_problems
 from wubugaad.model.encoder import ClipEncoder
 from wubugaad.model.generator import VideoGenerator, generator_problems
+from wubugaad.model.latent_map import LatentMapNet, latent_map_problems, sample_map
 from wubugaad.model.motion import build_flow_estimator, flow_problems, motion_problems
 from wubugaad.model.spatial import GENERATOR_TYPES, SpatialGenerator, spatial_problems
 
@@ -45,6 +48,10 @@ class ModelOutput(NamedTuple):
     prior_mu: torch.Tensor  # (B, latent)
     prior_logvar: torch.Tensor  # (B, latent)
     condition: torch.Tensor | None  # (B, disc_condition_dim), detached, for the discriminator's FiLM
+    map_mu: torch.Tensor | None = None  # (B, N, h, w) spatial latent (posterior; the prior's when predicting)
+    map_logvar: torch.Tensor | None = None
+    map_prior_mu: torch.Tensor | None = None  # (B, N, h, w) its learned prior from the last context frames
+    map_prior_logvar: torch.Tensor | None = None
 
 
 def aligned_clips(clip: torch.Tensor, prediction: torch.Tensor, num_input: int,
@@ -95,11 +102,22 @@ class WuBuGAADHybridGen(nn.Module):
         context_dim = h_dim if self.num_input > 0 else 0
         appearance_dim = a_dim if self.num_input > 0 else 0
         self.spatial = cfg.generator_type == "spatial"
+        self.latent_map = self.map_prior = None
+        self.map_dropout = float(cfg.latent_map_dropout)
         if self.spatial:
             self.generator = SpatialGenerator(cfg, context_dim, appearance_dim, a_dim)
+            body = self.generator.body
+            if body.map_proj is not None:
+                C, width = cfg.num_channels, body.widths[0]
+                self.latent_map = LatentMapNet((1 + self.num_predict) * C, width, body.map_channels,
+                                               body.map_level)
+                self.map_prior = LatentMapNet(2 * C, width, body.map_channels, body.map_level)
         else:
             self.generator = VideoGenerator(cfg, context_dim, appearance_dim)
         self.disc_condition_dim = context_dim + appearance_dim
+        # whether forward reads flow: the motion branch, motion-adaptive boxes or the generator's flow input
+        self.reads_flow = (self.encoder.motion is not None or self.encoder.appearance.adaptive
+                           or (self.spatial and self.generator.use_flow_input))
 
     def prior(self, context: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Prior `(μ_p, logvar_p)`, each `(B, latent)`; `like` supplies batch size, dtype and device."""
@@ -110,8 +128,9 @@ class WuBuGAADHybridGen(nn.Module):
         return mu, logvar.clamp(*LOGVAR_RANGE)
 
     def _flow(self, frames: torch.Tensor, flow: torch.Tensor | None) -> torch.Tensor | None:
-        """Flow of the consecutive pairs of `frames`: given (OpenCV, from the data loader) or estimated."""
-        if self.encoder.motion is None and not self.encoder.appearance.adaptive:
+        """Flow of the consecutive pairs of `frames`: given (OpenCV, from the data loader) or estimated;
+        None when nothing reads it (no motion branch, no motion-adaptive boxes, no generator flow input)."""
+        if not self.reads_flow:
             return None
         B, T, _, H, W = frames.shape
         if flow is not None:
@@ -122,8 +141,9 @@ class WuBuGAADHybridGen(nn.Module):
         if T < 2:
             return frames.new_zeros(B, 0, 2, H, W)
         if self.flow_estimator is None:
-            raise ValueError("the motion branch needs flow: pass flow=(B, T-1, 2, H, W) (OpenCV flow from "
-                             "the data loader) or build the model with a RAFT --optical_flow_net_type")
+            raise ValueError("the motion branch and the generator's flow prior need flow: pass flow=(B, T-1, "
+                             "2, H, W) (OpenCV flow from the data loader, see wubugaad.data.flow), build the "
+                             "model with a RAFT --optical_flow_net_type, or use --gen_flow_prior none")
         return self.flow_estimator(frames)
 
     def forward(self, clip: torch.Tensor, mode: str = "train", z: torch.Tensor | None = None,
@@ -155,16 +175,30 @@ class WuBuGAADHybridGen(nn.Module):
             logvar = logvar.clamp(*LOGVAR_RANGE)
             if z is None:
                 z = mu + (0.5 * logvar).exp() * torch.randn_like(mu) if mode == "train" else mu
+        map_mu = map_logvar = map_prior_mu = map_prior_logvar = z_map = None
+        if self.latent_map is not None:
+            last = clip[:, I - 1 : I]
+            before = clip[:, I - 2 : I - 1] if I >= 2 else last
+            map_prior_mu, map_prior_logvar = self.map_prior(torch.cat([last, last - before], dim=1))
+            map_prior_logvar = map_prior_logvar.clamp(*LOGVAR_RANGE)
+            if conditional:
+                map_mu, map_logvar = map_prior_mu, map_prior_logvar
+            else:
+                # [x_last ; targets − x_last]: what the prediction from x_last must still learn
+                map_mu, map_logvar = self.latent_map(torch.cat([last, clip[:, I:] - last], dim=1))
+                map_logvar = map_logvar.clamp(*LOGVAR_RANGE)
+            z_map = sample_map(map_mu, map_logvar, mode, self.map_dropout, map_prior_mu)
         if self.spatial:
-            prediction = self._spatial_prediction(z, context, appearance, frames, enc, pairs)
+            prediction = self._spatial_prediction(z, context, appearance, frames, enc, pairs, z_map)
         else:
             prediction = self.generator(z, context, appearance, frames[:, I - 1] if I > 0 else None)
         condition = None
         if context is not None:
             condition = torch.cat([context, appearance], dim=-1).detach()
-        return ModelOutput(prediction, mu, logvar, context, prior_mu, prior_logvar, condition)
+        return ModelOutput(prediction, mu, logvar, context, prior_mu, prior_logvar, condition, map_mu,
+                           map_logvar, map_prior_mu, map_prior_logvar)
 
-    def _spatial_prediction(self, z, context, appearance, frames, enc, pairs) -> torch.Tensor:
+    def _spatial_prediction(self, z, context, appearance, frames, enc, pairs, z_map) -> torch.Tensor:
         """The spatial generator on the context frames, the last one's GAAD regions and its inflow."""
         I = self.num_input
         boxes = enc.boxes if enc.boxes.dim() == 2 else enc.boxes[:, I - 1]  # (N, 4) or (B, N, 4)
@@ -173,7 +207,8 @@ class WuBuGAADHybridGen(nn.Module):
             B, _, _, H, W = frames.shape
             # pair (I−2, I−1) moves into the last context frame; one context frame has no pair yet
             last_flow = pairs[:, I - 2] if I >= 2 else frames.new_zeros(B, 2, H, W)
-        return self.generator(z, context, appearance, frames[:, :I], enc.tokens[:, I - 1], boxes, last_flow)
+        return self.generator(z, context, appearance, frames[:, :I], enc.tokens[:, I - 1], boxes, last_flow,
+                              z_map)
 
     def geometry_stats(self) -> dict[str, torch.Tensor]:
         """Per-stack geometry scalars keyed `wubu_{s,m,t}/…` (see `WuBuStack.geometry_stats`)."""
@@ -207,7 +242,7 @@ def model_problems(cfg: ModelConfig) -> list[str]:
     as far as settings go). The command-line parser reports exactly these, so library use and the command
     line share one definition of every limit."""
     problems = _wiring_problems(cfg) + flow_problems(cfg) + motion_problems(cfg) + generator_problems(cfg)
-    problems += spatial_problems(cfg)
+    problems += spatial_problems(cfg) + latent_map_problems(cfg)
     problems += discriminator_problems(cfg)
     for key in STACK_KEYS:
         problems += cfg.stack_problems(key)

@@ -17,6 +17,7 @@ from pathlib import PurePath
 
 from wubugaad.data import moving_objects
 from wubugaad.data.augment import AugmentConfig
+from wubugaad.data.flow import loader_flow_method
 from wubugaad.model.config import STACK_KEYS, ModelConfig
 from wubugaad.model.discriminator import stem_stride
 from wubugaad.model.vaegan import model_problems
@@ -46,8 +47,8 @@ NON_NEGATIVE_INTS = (
 )
 # Loss weights, learning rates, decay and the time budget: finite and >= 0.
 NON_NEGATIVE_FLOATS = (
-    "lambda_recon", "lambda_kl", "lambda_gan", "learning_rate_gen", "learning_rate_disc", "weight_decay",
-    "max_train_minutes", "scene_cut_threshold", "geometry_lr_mult",
+    "lambda_recon", "lambda_kl", "lambda_kl_map", "lambda_gan", "learning_rate_gen", "learning_rate_disc",
+    "weight_decay", "max_train_minutes", "scene_cut_threshold", "geometry_lr_mult",
 )
 # Fractions in [0, 1).
 UNIT_INTERVAL_FLOATS = ("validation_split_fraction", "risgd_momentum", "adam_beta1", "adam_beta2")
@@ -136,7 +137,7 @@ def moving_objects_config(args: argparse.Namespace) -> moving_objects.MovingObje
         name=args.dataset, path=args.mnist_path, height=args.image_h, width=args.image_w,
         channels=args.num_channels, frames=args.num_input_frames + args.num_predict_frames,
         train_sequences=args.moving_train_sequences, test_sequences=args.moving_test_sequences,
-        seed=args.seed, cache_dir=args.cache_dir)
+        seed=args.seed, cache_dir=args.cache_dir, flow=loader_flow_method(args))
 
 
 def resolve_generator_type(args: argparse.Namespace) -> str:
@@ -222,6 +223,13 @@ def args_from_config(config: dict) -> argparse.Namespace:
     if "optical_flow_scale" not in config and args.disc_stem_stride == 0:
         # written before the automatic D stem grew to stride 8 at 256 px: its D was built with 4 there
         args.disc_stem_stride = min(stem_stride(args.image_h, args.image_w, 0), 4)
+    if "gen_flow_prior" not in config:
+        # written before the flow prior existed: its generator has no prior gate
+        args.gen_flow_prior = "none"
+        args.gen_extrapolate = False
+    if "latent_map_channels" not in config:
+        # written before the spatial latent existed: only the vector z
+        args.latent_map_channels = 0
     if "gen_rollout" not in config:
         # written before the rollout existed: its head predicts all target frames in one pass
         args.gen_rollout = False

@@ -17,7 +17,7 @@ from wubugaad.gaad.boxes import DECOMPOSITION_TYPES
 from wubugaad.model.discriminator import DISCRIMINATOR_TYPES
 from wubugaad.model.losses import RECON_LOSSES
 from wubugaad.model.motion import FLOW_TYPES, RAFT_TYPES, STAT_COMPONENTS
-from wubugaad.model.spatial import GENERATOR_TYPES
+from wubugaad.model.spatial import FLOW_PRIORS, GENERATOR_TYPES
 from wubugaad.optim.schedules import SCHEDULES
 from wubugaad.train.validation import BENCH_METRIC_KEYS, PRED_METRIC_KEYS, RECON_METRIC_KEYS
 from wubugaad.wubu.stack import ABLATIONS
@@ -150,6 +150,13 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    default=["mag_mean", "angle_mean"],
                    help="regional flow statistics: any of mag_mean, angle_mean (cos+sin), mag_std, angle_std")
     g.add_argument("--latent_dim", type=int, default=64, help="VAE latent size" + _v01(256))
+    g.add_argument("--latent_map_channels", type=int, default=0,
+                   help="spatial generator: channels of a spatial latent at stride 4, read from the "
+                        "targets by its posterior, with a prior learned from the last two context frames "
+                        "(0, the default: off, only the vector z; measured, it costs prediction PSNR)")
+    g.add_argument("--latent_map_dropout", type=float, default=0.5,
+                   help="training: the probability that a sample's spatial latent is replaced by the prior "
+                        "mean, so the prediction path keeps learning on its own")
     g.add_argument("--prior", choices=("fixed", "learned"), default="fixed",
                    help="fixed: N(0, I) as in v0.1; learned: conditional Gaussian prior p(z | context)")
     g.add_argument("--encoder_use_roi_align", action="store_true",
@@ -183,6 +190,15 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     _add_on_off(g, "gen_rollout", True,
                 "spatial generator: predict the target frames one at a time, each warped from the one "
                 "before and fed back (off: all from the last context frame in one pass)")
+    _add_on_off(g, "gen_extrapolate", False,
+                "spatial generator: a head channel e_p (0 at init) adds e_p·k_p·(x_last − x_before) per "
+                "pixel, the last frame's change continued in time, where warping cannot explain the change "
+                "(e.g. shading or a texture drifting in place)")
+    g.add_argument("--gen_flow_prior", choices=FLOW_PRIORS, default="dis",
+                   help="spatial generator: classical optical flow (OpenCV, computed by the data loader) of "
+                        "the last context pair, extrapolated at constant velocity as the warp's starting "
+                        "flow behind a learned gate that is 0 at init; the head learns the rest (none: the "
+                        "head predicts the whole flow). With the motion branch on, its own flow is used")
     g.add_argument("--gen_max_flow_px", type=float, default=16.0,
                    help="spatial generator: bound of the predicted flow in pixels (max·tanh(raw/max))")
     g.add_argument("--gen_temporal_kernel_size", type=int, default=3,
@@ -261,6 +277,9 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lambda_recon", type=float, default=100.0, help="weight of the reconstruction loss"
                    + _v01(10, "SAVP's L1 weight: reconstruction leads"))
     g.add_argument("--lambda_kl", type=float, default=0.1, help="weight of the KL term")
+    g.add_argument("--lambda_kl_map", type=float, default=1e-4,
+                   help="weight of the spatial latent's KL (summed over its cells, so far smaller than "
+                        "--lambda_kl: the reconstruction term is a mean over pixels)")
     g.add_argument("--lambda_gan", type=float, default=0.1,
                    help="weight of the generator adversarial term once the warm-up is over"
                    + _v01(1, "SAVP's weight: reconstruction leads"))
