@@ -274,3 +274,15 @@ def test_config_from_before_the_rollout_keeps_its_one_pass_head(tmp_path):
     old = {k: v for k, v in config.items() if k != "gen_rollout"}
     assert args_from_config(old).gen_rollout is False
     assert args_from_config(config).gen_rollout is True
+
+
+def test_config_from_before_the_flow_prior_rebuilds_without_it(tmp_path):
+    """A config saved before the flow prior, the extrapolation channel and the spatial latent existed has
+    none of their parameters; rebuilding it must leave them out, while new runs get today's defaults."""
+    config = resolved_config(parse_args(research_argv(tmp_path)))
+    assert config["gen_flow_prior"] == "dis"
+    old = {k: v for k, v in config.items()
+           if k not in ("gen_flow_prior", "gen_extrapolate", "latent_map_channels")}
+    rebuilt = args_from_config(old)
+    assert (rebuilt.gen_flow_prior, rebuilt.gen_extrapolate, rebuilt.latent_map_channels) == ("none", False, 0)
+    assert args_from_config(config).gen_flow_prior == "dis"
