@@ -116,9 +116,12 @@ def test_spatial_output_starts_as_the_last_context_frame(H, W, flags):
     assert (model(clip, mode="reconstruct", flow=flow, z=z).prediction - last).abs().max() > 1e-6
 
 
-def test_spatial_step_has_no_host_sync():
-    model, _, args = make("--image_h", "32", "--image_w", "48", *MOTION, "--gaad_decomposition_type",
-                          "motion_adaptive")
+@pytest.mark.parametrize("flags", [
+    [*MOTION, "--gaad_decomposition_type", "motion_adaptive"],
+    ["--gen_flow_prior", "dis", "--latent_map_channels", "2", "--gen_extrapolate"],  # the new paths
+])
+def test_spatial_step_has_no_host_sync(flags):
+    model, _, args = make("--image_h", "32", "--image_w", "48", *flags)
     clip, flow = clip_and_flow(args)
     with no_host_sync():
         model(clip, mode="train", flow=flow).prediction.square().mean().backward()
