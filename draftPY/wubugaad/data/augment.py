@@ -9,9 +9,10 @@ sample draws its own choices; applied in this order to the clip and, consistentl
 - horizontal flip: x' = W−1−x, so the field is mirrored and its x component negated;
 - vertical flip: the same for y;
 - time reversal of the whole clip (context and targets together): pair j of the reversed clip is pair
-  T−2−j of the original played backwards. The backward flow is approximated by the negated forward flow at
-  the same pixel, −f(x) instead of −f(x − f(x)); exact for uniform motion, wrong by the flow's spatial change
-  over one displacement near motion boundaries — small against the error of DIS itself;
+  T−2−j of the original played backwards. Its flow (the motion into the earlier frame, on that frame's
+  grid) is approximated by the negated flow at the same pixel, −f(x) instead of −f(x + f(x)); exact for
+  uniform motion, wrong by the flow's spatial change over one displacement near motion boundaries — small
+  against the error of DIS itself;
 - colour-channel permutation (RGB only): a random order of the channels per sample. The flow is kept; it was
   computed on luma, which a permutation changes slightly.
 
