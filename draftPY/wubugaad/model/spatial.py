@@ -229,7 +229,7 @@ class SpatialGenerator(nn.Module):
         latent_dim = int(cfg.latent_dim)
         self.body = SpatialBody(cfg, latent_dim + context_dim + appearance_dim, token_dim)
         c0 = self.body.widths[0]
-        self.use_extrapolate = bool(cfg.gen_extrapolate) and int(cfg.num_input_frames) >= 2
+        self.use_extrapolate = bool(cfg.gen_extrapolate) and two_frames
         # per target frame: (flow x, flow y)?, extrapolation weight?, mask logit, correction (C)
         self.per_frame = (2 if self.use_warp else 0) + (1 if self.use_extrapolate else 0) + 1 + self.C
         ks = int(cfg.gen_final_conv_kernel_spatial)
@@ -306,17 +306,17 @@ class SpatialGenerator(nn.Module):
         C = self.C
         correction = head[:, :, -C:] + latent
         mask = torch.sigmoid(head[:, :, -C - 1 : -C])  # (B, F, 1, H, W)
-        steps = self.prior_steps.to(base.dtype)[None, :, None, None, None]  # k_p, (1, F, 1, 1, 1)
+        steps = self.prior_steps.to(base.dtype)  # k_p, (F,)
         kept = base.unsqueeze(1).expand(B, Fr, C, H, W)
         if change is not None:
             at = 2 if self.use_warp else 0
-            kept = kept + head[:, :, at : at + 1] * steps * change.unsqueeze(1)  # (B, F, C, H, W)
+            kept = kept + head[:, :, at : at + 1] * steps[:, None, None, None] * change.unsqueeze(1)
         if not self.use_warp:
             return kept + mask * correction, None
         raw = head[:, :, :2]  # (B, F, 2, H, W) pixels before the bound
         if self.flow_prior_gate is not None:
-            gain = FLOW_PRIOR_GATE_GAIN * self.flow_prior_gate * self.prior_steps  # (F,)
-            raw = raw - gain.to(raw.dtype)[None, :, None, None, None] * flow_in.to(raw.dtype)[:, None]
+            gain = FLOW_PRIOR_GATE_GAIN * self.flow_prior_gate.to(raw.dtype) * steps  # (F,)
+            raw = raw - gain[:, None, None, None] * flow_in.to(raw.dtype)[:, None]
         flow = self.max_flow * torch.tanh(raw / self.max_flow)
         warped = warp(kept.reshape(B * Fr, C, H, W), flow.reshape(B * Fr, 2, H, W)).view(B, Fr, C, H, W)
         return warped + mask * correction, flow
