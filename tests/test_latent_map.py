@@ -1,116 +1,118 @@
-"""The spatial latent: which frames its posterior and its prior read, what each mode uses, the map dropout,
-its KL term and its configuration errors."""
+"""The spatial latent: what its posterior reads, that prediction never reads it, that each loss trains
+its own part, its KL term and its configuration errors."""
 
 import re
 
 import pytest
 import torch
-from test_model import clip_and_flow, make, randomise_output_conv
-from wubugaad.model.latent_map import sample_map
-from wubugaad.model.losses import generator_losses, kl_divergence
+from test_model import clip_and_flow, make
+from wubugaad.model.latent_map import LatentCorrection, sample_map
+from wubugaad.model.losses import generator_losses, kl_divergence, reconstruction_loss
 from wubugaad.model.vaegan import MODES
 
 
 def _map_model(*extra):
     model, _, args = make("--image_h", "32", "--image_w", "48", "--latent_map_channels", "3", *extra)
-    randomise_output_conv(model)  # a head that reads its features, so the map shows in the output
+    torch.manual_seed(5)  # a 'trained' correction and posterior, so the code shows in the output
+    torch.nn.init.normal_(model.correction.out.weight, std=0.1)
+    with torch.no_grad():
+        model.latent_map.head.weight.mul_(100.0)
     return model, args
 
 
-def test_map_shapes_per_mode_and_the_prior_in_predict():
+def test_map_shapes_per_mode_and_the_forecast_where_a_loss_reads_it():
     model, args = _map_model()
     clip, _ = clip_and_flow(args)
     for mode in MODES:
         out = model(clip, mode=mode)
         assert out.map_mu.shape == out.map_logvar.shape == (2, 3, 8, 12)  # stride 4 of 32×48
-        assert out.map_prior_mu.shape == out.map_prior_logvar.shape == (2, 3, 8, 12)
-        if mode in ("predict", "generate"):
-            assert torch.equal(out.map_mu, out.map_prior_mu)
-            assert torch.equal(out.map_logvar, out.map_prior_logvar)
+        if mode in ("predict", "generate"):  # the prior N(0, I)
+            assert not out.map_mu.any() and not out.map_logvar.any() and out.forecast is None
         else:
-            assert not torch.equal(out.map_mu, out.map_prior_mu)
+            assert out.map_mu.abs().max() > 0 and out.forecast.shape == out.prediction.shape
     plain, _, _ = make("--image_h", "32", "--image_w", "48", "--latent_map_channels", "0")
     out = plain(clip, mode="train")
-    assert out.map_mu is None and plain.latent_map is None
+    assert out.map_mu is None and out.forecast is None and plain.latent_map is None
 
 
-def test_the_map_reads_the_targets_in_reconstruction_and_nothing_of_them_in_prediction():
+def test_reconstruction_reads_the_targets_and_prediction_is_the_forecast_untouched():
     model, args = _map_model()
-    with torch.no_grad():  # codes far from 0, so the map moves the output
-        model.latent_map.head.weight.mul_(100.0)
-        model.map_prior.head.weight.mul_(100.0)
     clip, _ = clip_and_flow(args)
     other, _ = clip_and_flow(args, seed=7)
     I = args.num_input_frames
     new_targets = torch.cat([clip[:, :I], other[:, I:]], dim=1)
     model.eval()
     with torch.no_grad():
-        rec, rec_new = (model(c, mode="reconstruct").prediction for c in (clip, new_targets))
-        pred, pred_new = (model(c, mode="predict").prediction for c in (clip, new_targets))
-        mu, mu_new = (model(c, mode="reconstruct").map_mu for c in (clip, new_targets))
-    assert (mu - mu_new).abs().max() > 1e-3 and (rec - rec_new).abs().max() > 1e-4
-    assert torch.equal(pred, pred_new)
-    # the prior reads the last two context frames: changing the one before the last moves the prediction
-    other_before = clip.clone()
-    other_before[:, I - 2] = other[:, I - 2]
-    with torch.no_grad():
-        assert (model(other_before, mode="predict").prediction - pred).abs().max() > 1e-4
+        rec, rec_new = (model(c, mode="reconstruct") for c in (clip, new_targets))
+        pred = model(clip, mode="predict").prediction
+        assert (rec.map_mu - rec_new.map_mu).abs().max() > 1e-3
+        # the correction moves the reconstruction away from its own forecast, and by the targets
+        assert (rec.prediction - rec.forecast).abs().max() > 1e-3
+        assert (rec.prediction - rec_new.prediction - (rec.forecast - rec_new.forecast)).abs().max() > 1e-3
+        assert torch.equal(pred, model(new_targets, mode="predict").prediction)
+        # prediction skips the correction: its weights do not matter
+        model.correction.out.weight.normal_()
+        assert torch.equal(pred, model(clip, mode="predict").prediction)
 
 
-def test_map_gradient_reaches_the_posterior():
-    model, args = _map_model("--latent_map_dropout", "0")
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_correction_is_exactly_zero_at_the_prior_mean(seed):
+    torch.manual_seed(seed)
+    net = LatentCorrection(map_channels=4, frame_channels=3, num_predict=2, width=8)
+    for layer in (net.frames, net.code, net.mid, net.out):
+        torch.nn.init.normal_(layer.weight)
+    torch.nn.init.normal_(net.frames.bias)
+    forecast, last = torch.randn(2, 2, 3, 16, 20), torch.randn(2, 3, 16, 20)
+    assert torch.equal(net(torch.zeros(2, 4, 4, 5), forecast, last), torch.zeros(2, 2, 3, 16, 20))
+    assert net(torch.randn(2, 4, 4, 5), forecast, last).abs().max() > 1e-2
+
+
+def test_each_loss_trains_its_own_part():
+    """The forecast's loss reaches the generator and not the latent; the reconstruction's loss reaches the
+    posterior and the correction and not the generator (it reads the forecast detached)."""
+    model, args = _map_model()
     clip, _ = clip_and_flow(args)
+    I = args.num_input_frames
     out = model(clip, mode="train")
-    out.prediction.square().mean().backward()
+    reconstruction_loss(out.prediction, clip[:, I:], "l1").backward(retain_graph=True)
     assert model.latent_map.head.weight.grad.abs().sum() > 0
-    model.zero_grad()
-    out = model(clip, mode="train")
-    kl = kl_divergence(out.map_mu, out.map_logvar, out.map_prior_mu, out.map_prior_logvar)[0]
-    kl.backward()
-    assert model.map_prior.head.weight.grad.abs().sum() > 0  # the KL teaches the prior
+    assert model.correction.frames.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.generator.parameters())
+    model.zero_grad(set_to_none=True)
+    reconstruction_loss(out.forecast, clip[:, I:], "l1").backward()
+    assert model.generator.out.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in [*model.latent_map.parameters(), *model.correction.parameters()])
 
 
-def test_map_dropout_replaces_whole_samples_by_the_prior_mean():
+def test_sampling_per_mode():
     torch.manual_seed(0)
-    mu = torch.randn(4000, 2, 3, 3) + 5.0
-    logvar = torch.full_like(mu, -2.0)
-    prior_mu = torch.full_like(mu, -7.0)
-    z = sample_map(mu, logvar, "train", 0.25, prior_mu)
-    dropped = (z == -7.0).flatten(1).all(dim=1)
-    kept = (z != -7.0).flatten(1).all(dim=1)
-    assert torch.equal(dropped | kept, torch.ones_like(dropped))  # whole samples, never parts
-    assert abs(dropped.float().mean().item() - 0.25) < 0.03
-    spread = (z[kept] - mu[kept]).std().item()
+    mu, logvar = torch.randn(3000, 2, 3, 3) + 5.0, torch.full((3000, 2, 3, 3), -2.0)
+    assert torch.equal(sample_map(mu, logvar, "reconstruct"), mu)
+    assert torch.equal(sample_map(mu, logvar, "predict"), mu)
+    spread = (sample_map(mu, logvar, "train") - mu).std().item()
     assert abs(spread - torch.exp(torch.tensor(-1.0)).item()) < 0.01  # σ = exp(logvar / 2)
-    assert torch.equal(sample_map(mu, logvar, "reconstruct", 0.25, prior_mu), mu)
-    assert torch.equal(sample_map(mu, logvar, "predict", 0.25, prior_mu), mu)
-    assert not (sample_map(mu, logvar, "generate", 0.25, prior_mu) == -7.0).flatten(1).all(dim=1).any()
 
 
-def test_map_kl_joins_the_generator_loss_with_its_own_weight():
+def test_map_kl_and_the_forecast_term_join_the_generator_loss_with_their_weights():
     torch.manual_seed(1)
-    pred, target = torch.rand(2, 2, 3, 8, 8), torch.rand(2, 2, 3, 8, 8)
+    pred, forecast, target = torch.rand(2, 2, 3, 8, 8), torch.rand(2, 2, 3, 8, 8), torch.rand(2, 2, 3, 8, 8)
     mu, logvar = torch.randn(2, 4), torch.randn(2, 4)
     map_mu, map_logvar = torch.randn(2, 3, 2, 2), torch.randn(2, 3, 2, 2)
-    prior_mu, prior_logvar = torch.randn(2, 3, 2, 2), torch.randn(2, 3, 2, 2)
     logits = torch.randn(2, 1)
     total, parts = generator_losses(pred, target, mu, logvar, logits, 10.0, 0.1, 0.5, recon_loss="l1",
-                                    map_mu=map_mu, map_logvar=map_logvar, map_prior_mu=prior_mu,
-                                    map_prior_logvar=prior_logvar, lambda_kl_map=0.01)
-    kl_map = kl_divergence(map_mu, map_logvar, prior_mu, prior_logvar)[0]
+                                    map_mu=map_mu, map_logvar=map_logvar, lambda_kl_map=0.01,
+                                    forecast=forecast)
+    kl_map = kl_divergence(map_mu, map_logvar)[0]  # to N(0, I)
     assert torch.equal(parts["loss_g_kl_map"], kl_map)
-    expected = (10.0 * parts["loss_g_recon"] + 0.1 * parts["loss_g_kl"] + 0.01 * kl_map
-                + 0.5 * parts["loss_g_adv"])
+    assert torch.equal(parts["loss_g_forecast"], reconstruction_loss(forecast, target, "l1"))
+    expected = (10.0 * (parts["loss_g_recon"] + parts["loss_g_forecast"]) + 0.1 * parts["loss_g_kl"]
+                + 0.01 * kl_map + 0.5 * parts["loss_g_adv"])
     assert torch.equal(total, expected)
     _, without = generator_losses(pred, target, mu, logvar, logits, 10.0, 0.1, 0.5, recon_loss="l1")
-    assert without["loss_g_kl_map"] == 0
+    assert without["loss_g_kl_map"] == 0 and without["loss_g_forecast"] == 0
 
 
-@pytest.mark.parametrize("flag, value, match", [
-    ("--latent_map_channels", "-1", "--latent_map_channels must be ≥ 0"),
-    ("--latent_map_dropout", "1", r"--latent_map_dropout must be in \[0, 1\)"),
-])
-def test_bad_map_settings_are_one_clear_error(flag, value, match, capsys):
+def test_bad_map_settings_are_one_clear_error(capsys):
     with pytest.raises(SystemExit):
-        make(flag, value)
-    assert re.search(match, capsys.readouterr().err)
+        make("--latent_map_channels", "-1")
+    assert re.search("--latent_map_channels must be ≥ 0", capsys.readouterr().err)

@@ -59,8 +59,8 @@ def test_generator_total_is_exact_weighted_sum_and_detached_breakdown():
     logvar = torch.randn(2, 6, requires_grad=True)
     logits = torch.randn(2, requires_grad=True)
     total, bd = generator_losses(pred, target, mu, logvar, logits, 10.0, 1e-4, 1.0)
-    assert set(bd) == {"loss_g_recon", "loss_g_kl", "loss_g_kl_map", "loss_g_kl_per_dim", "loss_g_adv",
-                       "loss_g_total"}
+    assert set(bd) == {"loss_g_recon", "loss_g_forecast", "loss_g_kl", "loss_g_kl_map", "loss_g_kl_per_dim",
+                       "loss_g_adv", "loss_g_total"}
     assert all(not v.requires_grad and v.dim() == 0 for v in bd.values())
     weighted = 10.0 * bd["loss_g_recon"] + 1e-4 * bd["loss_g_kl"] + 1.0 * bd["loss_g_adv"]
     assert torch.equal(total.detach(), weighted)

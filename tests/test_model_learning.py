@@ -50,8 +50,7 @@ def train_step(model, disc, opt_g, opt_d, args, clip, flow, step: int) -> dict:
     g_loss, g_parts = generator_losses(out.prediction, clip[:, I:], out.mu, out.logvar, fake_logits,
                                        args.lambda_recon, args.lambda_kl, lam, recon_loss=args.recon_loss,
                                        map_mu=out.map_mu, map_logvar=out.map_logvar,
-                                       map_prior_mu=out.map_prior_mu, map_prior_logvar=out.map_prior_logvar,
-                                       lambda_kl_map=args.lambda_kl_map)
+                                       lambda_kl_map=args.lambda_kl_map, forecast=out.forecast)
     g_loss.backward()
     clip_and_step(opt_g, model.parameters(), None, args.global_max_grad_norm, False)
     clip_and_step(opt_d, disc.parameters(), None, args.global_max_grad_norm, False)

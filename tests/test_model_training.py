@@ -43,8 +43,7 @@ def d_and_g_backward(model, disc, args, clip, flow):
                                        out.prior_mu if model.learned_prior else None,
                                        out.prior_logvar if model.learned_prior else None,
                                        map_mu=out.map_mu, map_logvar=out.map_logvar,
-                                       map_prior_mu=out.map_prior_mu, map_prior_logvar=out.map_prior_logvar,
-                                       lambda_kl_map=args.lambda_kl_map)
+                                       lambda_kl_map=args.lambda_kl_map, forecast=out.forecast)
     g_loss.backward()
     return d_parts, g_parts, g_touched, d_grads
 
@@ -55,9 +54,11 @@ def snapshot(params):
 
 # the zero-initialised residual output (and D's zero-initialised FiLM projection) may hold these at zero
 # gradient for the very first step only; in the spatial generator everything before its zero-initialised
-# output conv sits under `generator.body.`
+# output conv sits under `generator.body.`, and the spatial latent's posterior and correction wait for the
+# correction's zero-initialised last conv
 FIRST_STEP_ZERO_OK = ("generator.stem.", "generator.stem_norm.", "generator.blocks.", "film.embed.",
-                      "generator.body.")
+                      "generator.body.", "latent_map.", "correction.frames.", "correction.code.",
+                      "correction.mid.")
 # float64 run: a gradient that is zero in exact arithmetic (e.g. a bias cancelled by the norm after it)
 # shows up as ~1e-17 rounding noise, far below this; real gradients here are ≥ 1e-7
 DEAD = 1e-12

@@ -124,7 +124,8 @@ def test_spatial_step_has_no_host_sync(flags):
     model, _, args = make("--image_h", "32", "--image_w", "48", *flags)
     clip, flow = clip_and_flow(args)
     with no_host_sync():
-        model(clip, mode="train", flow=flow).prediction.square().mean().backward()
+        out = model(clip, mode="train", flow=flow)
+        (out.prediction.square().mean() + out.forecast.square().mean()).backward()
 
 
 def test_spatial_generator_needs_context():
@@ -243,8 +244,8 @@ def test_flow_prior_gate_learns_from_the_first_step_and_needs_the_loaders_flow()
     model, _, args = make("--image_h", "32", "--image_w", "32", "--gen_flow_prior", "dis")
     assert model.reads_flow
     clip, flow = clip_and_flow(args)
-    pred = model(clip, mode="train", flow=flow).prediction
-    pred.sub(clip[:, args.num_input_frames:]).abs().mean().backward()
+    forecast = model(clip, mode="train", flow=flow).forecast  # what the generator's own loss reads
+    forecast.sub(clip[:, args.num_input_frames:]).abs().mean().backward()
     assert model.generator.flow_prior_gate.grad.abs().min() > 0
     with pytest.raises(ValueError, match="--gen_flow_prior none"):
         model(clip, mode="train")

@@ -29,7 +29,6 @@ class ModelConfig(FlagConfig):
     latent_dim: int
     prior: str
     latent_map_channels: int
-    latent_map_dropout: float
     # GAAD regions and the appearance encoder
     gaad_num_regions: int
     gaad_decomposition_type: str

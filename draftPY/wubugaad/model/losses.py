@@ -2,10 +2,12 @@
 
 Generator objective::
 
-    L_G = λ_recon · R(pred, target) + λ_kl · KL(q ‖ p) + λ_kl,map · KL(q_map ‖ p_map)
-          + λ_gan,eff · BCE(D(fake), 1)
+    L_G = λ_recon · (R(pred, target) + R(forecast, target)) + λ_kl · KL(q ‖ p)
+          + λ_kl,map · KL(q_map ‖ N(0, I)) + λ_gan,eff · BCE(D(fake), 1)
 
-with ``R`` the per-pixel L1, MSE or their sum (``--recon_loss``) and ``λ_gan,eff = gan_weight(step, …)``,
+with ``R`` the per-pixel L1, MSE or their sum (``--recon_loss``), the forecast term only with the spatial
+latent on (``pred`` is then the forecast, detached, plus the latent's correction: each term trains its own
+part, ``model/latent_map.py``) and ``λ_gan,eff = gan_weight(step, …)``,
 zero until ``--gan_start_step`` and rising linearly to ``λ_gan`` over ``--gan_ramp_steps``, so D only pushes
 G once G predicts. Discriminator objective::
 
@@ -24,7 +26,8 @@ __all__ = ["GEN_LOSS_KEYS", "DISC_LOSS_KEYS", "LOSS_KEYS", "RECON_LOSSES", "reco
            "kl_divergence", "gan_weight", "generator_losses", "discriminator_loss"]
 
 # Breakdown keys, the one list of them: the trainer averages these, the Q-controller and the logger read them.
-GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_kl", "loss_g_kl_map", "loss_g_adv", "loss_g_total")
+GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_forecast", "loss_g_kl", "loss_g_kl_map", "loss_g_adv",
+                 "loss_g_total")
 DISC_LOSS_KEYS = ("loss_d_real", "loss_d_fake", "loss_d_total")
 LOSS_KEYS = GEN_LOSS_KEYS + DISC_LOSS_KEYS
 RECON_LOSSES = ("l1", "mse", "l1+mse")
@@ -84,26 +87,27 @@ def generator_losses(pred: torch.Tensor, target: torch.Tensor, mu: torch.Tensor,
                      fake_logits: torch.Tensor, lambda_recon: float, lambda_kl: float, lambda_gan: float,
                      prior_mu: torch.Tensor | None = None, prior_logvar: torch.Tensor | None = None,
                      recon_loss: str = "mse", map_mu: torch.Tensor | None = None,
-                     map_logvar: torch.Tensor | None = None, map_prior_mu: torch.Tensor | None = None,
-                     map_prior_logvar: torch.Tensor | None = None, lambda_kl_map: float = 0.0,
-                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                     map_logvar: torch.Tensor | None = None, lambda_kl_map: float = 0.0,
+                     forecast: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted generator loss and its breakdown.
 
     ``fake_logits`` is D's output on ``[context ; predictions]`` with gradients flowing into G; the
     adversarial term is the non-saturating ``BCE(D(fake), 1)``; ``lambda_gan`` is the effective weight
     (``gan_weight``); ``recon_loss`` picks the reconstruction term (``reconstruction_loss``).
-    ``map_mu``/``map_logvar`` `(B, N, h, w)` are the spatial latent's posterior and ``map_prior_*`` its
-    prior (None without one: N(0, I)); their KL, summed over cells, is weighted by ``lambda_kl_map``.
+    ``map_mu``/``map_logvar`` `(B, N, h, w)` are the spatial latent's posterior; its KL to N(0, I), summed
+    over cells, is weighted by ``lambda_kl_map``. ``forecast`` (same shape as ``pred``) is the generator's
+    output before the latent's correction, scored by the same reconstruction term (0 when None).
     ``loss_g_total`` is built from exactly the same terms, so it equals
-    ``λ_recon·recon + λ_kl·kl + λ_kl,map·kl_map + λ_gan·adv`` bit-for-bit.
+    ``λ_recon·(recon + forecast) + λ_kl·kl + λ_kl,map·kl_map + λ_gan·adv`` bit-for-bit.
     """
     recon = reconstruction_loss(pred, target, recon_loss)
+    zero = recon.new_zeros(())
+    ahead = zero if forecast is None else reconstruction_loss(forecast, target, recon_loss)
     kl, kl_per_dim = kl_divergence(mu, logvar, prior_mu, prior_logvar)
-    kl_map = (kl_divergence(map_mu, map_logvar, map_prior_mu, map_prior_logvar)[0] if map_mu is not None
-              else recon.new_zeros(()))
+    kl_map = zero if map_mu is None else kl_divergence(map_mu, map_logvar)[0]
     adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-    total = lambda_recon * recon + lambda_kl * kl + lambda_kl_map * kl_map + lambda_gan * adv
-    parts = (recon.detach(), kl.detach(), kl_map.detach(), adv.detach(), total.detach())
+    total = lambda_recon * (recon + ahead) + lambda_kl * kl + lambda_kl_map * kl_map + lambda_gan * adv
+    parts = (recon.detach(), ahead.detach(), kl.detach(), kl_map.detach(), adv.detach(), total.detach())
     breakdown = dict(zip(GEN_LOSS_KEYS, parts, strict=True))
     breakdown["loss_g_kl_per_dim"] = kl_per_dim.detach()
     return total, breakdown

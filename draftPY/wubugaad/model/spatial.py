@@ -18,10 +18,10 @@ synthesised correction.
   bottleneck cells of its box, averaged by coverage (`gaad.regions.paint`; cached masks for static GAAD
   types, per-sample masks for motion-adaptive boxes).
 - Blend: the synthesised image is `s_p = warp + r_p`, so `x̂ = (1 − m)·warp + m·s = warp + m·r`. The head
-  conv is zero-initialised, hence at init flow = 0, r = 0 and, with `z = 0` (the prior mean), `x̂` equals
-  the last context frame exactly (`warp` is exact at zero flow) for any mask value. `W_r` (bias-free, small
-  random init) makes the output depend on `z` from the first step; everything before the head receives
-  gradient from the second optimizer step on.
+  conv's weights and biases start at zero, hence at init flow = 0, r = 0
+  and, with `z = 0` (the prior mean), `x̂` equals the last context frame exactly (`warp` is exact at zero
+  flow) for any mask value. `W_r` (bias-free, small random init) makes the output depend on `z` from the
+  first step; everything before the head receives gradient from the second optimizer step on.
 - Flow is in pixels, bounded by `max·tanh(raw/max)` (`--gen_max_flow_px`). With the motion branch on, the
   last context flow (pair `(I−2, I−1)`, in units of that bound) is an input of the head.
 - Temporal extrapolation (`--gen_extrapolate`): one more head channel `e_p` (0 at init) adds
@@ -41,8 +41,8 @@ synthesised correction.
   weights start at zero needs thousands of steps to learn a weight of the bound's size, while the
   classical flow alone already warps the held-out demo video to +3.9 dB over copying; it generalises
   to unseen shapes and paths because it is computed, not learned.
-- Spatial latent (`--latent_map_channels`, off by default, `model/latent_map.py`): `z_map` joins the skip of
-  its level (stride 4) through a bias-free 1×1 conv and, nearest-upsampled, the head's input.
+- Spatial latent (`--latent_map_channels`, `model/latent_map.py`): it corrects this generator's output
+  from outside, so the generator itself never reads it.
 - Several target frames (`--gen_rollout`, the default): one frame per decoder pass, each warped from the
   frame before it (the last context frame, then the previous prediction) and fed back: the prediction is
   encoded by the same per-frame pyramid, the window of the last I frames' features slides by one, and
@@ -66,7 +66,6 @@ from torch import nn
 from wubugaad.data.flow import OPENCV_TYPES
 from wubugaad.gaad.boxes import box_masks, cached_box_masks
 from wubugaad.gaad.regions import paint
-from wubugaad.model.latent_map import map_level
 from wubugaad.model.warp import warp
 
 GENERATOR_TYPES = ("spatial", "global")
@@ -152,11 +151,6 @@ class SpatialBody(nn.Module):
                                   for k in range(L))
         self.decoder = nn.ModuleList(DecoderBlock(w[k + 1], w[k], w[k], cond_dim) for k in range(L - 1))
         self.z_tile = nn.Linear(int(cfg.latent_dim), w[-1])
-        self.map_level = map_level(L)
-        self.map_channels = int(cfg.latent_map_channels)
-        # bias-free, so a missing map (None) and the prior mean (0) are the same input
-        self.map_proj = (nn.Conv2d(self.map_channels, w[self.map_level], 1, bias=False)
-                         if self.map_channels > 0 else None)
         self.use_paint = bool(cfg.gen_use_gaad_paint)
         self.paint_proj = nn.Linear(token_dim, w[-1]) if self.use_paint else None
         self.frame_hw = (int(cfg.image_h), int(cfg.image_w))
@@ -193,13 +187,10 @@ class SpatialBody(nn.Module):
         y = self.z_tile(z)[:, :, None, None]
         return y + self._painted(tokens, boxes) if self.use_paint else y
 
-    def decode(self, window: list[torch.Tensor], bottleneck: torch.Tensor, cond: torch.Tensor,
-               z_map: torch.Tensor | None) -> torch.Tensor:
-        """Features of the last I frames per level (`encode`'s layout) → `(B, C_0, H, W)` at full size;
-        the spatial latent `z_map` `(B, N, h, w)` joins the skip of its level."""
+    def decode(self, window: list[torch.Tensor], bottleneck: torch.Tensor,
+               cond: torch.Tensor) -> torch.Tensor:
+        """Features of the last I frames per level (`encode`'s layout) → `(B, C_0, H, W)` at full size."""
         skips = [fuse(f.flatten(1, 2)) + f[:, -1] for fuse, f in zip(self.fuse, window, strict=True)]
-        if self.map_proj is not None and z_map is not None:
-            skips[self.map_level] = skips[self.map_level] + self.map_proj(z_map)
         y = skips[-1] + bottleneck
         for k in range(len(self.decoder) - 1, -1, -1):
             y = self.decoder[k](y, skips[k], cond)
@@ -237,8 +228,8 @@ class SpatialGenerator(nn.Module):
             raise ValueError(f"--gen_final_conv_kernel_spatial must be odd (got {ks}) so the output keeps "
                              "the frame size")
         frames_per_pass = 1 if self.rollout else self.P
-        # head input: decoder features, the flow input, the spatial latent (nearest-upsampled)
-        head_in = c0 + (2 if self.use_flow_input else 0) + self.body.map_channels
+        # head input: decoder features and the flow input
+        head_in = c0 + (2 if self.use_flow_input else 0)
         self.out = nn.Conv2d(head_in, frames_per_pass * self.per_frame, ks, padding=ks // 2)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
@@ -252,8 +243,7 @@ class SpatialGenerator(nn.Module):
         nn.init.normal_(self.latent_residual.weight, std=LATENT_RESIDUAL_STD / math.sqrt(latent_dim))
 
     def forward(self, z: torch.Tensor, context: torch.Tensor, appearance: torch.Tensor, frames: torch.Tensor,
-                tokens: torch.Tensor, boxes: torch.Tensor, last_flow: torch.Tensor | None,
-                z_map: torch.Tensor | None = None) -> torch.Tensor:
+                tokens: torch.Tensor, boxes: torch.Tensor, last_flow: torch.Tensor | None) -> torch.Tensor:
         B, _, C, H, W = frames.shape
         cond = torch.cat([z, context, appearance], dim=-1)
         window = self.body.encode(frames)
@@ -266,11 +256,11 @@ class SpatialGenerator(nn.Module):
         base, flow_in = frames[:, -1], last_flow
         change = frames[:, -1] - frames[:, -2] if self.use_extrapolate else None  # (B, C, H, W)
         if not self.rollout:
-            head = self._head(window, bottleneck, cond, flow_in, z_map)
+            head = self._head(window, bottleneck, cond, flow_in)
             return self._compose(head, base, latent, flow_in, change)[0]
         predictions = []
         for p in range(self.P):  # frame p + 1 is warped from frame p: sequential by nature
-            head = self._head(window, bottleneck, cond, flow_in, z_map)
+            head = self._head(window, bottleneck, cond, flow_in)
             frame, flow = self._compose(head, base, latent[:, p : p + 1], flow_in, change)  # (B, 1, C, H, W)
             predictions.append(frame)
             if p + 1 < self.P:
@@ -282,16 +272,11 @@ class SpatialGenerator(nn.Module):
         return torch.cat(predictions, dim=1)
 
     def _head(self, window: list[torch.Tensor], bottleneck: torch.Tensor, cond: torch.Tensor,
-              flow_in: torch.Tensor | None, z_map: torch.Tensor | None) -> torch.Tensor:
+              flow_in: torch.Tensor | None) -> torch.Tensor:
         """Decoder and output conv → `(B, F, K, H, W)`: K head channels for each of the F frames of a pass."""
-        feats = self.body.decode(window, bottleneck, cond, z_map)
+        feats = self.body.decode(window, bottleneck, cond)
         if self.use_flow_input:
             feats = torch.cat([feats, flow_in.to(feats.dtype) / self.max_flow], dim=1)
-        if self.body.map_channels:
-            # the map straight into the head too: a linear path from what the posterior saw to the output
-            up = (feats.new_zeros(feats.shape[0], self.body.map_channels, *feats.shape[-2:]) if z_map is None
-                  else F.interpolate(z_map.to(feats.dtype), size=feats.shape[-2:], mode="nearest"))
-            feats = torch.cat([feats, up], dim=1)
         head = self.out(feats)  # (B, F·K, H, W) → (B, F, K, H, W)
         return head.view(head.shape[0], -1, self.per_frame, *head.shape[-2:])
 

@@ -10,10 +10,10 @@
 
 The posterior reads `h_{T−1}`; the context code is `h_{num_input−1}`; the prior is `N(0, I)` (`--prior
 fixed`) or a diagonal Gaussian from the context code (`--prior learned`, zero-initialised so it starts at
-`N(0, I)`). With `--latent_map_channels N` a spatial latent joins `z` (`model/latent_map.py`): its posterior
-reads `[x_last ; targets − x_last]`, its prior the last two context frames, and `predict` decodes the
-prior's mean. The model holds no loss or optimizer logic; `aligned_clips(clip, prediction, num_input)` builds
-the discriminator's time-aligned real/fake pair.
+`N(0, I)`). With `--latent_map_channels N` (spatial generator) a spatial latent corrects the generator's
+forecast (`model/latent_map.py`): its posterior reads the forecast and its error on the targets, its prior
+is N(0, I), and `predict` returns the forecast itself. The model holds no loss or optimizer logic;
+`aligned_clips(clip, prediction, num_input)` builds the discriminator's time-aligned real/fake pair.
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ from wubugaad.model.config import STACK_KEYS, ModelConfig
 from wubugaad.model.discriminator import build_discriminator, discriminator_problems
 from wubugaad.model.encoder import ClipEncoder
 from wubugaad.model.generator import VideoGenerator, generator_problems
-from wubugaad.model.latent_map import LatentMapNet, latent_map_problems, sample_map
+from wubugaad.model.latent_map import (
+    LatentCorrection,
+    LatentMapNet,
+    latent_map_problems,
+    map_level,
+    sample_map,
+)
 from wubugaad.model.motion import build_flow_estimator, flow_problems, motion_problems
 from wubugaad.model.spatial import GENERATOR_TYPES, SpatialGenerator, spatial_problems
 
@@ -38,6 +44,8 @@ __all__ = ["MODES", "GENERATOR_TYPES", "ModelOutput", "WuBuGAADHybridGen", "alig
 MODES = ("train", "reconstruct", "predict", "generate")
 LOGVAR_RANGE = (-12.0, 8.0)  # keeps σ = exp(logvar/2) in a float32-safe range
 POSTERIOR_INIT_GAIN = 0.01  # shrinks PyTorch's default init of the posterior head
+# the spatial latent's decoder outputs P·C channels: the 8 channels of a small generator are thin for it
+CORRECTION_MIN_WIDTH = 16
 
 
 class ModelOutput(NamedTuple):
@@ -48,10 +56,11 @@ class ModelOutput(NamedTuple):
     prior_mu: torch.Tensor  # (B, latent)
     prior_logvar: torch.Tensor  # (B, latent)
     condition: torch.Tensor | None  # (B, disc_condition_dim), detached, for the discriminator's FiLM
-    map_mu: torch.Tensor | None = None  # (B, N, h, w) spatial latent (posterior; the prior's when predicting)
+    map_mu: torch.Tensor | None = None  # (B, N, h, w) spatial latent's posterior; zeros (N(0, I)) in predict
     map_logvar: torch.Tensor | None = None
-    map_prior_mu: torch.Tensor | None = None  # (B, N, h, w) its learned prior from the last context frames
-    map_prior_logvar: torch.Tensor | None = None
+    # (B, P, C, H, W) the generator's output before the spatial latent's correction, with its own gradient
+    # (train and reconstruct with the map on; `prediction` reads it detached); None otherwise
+    forecast: torch.Tensor | None = None
 
 
 def aligned_clips(clip: torch.Tensor, prediction: torch.Tensor, num_input: int,
@@ -102,16 +111,16 @@ class WuBuGAADHybridGen(nn.Module):
         context_dim = h_dim if self.num_input > 0 else 0
         appearance_dim = a_dim if self.num_input > 0 else 0
         self.spatial = cfg.generator_type == "spatial"
-        self.latent_map = self.map_prior = None
-        self.map_dropout = float(cfg.latent_map_dropout)
+        self.latent_map = self.correction = None
         if self.spatial:
             self.generator = SpatialGenerator(cfg, context_dim, appearance_dim, a_dim)
-            body = self.generator.body
-            if body.map_proj is not None:
-                C, width = cfg.num_channels, body.widths[0]
-                self.latent_map = LatentMapNet((1 + self.num_predict) * C, width, body.map_channels,
-                                               body.map_level)
-                self.map_prior = LatentMapNet(2 * C, width, body.map_channels, body.map_level)
+            body, N = self.generator.body, int(cfg.latent_map_channels)
+            if N > 0:
+                C, P, width = cfg.num_channels, self.num_predict, body.widths[0]
+                level = map_level(len(body.sizes))
+                self.map_channels, self.map_hw = N, body.sizes[level]
+                self.latent_map = LatentMapNet(2 * P * C, width, N, level)
+                self.correction = LatentCorrection(N, C, P, max(width, CORRECTION_MIN_WIDTH))
         else:
             self.generator = VideoGenerator(cfg, context_dim, appearance_dim)
         self.disc_condition_dim = context_dim + appearance_dim
@@ -175,30 +184,36 @@ class WuBuGAADHybridGen(nn.Module):
             logvar = logvar.clamp(*LOGVAR_RANGE)
             if z is None:
                 z = mu + (0.5 * logvar).exp() * torch.randn_like(mu) if mode == "train" else mu
-        map_mu = map_logvar = map_prior_mu = map_prior_logvar = z_map = None
-        if self.latent_map is not None:
-            last = clip[:, I - 1 : I]
-            before = clip[:, I - 2 : I - 1] if I >= 2 else last
-            map_prior_mu, map_prior_logvar = self.map_prior(torch.cat([last, last - before], dim=1))
-            map_prior_logvar = map_prior_logvar.clamp(*LOGVAR_RANGE)
-            if conditional:
-                map_mu, map_logvar = map_prior_mu, map_prior_logvar
-            else:
-                # [x_last ; targets − x_last]: what the prediction from x_last must still learn
-                map_mu, map_logvar = self.latent_map(torch.cat([last, clip[:, I:] - last], dim=1))
-                map_logvar = map_logvar.clamp(*LOGVAR_RANGE)
-            z_map = sample_map(map_mu, map_logvar, mode, self.map_dropout, map_prior_mu)
         if self.spatial:
-            prediction = self._spatial_prediction(z, context, appearance, frames, enc, pairs, z_map)
+            prediction = self._spatial_prediction(z, context, appearance, frames, enc, pairs)
         else:
             prediction = self.generator(z, context, appearance, frames[:, I - 1] if I > 0 else None)
+        map_mu = map_logvar = forecast = None
+        if self.latent_map is not None:
+            map_mu, map_logvar, prediction, forecast = self._corrected(clip, prediction, mode)
         condition = None
         if context is not None:
             condition = torch.cat([context, appearance], dim=-1).detach()
         return ModelOutput(prediction, mu, logvar, context, prior_mu, prior_logvar, condition, map_mu,
-                           map_logvar, map_prior_mu, map_prior_logvar)
+                           map_logvar, forecast)
 
-    def _spatial_prediction(self, z, context, appearance, frames, enc, pairs, z_map) -> torch.Tensor:
+    def _corrected(self, clip: torch.Tensor, forecast: torch.Tensor, mode: str) -> tuple[torch.Tensor, ...]:
+        """The spatial latent's `(μ, log σ², prediction, forecast)` (`model/latent_map.py`): `prediction` is
+        the forecast, corrected by the code in every mode but predict; `forecast` is returned where a loss
+        reads it (train, reconstruct), else None."""
+        I, seen = self.num_input, forecast.detach()  # (B, P, C, H, W): the code says what the forecast missed
+        if mode in ("predict", "generate"):
+            mu = forecast.new_zeros(forecast.shape[0], self.map_channels, *self.map_hw)  # N(0, I)
+            logvar = torch.zeros_like(mu)
+        else:
+            mu, logvar = self.latent_map(torch.cat([seen, clip[:, I:] - seen], dim=1))
+            logvar = logvar.clamp(*LOGVAR_RANGE)
+        if mode == "predict":
+            return mu, logvar, forecast, None
+        prediction = seen + self.correction(sample_map(mu, logvar, mode), seen, clip[:, I - 1])
+        return mu, logvar, prediction, (None if mode == "generate" else forecast)
+
+    def _spatial_prediction(self, z, context, appearance, frames, enc, pairs) -> torch.Tensor:
         """The spatial generator on the context frames, the last one's GAAD regions and its inflow."""
         I = self.num_input
         boxes = enc.boxes if enc.boxes.dim() == 2 else enc.boxes[:, I - 1]  # (N, 4) or (B, N, 4)
@@ -207,8 +222,7 @@ class WuBuGAADHybridGen(nn.Module):
             B, _, _, H, W = frames.shape
             # pair (I−2, I−1) moves into the last context frame; one context frame has no pair yet
             last_flow = pairs[:, I - 2] if I >= 2 else frames.new_zeros(B, 2, H, W)
-        return self.generator(z, context, appearance, frames[:, :I], enc.tokens[:, I - 1], boxes, last_flow,
-                              z_map)
+        return self.generator(z, context, appearance, frames[:, :I], enc.tokens[:, I - 1], boxes, last_flow)
 
     def geometry_stats(self) -> dict[str, torch.Tensor]:
         """Per-stack geometry scalars keyed `wubu_{s,m,t}/…` (see `WuBuStack.geometry_stats`)."""

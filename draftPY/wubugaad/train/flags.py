@@ -150,13 +150,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    default=["mag_mean", "angle_mean"],
                    help="regional flow statistics: any of mag_mean, angle_mean (cos+sin), mag_std, angle_std")
     g.add_argument("--latent_dim", type=int, default=64, help="VAE latent size" + _v01(256))
-    g.add_argument("--latent_map_channels", type=int, default=0,
-                   help="spatial generator: channels of a spatial latent at stride 4, read from the "
-                        "targets by its posterior, with a prior learned from the last two context frames "
-                        "(0, the default: off, only the vector z; measured, it costs prediction PSNR)")
-    g.add_argument("--latent_map_dropout", type=float, default=0.5,
-                   help="training: the probability that a sample's spatial latent is replaced by the prior "
-                        "mean, so the prediction path keeps learning on its own")
+    g.add_argument("--latent_map_channels", type=int, default=8,
+                   help="spatial generator: channels of a spatial latent at stride 4 that corrects the "
+                        "prediction from what its posterior reads of the targets (prior N(0, I)); "
+                        "prediction itself never reads it (0: off, only the vector z)")
     g.add_argument("--prior", choices=("fixed", "learned"), default="fixed",
                    help="fixed: N(0, I) as in v0.1; learned: conditional Gaussian prior p(z | context)")
     g.add_argument("--encoder_use_roi_align", action="store_true",

@@ -30,10 +30,10 @@ SECTIONS = (("summary", "Run summary"), ("losses", "Losses"), ("validation", "Va
 VAL_MODES = (("avg_val_recon_", "reconstruction"), ("avg_val_", "reconstruction"),
              ("pred_", "prediction"), ("copy_last_", "copy-last"))
 LOWER_IS_BETTER = ("mse", "mae", "lpips")
-LOSS_NAMES = {"loss_g_total": "total", "loss_recon": "reconstruction", "loss_kl": "KL",
-              "loss_kl_map": "KL of the map", "loss_g_adv": "adversarial", "loss_d_total": "total",
-              "loss_d_real": "real", "loss_d_fake": "fake"}
-_SERIES_ORDER = ("total", "reconstruction", "KL", "KL of the map", "adversarial", "real", "fake")
+LOSS_NAMES = {"loss_g_total": "total", "loss_recon": "reconstruction", "loss_forecast": "forecast",
+              "loss_kl": "KL", "loss_kl_map": "KL of the map", "loss_g_adv": "adversarial",
+              "loss_d_total": "total", "loss_d_real": "real", "loss_d_fake": "fake"}
+_SERIES_ORDER = ("total", "reconstruction", "forecast", "KL", "KL of the map", "adversarial", "real", "fake")
 _PANEL_ORDER = ("generator losses", "discriminator losses", "curvature", "scale", "spread",
                 "rotation_orthogonality_error", "boundary_saturation", "lr / momentum scales", "epsilon",
                 "avgreward", "qtablesize", "psnr", "ssim", "lpips", "mse")

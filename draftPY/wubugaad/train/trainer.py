@@ -234,8 +234,7 @@ def _train(s: Session) -> int:
                             args.lambda_recon, args.lambda_kl, lambda_gan,
                             _f(out.prior_mu), _f(out.prior_logvar), recon_loss=args.recon_loss,
                             map_mu=_f(out.map_mu), map_logvar=_f(out.map_logvar),
-                            map_prior_mu=_f(out.map_prior_mu), map_prior_logvar=_f(out.map_prior_logvar),
-                            lambda_kl_map=args.lambda_kl_map)
+                            lambda_kl_map=args.lambda_kl_map, forecast=_f(out.forecast))
                         backward(g_loss / accum, s.scaler_g)
                     parts = {**g_parts, **d_parts}
                     loss_sum += torch.stack([parts[k].float() for k in LOSS_KEYS])
