@@ -14,6 +14,7 @@ from wubugaad.data.augment import (
     apply_choices,
     augment_batch,
     draw_choices,
+    reversed_flow,
     step_seed,
 )
 from wubugaad.train import config, session, trainer
@@ -97,7 +98,7 @@ def _reference(clip: torch.Tensor, flow: torch.Tensor, applied: list[str], perm:
         elif kind == "vflip":
             clip, flow = clip.flip(-2), flow.flip(-2) * t([1, -1]).view(2, 1, 1)
         else:
-            clip, flow = clip.flip(0), -flow.flip(0)
+            clip, flow = clip.flip(0), reversed_flow(flow.flip(0)[None])[0]
     return clip[:, perm], flow
 
 
@@ -181,9 +182,34 @@ def test_flow_stays_consistent_with_the_frames(kind):
         assert worst_component > 3 * error + 0.3, kind
 
 
+def test_reversed_flow_follows_a_moving_object_where_the_negation_does_not():
+    """A textured square moving 3 px a frame over a static texture: the reversed flow, compared with DIS
+    measured on the reversed frames, is closer at the square's edges than the plain negation −f(q)."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    background = cv2.GaussianBlur(rng.uniform(0, 255, (64, 64)).astype(np.float32), (0, 0), 1.5)
+    square = cv2.GaussianBlur(rng.uniform(0, 255, (16, 16)).astype(np.float32), (0, 0), 1.0)
+    frames = np.repeat(background[None], 2, axis=0)
+    for i, x0 in enumerate((20, 23)):
+        frames[i, 24:40, x0:x0 + 16] = square
+    frames = np.repeat(frames.clip(0, 255).astype(np.uint8)[..., None], 3, axis=-1)  # (2, 64, 64, 3)
+    forward = torch.from_numpy(opencv.opencv_flow(frames, "dis"))[None]  # (1, 1, 2, H, W)
+    truth = torch.from_numpy(opencv.opencv_flow(np.ascontiguousarray(frames[::-1]), "dis"))[None]
+    edges = np.zeros((64, 64), bool)
+    edges[20:44, 16:26] = edges[20:44, 34:44] = True  # both vertical edges of the square, in frame 0
+    edges = torch.from_numpy(edges)
+
+    def error(flow):
+        return (flow - truth)[0, 0, 0][edges].abs().mean()
+
+    assert error(reversed_flow(forward)) < 0.7 * error(-forward)
+
+
 def test_no_loop_over_the_batch_and_no_host_sync():
+    augment_batch(torch.randn(2, 4, 3, 8, 8), torch.randn(2, 3, 2, 8, 8), ALL_ON, seed=1)  # warp's grid cache
     counts = []
-    for B in (1, 3, 17):
+    for B in (2, 3, 17):  # not 1: a batch of one lets a reshape be a view where larger batches copy
         clip, flow = torch.randn(B, 4, 3, 8, 8), torch.randn(B, 3, 2, 8, 8)
         with no_host_sync(), OpCounter() as ops:
             augment_batch(clip, flow, ALL_ON, seed=1)

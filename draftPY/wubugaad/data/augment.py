@@ -9,10 +9,12 @@ sample draws its own choices; applied in this order to the clip and, consistentl
 - horizontal flip: x' = W−1−x, so the field is mirrored and its x component negated;
 - vertical flip: the same for y;
 - time reversal of the whole clip (context and targets together): pair j of the reversed clip is pair
-  T−2−j of the original played backwards. Its flow (the motion into the earlier frame, on that frame's
-  grid) is approximated by the negated flow at the same pixel, −f(x) instead of −f(x + f(x)); exact for
-  uniform motion, wrong by the flow's spatial change over one displacement near motion boundaries — small
-  against the error of DIS itself;
+  T−2−j of the original played backwards. Its flow g, the motion into the earlier frame on that frame's
+  grid, solves g(q) = −f(q − g(q)) for the forward flow f; it is found by `REVERSE_ITERATIONS` fixed-point
+  steps from g = −f, each one warp of f. The plain negation −f(q) is exact only for uniform motion: at the
+  edge of a moving object it points one displacement off, exactly where prediction errors live. On the
+  held-out demo video, warping by the negation scored 24.30 dB against 24.52 dB for DIS measured on the
+  reversed frames, and 24.42 dB after one or two steps;
 - colour-channel permutation (RGB only): a random order of the channels per sample. The flow is kept; it was
   computed on luma, which a permutation changes slightly.
 
@@ -30,9 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from wubugaad.model.warp import warp
+
 __all__ = ["AugmentConfig", "Choices", "draw_choices", "apply_choices", "augment_batch", "step_seed"]
 
 FLIP_KINDS = ("transpose", "hflip", "vflip", "time_reverse")
+REVERSE_ITERATIONS = 2  # fixed-point steps of the reversed flow (a second one changed nothing measurable)
 
 
 @dataclass(frozen=True)
@@ -151,13 +156,24 @@ def apply_choices(clip: torch.Tensor, flow: torch.Tensor | None, choices: Choice
         f = _gather(f, 2, pixels)
     f = f.reshape(B, P, 2, H * W)
     if reverse is not None:
-        # pair j of the reversed clip is pair P−1−j played backwards: ≈ the negated forward flow
+        # pair j of the reversed clip is pair P−1−j played backwards
         pairs = _where(reverse, torch.arange(P - 1, -1, -1, device=device).expand(B, P),
                        torch.arange(P, device=device).expand(B, P))
         f = f.gather(1, pairs[:, :, None, None].expand_as(f))
-        comp = _where(reverse, -comp, comp)
-    f = torch.einsum("bij,bpjn->bpin", comp.to(f.dtype), f)  # (B, P, 2, H·W)
-    return out, f.reshape(B, P, 2, H, W)
+    f = torch.einsum("bij,bpjn->bpin", comp.to(f.dtype), f).reshape(B, P, 2, H, W)
+    if reverse is not None:
+        f = _where(reverse, reversed_flow(f), f)
+    return out, f
+
+
+def reversed_flow(flow: torch.Tensor) -> torch.Tensor:
+    """The flow of each pair played backwards, `(B, P, 2, H, W)` → same: g(q) = −f(q − g(q)) (module
+    docstring), by `REVERSE_ITERATIONS` fixed-point steps from −f, every pair in one warp per step."""
+    f = flow.flatten(0, 1)  # (B·P, 2, H, W)
+    g = -f
+    for _ in range(REVERSE_ITERATIONS):  # a fixed number of refinement steps, not a loop over data
+        g = -warp(f, -g)
+    return g.view_as(flow)
 
 
 def augment_batch(clip: torch.Tensor, flow: torch.Tensor | None, cfg: AugmentConfig, seed: int):
