@@ -20,7 +20,9 @@ def _backward(s):
     clip, flow = prepare_batch(next(iter(s.train_loader)), s.dist.device)
     out = s.model(clip, mode="train", flow=flow)
     real, fake = aligned_clips(clip, out.prediction, s.args.num_input_frames)
-    loss = (out.prediction - clip[:, s.args.num_input_frames:]).square().mean() + out.mu.square().mean()
+    target = clip[:, s.args.num_input_frames:]
+    # the forecast's own term reaches the generator; the prediction's reaches the spatial latent
+    loss = sum((x - target).square().mean() for x in (out.prediction, out.forecast)) + out.mu.square().mean()
     (loss + s.disc(torch.cat([real, fake.detach()])).square().mean()).backward()
 
 

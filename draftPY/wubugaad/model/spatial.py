@@ -68,9 +68,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from wubugaad.data.flow import OPENCV_TYPES
+from wubugaad.data.warp import warp
 from wubugaad.gaad.boxes import box_masks, cached_box_masks
 from wubugaad.gaad.regions import paint
-from wubugaad.model.warp import warp
 
 GENERATOR_TYPES = ("spatial", "global")
 FLOW_PRIORS = ("none", *OPENCV_TYPES)
