@@ -94,7 +94,7 @@ CASES = [  # (H, W, flags)
     (32, 32, ["--no_gen_use_warp", "--num_predict_frames", "3"]),
     (32, 32, ["--gen_flow_prior", "dis", "--gen_extrapolate", "--num_predict_frames", "3"]),
     (32, 48, ["--gen_flow_prior", "farneback", "--gen_extrapolate", "--no_gen_rollout",
-              "--latent_map_channels", "2"]),
+              "--latent_map_channels", "2", "--gen_mask_init_logit", "0"]),
     (17, 23, [*MOTION, "--gen_flow_prior", "dis", "--gen_extrapolate"]),
 ]
 
@@ -126,6 +126,18 @@ def test_spatial_step_has_no_host_sync(flags):
     with no_host_sync():
         out = model(clip, mode="train", flow=flow)
         (out.prediction.square().mean() + out.forecast.square().mean()).backward()
+
+
+@pytest.mark.parametrize("rollout", [True, False])
+def test_mask_init_logit_sets_every_frames_blend_start(rollout):
+    flags = ["--num_predict_frames", "3"] + ([] if rollout else ["--no_gen_rollout"])
+    gen = make("--image_h", "32", "--image_w", "32", "--gen_mask_init_logit", "0.5", *flags)[0].generator
+    per_frame = gen.out.bias.detach().view(-1, gen.per_frame)  # (frames of a pass, K)
+    assert per_frame.shape[0] == (1 if rollout else 3)
+    assert torch.equal(per_frame[:, -gen.C - 1], torch.full((per_frame.shape[0],), 0.5))
+    assert not per_frame[:, : -gen.C - 1].any() and not per_frame[:, -gen.C :].any()
+    with pytest.raises(SystemExit):
+        make("--gen_mask_init_logit", "inf")
 
 
 def test_spatial_generator_needs_context():

@@ -58,6 +58,7 @@ class ModelConfig(FlagConfig):
     gen_use_gaad_paint: bool
     gen_rollout: bool
     gen_max_flow_px: float
+    gen_mask_init_logit: float
     gen_flow_prior: str
     gen_extrapolate: bool
     # discriminator

@@ -22,10 +22,11 @@ synthesised correction.
   and, with `z = 0` (the prior mean), `x̂` equals the last context frame exactly (`warp` is exact at zero
   flow) for any mask value. `W_r` (bias-free, small random init) makes the output depend on `z` from the
   first step; everything before the head receives gradient from the second optimizer step on.
-- The mask logit starts at `MASK_INIT_LOGIT` (σ ≈ 0.02), not 0: the synthesised correction is what
-  overfits a training video (on the held-out demo video, switching it off after training *raised*
-  prediction by 0.08 dB while the learned flow added 0.06 dB), so it starts nearly shut and opens where
-  it pays. Measured +0.15 to +0.19 dB held out at 400 to 1200 steps against σ(0) = 0.5.
+- The mask logit starts at `--gen_mask_init_logit` (default `MASK_INIT_LOGIT`, σ ≈ 0.02), not 0: the
+  synthesised correction is what overfits a training video (on the held-out demo video, switching it off
+  after training *raised* prediction by 0.08 dB while the learned flow added 0.06 dB), so it starts nearly
+  shut and opens where it pays. Measured +0.15 to +0.19 dB held out at 400 to 1200 steps against σ(0) =
+  0.5. Where far frames must be synthesised (bouncing objects ten frames ahead) 0 is better.
 - Flow is in pixels, bounded by `max·tanh(raw/max)` (`--gen_max_flow_px`). With the motion branch on, the
   last context flow (pair `(I−2, I−1)`, in units of that bound) is an input of the head.
 - Temporal extrapolation (`--gen_extrapolate`): one more head channel `e_p` (0 at init) adds
@@ -81,7 +82,7 @@ WIDTH_CAP_FACTOR = 4  # widest level = gen_base_channels × this
 MIN_WIDTH = 8
 FINE_FUSE_LEVELS = 2  # fuse with 1×1 convs at the two finest levels (cheap), 3×3 coarser
 LATENT_RESIDUAL_STD = 0.02
-MASK_INIT_LOGIT = -4.0  # σ(−4) ≈ 0.018: measured +0.15 dB held out against σ(0) = 0.5 (bench/RESULTS.md)
+MASK_INIT_LOGIT = -4.0  # σ(−4) ≈ 0.018: +0.15 dB on held-out demo video against σ(0) = 0.5 (bench/RESULTS.md)
 
 
 def spatial_problems(cfg) -> list[str]:
@@ -95,6 +96,9 @@ def spatial_problems(cfg) -> list[str]:
                         "--generator_type global")
     if not (cfg.gen_max_flow_px > 0 and math.isfinite(cfg.gen_max_flow_px)):
         problems.append(f"--gen_max_flow_px must be a finite number > 0 (got {cfg.gen_max_flow_px}; e.g. 16)")
+    if not math.isfinite(cfg.gen_mask_init_logit):
+        problems.append(f"--gen_mask_init_logit must be a finite number (got {cfg.gen_mask_init_logit}; "
+                        f"e.g. {MASK_INIT_LOGIT:g} or 0)")
     if cfg.gen_flow_prior not in FLOW_PRIORS:
         problems.append(f"--gen_flow_prior must be one of {', '.join(FLOW_PRIORS)} "
                         f"(got {cfg.gen_flow_prior!r})")
@@ -238,8 +242,9 @@ class SpatialGenerator(nn.Module):
         self.out = nn.Conv2d(head_in, frames_per_pass * self.per_frame, ks, padding=ks // 2)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
-        with torch.no_grad():  # the blend starts nearly closed: the warp leads, synthesis opens where it pays
-            self.out.bias.view(frames_per_pass, self.per_frame)[:, -self.C - 1] = MASK_INIT_LOGIT
+        with torch.no_grad():  # by default the blend starts nearly closed: the warp leads
+            mask_bias = self.out.bias.view(frames_per_pass, self.per_frame)[:, -self.C - 1]
+            mask_bias.fill_(float(cfg.gen_mask_init_logit))
         # per frame of a pass: k_p, the multiple of the last flow the prior extrapolates to, and γ_p
         steps = torch.ones(1) if self.rollout else torch.arange(1, self.P + 1, dtype=torch.float32)
         self.register_buffer("prior_steps", steps, persistent=False)

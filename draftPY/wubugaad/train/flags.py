@@ -17,7 +17,7 @@ from wubugaad.gaad.boxes import DECOMPOSITION_TYPES
 from wubugaad.model.discriminator import DISCRIMINATOR_TYPES
 from wubugaad.model.losses import RECON_LOSSES
 from wubugaad.model.motion import FLOW_TYPES, RAFT_TYPES, STAT_COMPONENTS
-from wubugaad.model.spatial import FLOW_PRIORS, GENERATOR_TYPES
+from wubugaad.model.spatial import FLOW_PRIORS, GENERATOR_TYPES, MASK_INIT_LOGIT
 from wubugaad.optim.schedules import SCHEDULES
 from wubugaad.train.validation import BENCH_METRIC_KEYS, PRED_METRIC_KEYS, RECON_METRIC_KEYS
 from wubugaad.wubu.stack import ABLATIONS
@@ -198,6 +198,11 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                         "head predicts the whole flow). With the motion branch on, its own flow is used")
     g.add_argument("--gen_max_flow_px", type=float, default=16.0,
                    help="spatial generator: bound of the predicted flow in pixels (max·tanh(raw/max))")
+    g.add_argument("--gen_mask_init_logit", type=float, default=MASK_INIT_LOGIT,
+                   help="spatial generator: the blend mask's logit at init (σ(−4) ≈ 0.02: the warp leads and "
+                        "the synthesised correction opens where it pays, best on natural-looking motion; 0 "
+                        "starts it half open, best where far frames need synthesis, e.g. bouncing objects). "
+                        "The output at init is the last context frame either way")
     g.add_argument("--gen_temporal_kernel_size", type=int, default=3,
                    help="temporal kernel of the global generator's 3-D convolutions (odd)")
     g.add_argument("--gen_final_conv_kernel_spatial", type=int, default=3,
