@@ -50,9 +50,11 @@ METRICS = ("mse", "mae", "ssim", "psnr")
 CONTEXT, FUTURE = 10, 10
 # all ten target frames in one pass, each warped from the last context frame (measured: the rollout scores
 # worse here at CPU budgets, bench/RESULTS.md); frame t+10 then sits up to 36 px away (3.6 px per frame),
-# beyond the parser's 16 px bound on the flow; the blend mask starts half open: far frames of bouncing
-# objects need synthesis more than a warp (MSE 211.9 against 235.4 with the default start, bench/RESULTS.md)
-GENERATOR_FLAGS = ["--no_gen_rollout", "--gen_max_flow_px", "40", "--gen_mask_init_logit", "0"]
+# beyond the parser's 16 px bound on the flow. Far frames of bouncing objects must be invented rather than
+# warped: the synthesis is on and its blend mask starts half open (MSE 211.9 against 235.4 with the mask
+# nearly shut, bench/RESULTS.md)
+GENERATOR_FLAGS = ["--no_gen_rollout", "--gen_max_flow_px", "40", "--gen_synthesis",
+                   "--gen_mask_init_logit", "0"]
 
 
 class TimedLoader:

@@ -94,7 +94,8 @@ CASES = [  # (H, W, flags)
     (32, 32, ["--no_gen_use_warp", "--num_predict_frames", "3"]),
     (32, 32, ["--gen_flow_prior", "dis", "--gen_extrapolate", "--num_predict_frames", "3"]),
     (32, 48, ["--gen_flow_prior", "farneback", "--gen_extrapolate", "--no_gen_rollout",
-              "--latent_map_channels", "2", "--gen_mask_init_logit", "0"]),
+              "--latent_map_channels", "2", "--gen_synthesis", "--gen_mask_init_logit", "0"]),
+    (32, 32, ["--gen_synthesis", "--num_predict_frames", "3"]),
     (17, 23, [*MOTION, "--gen_flow_prior", "dis", "--gen_extrapolate"]),
 ]
 
@@ -113,7 +114,14 @@ def test_spatial_output_starts_as_the_last_context_frame(H, W, flags):
     pred = model(clip, mode="predict", flow=flow).prediction
     assert (pred - last).abs().max() <= 1e-6
     z = torch.randn(2, args.latent_dim)
-    assert (model(clip, mode="reconstruct", flow=flow, z=z).prediction - last).abs().max() > 1e-6
+    if model.generator.use_synthesis:  # z's own blended correction moves the output from the first step
+        assert (model(clip, mode="reconstruct", flow=flow, z=z).prediction - last).abs().max() > 1e-6
+    else:  # a pure warp: z steers the decoder, which the zero head hides until it has learned
+        assert (model(clip, mode="reconstruct", flow=flow, z=z).prediction - last).abs().max() == 0
+        randomise_output_conv(model)
+        moved = model(clip, mode="reconstruct", flow=flow, z=z).prediction
+        assert (moved - model(clip, mode="reconstruct", flow=flow, z=torch.zeros_like(z)).prediction
+                ).abs().max() > 1e-6
 
 
 @pytest.mark.parametrize("flags", [
@@ -131,7 +139,8 @@ def test_spatial_step_has_no_host_sync(flags):
 @pytest.mark.parametrize("rollout", [True, False])
 def test_mask_init_logit_sets_every_frames_blend_start(rollout):
     flags = ["--num_predict_frames", "3"] + ([] if rollout else ["--no_gen_rollout"])
-    gen = make("--image_h", "32", "--image_w", "32", "--gen_mask_init_logit", "0.5", *flags)[0].generator
+    gen = make("--image_h", "32", "--image_w", "32", "--gen_synthesis", "--gen_mask_init_logit", "0.5",
+               *flags)[0].generator
     per_frame = gen.out.bias.detach().view(-1, gen.per_frame)  # (frames of a pass, K)
     assert per_frame.shape[0] == (1 if rollout else 3)
     assert torch.equal(per_frame[:, -gen.C - 1], torch.full((per_frame.shape[0],), 0.5))

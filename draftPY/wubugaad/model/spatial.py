@@ -1,12 +1,14 @@
-"""The spatial generator: a U-Net over the context frames that warps the last frame and blends in a
-synthesised correction.
+"""The spatial generator: a U-Net over the context frames that warps the last frame and, optionally, blends
+in a synthesised correction.
 
     context frames ─2-D conv pyramid (shared per frame)─► F_t^k at strides 2^k, k = 0 … L−1
     skips S^k = fuse(F_0^k … F_{I−1}^k) + F_{I−1}^k                  (context frames only: causal)
     bottleneck = S^{L−1} + paint(GAAD region tokens of x_last) + tile(W_z z)
     decoder: up to each finer scale, concat S^k, conv → GroupNorm → FiLM([z ; h ; a_last]) → SiLU
-    head (one zero-initialised conv, `out`) per target frame p: flow f_p, mask logit, correction r_p
-    x̂_p = warp(x_last, f_p) + σ(mask_p) · (r_p + U(W_r z))
+    head (one zero-initialised conv, `out`) per target frame p: flow f_p (and with synthesis: mask logit,
+    correction r_p)
+    x̂_p = warp(x_last, f_p)                              (default)
+    x̂_p = warp(x_last, f_p) + σ(mask_p) · (r_p + U(W_r z))   (--gen_synthesis)
 
 - Pyramid depth: one level per halving while the smaller side stays ≥ `MIN_COARSE` pixels (at most
   `MAX_LEVELS`); odd sides are handled by stride-2 convolutions (ceil) and by upsampling each decoder level
@@ -17,16 +19,20 @@ synthesised correction.
 - Paint: each region token after WuBu-S, projected to the bottleneck width, is written into the
   bottleneck cells of its box, averaged by coverage (`gaad.regions.paint`; cached masks for static GAAD
   types, per-sample masks for motion-adaptive boxes).
+- Synthesis (`--gen_synthesis`, off by default): on held-out demo video the forecast as a pure warp
+  scored +0.09 to +0.12 dB over the blend at 400 to 1200 steps (paired screens, bench/RESULTS.md): the
+  synthesised correction is the part that fits the training video. The spatial latent
+  (`model/latent_map.py`) then is the one synthesis. Moving Fashion-MNIST, whose far frames of bouncing
+  objects must be invented rather than moved, turns it on. Without the warp it is always on.
 - Blend: the synthesised image is `s_p = warp + r_p`, so `x̂ = (1 − m)·warp + m·s = warp + m·r`. The head
   conv's weights and biases start at zero (but for the mask logit's bias), hence at init flow = 0, r = 0
   and, with `z = 0` (the prior mean), `x̂` equals the last context frame exactly (`warp` is exact at zero
   flow) for any mask value. `W_r` (bias-free, small random init) makes the output depend on `z` from the
-  first step; everything before the head receives gradient from the second optimizer step on.
-- The mask logit starts at `--gen_mask_init_logit` (default `MASK_INIT_LOGIT`, σ ≈ 0.02), not 0: the
-  synthesised correction is what overfits a training video (on the held-out demo video, switching it off
-  after training *raised* prediction by 0.08 dB while the learned flow added 0.06 dB), so it starts nearly
-  shut and opens where it pays. Measured +0.15 to +0.19 dB held out at 400 to 1200 steps against σ(0) =
-  0.5. Where far frames must be synthesised (bouncing objects ten frames ahead) 0 is better.
+  first step (without synthesis, z reaches the output through the decoder once the head has learned);
+  everything before the head receives gradient from the second optimizer step on.
+- The mask logit starts at `--gen_mask_init_logit` (default `MASK_INIT_LOGIT`, σ ≈ 0.02): nearly shut,
+  the synthesis opens only where it pays (+0.15 to +0.19 dB held out against σ(0) = 0.5 on the demo
+  video); where far frames must be synthesised (bouncing objects ten frames ahead) 0 is better.
 - Flow is in pixels, bounded by `max·tanh(raw/max)` (`--gen_max_flow_px`). With the motion branch on, the
   last context flow (pair `(I−2, I−1)`, in units of that bound) is an input of the head.
 - Temporal extrapolation (`--gen_extrapolate`): one more head channel `e_p` (0 at init) adds
@@ -230,8 +236,11 @@ class SpatialGenerator(nn.Module):
         self.body = SpatialBody(cfg, latent_dim + context_dim + appearance_dim, token_dim)
         c0 = self.body.widths[0]
         self.use_extrapolate = bool(cfg.gen_extrapolate) and two_frames
-        # per target frame: (flow x, flow y)?, extrapolation weight?, mask logit, correction (C)
-        self.per_frame = (2 if self.use_warp else 0) + (1 if self.use_extrapolate else 0) + 1 + self.C
+        # without the warp the blended correction is the only thing the head can change
+        self.use_synthesis = bool(cfg.gen_synthesis) or not self.use_warp
+        # per target frame: (flow x, flow y)?, extrapolation weight?, (mask logit, correction (C))?
+        self.per_frame = ((2 if self.use_warp else 0) + (1 if self.use_extrapolate else 0)
+                          + (1 + self.C if self.use_synthesis else 0))
         ks = int(cfg.gen_final_conv_kernel_spatial)
         if ks % 2 == 0:
             raise ValueError(f"--gen_final_conv_kernel_spatial must be odd (got {ks}) so the output keeps "
@@ -242,17 +251,20 @@ class SpatialGenerator(nn.Module):
         self.out = nn.Conv2d(head_in, frames_per_pass * self.per_frame, ks, padding=ks // 2)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
-        with torch.no_grad():  # by default the blend starts nearly closed: the warp leads
-            mask_bias = self.out.bias.view(frames_per_pass, self.per_frame)[:, -self.C - 1]
-            mask_bias.fill_(float(cfg.gen_mask_init_logit))
+        if self.use_synthesis:
+            with torch.no_grad():  # by default the blend starts nearly closed: the warp leads
+                mask_bias = self.out.bias.view(frames_per_pass, self.per_frame)[:, -self.C - 1]
+                mask_bias.fill_(float(cfg.gen_mask_init_logit))
         # per frame of a pass: k_p, the multiple of the last flow the prior extrapolates to, and γ_p
         steps = torch.ones(1) if self.rollout else torch.arange(1, self.P + 1, dtype=torch.float32)
         self.register_buffer("prior_steps", steps, persistent=False)
         self.flow_prior_gate = nn.Parameter(torch.zeros(frames_per_pass)) if self.use_flow_prior else None
         h, w = self.body.sizes[-1]
         self.coarse_hw = (h, w)
-        self.latent_residual = nn.Linear(latent_dim, self.P * self.C * h * w, bias=False)
-        nn.init.normal_(self.latent_residual.weight, std=LATENT_RESIDUAL_STD / math.sqrt(latent_dim))
+        self.latent_residual = None
+        if self.use_synthesis:
+            self.latent_residual = nn.Linear(latent_dim, self.P * self.C * h * w, bias=False)
+            nn.init.normal_(self.latent_residual.weight, std=LATENT_RESIDUAL_STD / math.sqrt(latent_dim))
 
     def forward(self, z: torch.Tensor, context: torch.Tensor, appearance: torch.Tensor, frames: torch.Tensor,
                 tokens: torch.Tensor, boxes: torch.Tensor, last_flow: torch.Tensor | None) -> torch.Tensor:
@@ -260,11 +272,7 @@ class SpatialGenerator(nn.Module):
         cond = torch.cat([z, context, appearance], dim=-1)
         window = self.body.encode(frames)
         bottleneck = self.body.bottleneck_input(z, tokens, boxes)
-        h, w = self.coarse_hw
-        # z's own correction per target frame: (B, P·C·h·w) → (B·P, C, h, w) → bilinear → (B, P, C, H, W)
-        coarse = self.latent_residual(z).view(B * self.P, C, h, w)
-        latent = F.interpolate(coarse, size=(H, W), mode="bilinear",
-                               align_corners=False).view(B, self.P, C, H, W)
+        latent = self._latent_correction(z, H, W)
         base, flow_in = frames[:, -1], last_flow
         change = frames[:, -1] - frames[:, -2] if self.use_extrapolate else None  # (B, C, H, W)
         if not self.rollout:
@@ -273,7 +281,8 @@ class SpatialGenerator(nn.Module):
         predictions = []
         for p in range(self.P):  # frame p + 1 is warped from frame p: sequential by nature
             head = self._head(window, bottleneck, cond, flow_in)
-            frame, flow = self._compose(head, base, latent[:, p : p + 1], flow_in, change)  # (B, 1, C, H, W)
+            latent_p = None if latent is None else latent[:, p : p + 1]
+            frame, flow = self._compose(head, base, latent_p, flow_in, change)  # (B, 1, C, H, W)
             predictions.append(frame)
             if p + 1 < self.P:
                 change = frame[:, 0] - base if self.use_extrapolate else None
@@ -282,6 +291,16 @@ class SpatialGenerator(nn.Module):
                           for old, new in zip(window, self.body.encode(frame), strict=True)]
                 flow_in = None if flow is None else -flow[:, 0]
         return torch.cat(predictions, dim=1)
+
+    def _latent_correction(self, z: torch.Tensor, H: int, W: int) -> torch.Tensor | None:
+        """z's own correction per target frame, `(B, P, C, H, W)`, or None without synthesis."""
+        if self.latent_residual is None:
+            return None
+        B, (h, w) = z.shape[0], self.coarse_hw
+        # (B, P·C·h·w) → (B·P, C, h, w) → bilinear → (B, P, C, H, W)
+        coarse = self.latent_residual(z).view(B * self.P, self.C, h, w)
+        return F.interpolate(coarse, size=(H, W), mode="bilinear",
+                             align_corners=False).view(B, self.P, self.C, H, W)
 
     def _head(self, window: list[torch.Tensor], bottleneck: torch.Tensor, cond: torch.Tensor,
               flow_in: torch.Tensor | None) -> torch.Tensor:
@@ -292,28 +311,31 @@ class SpatialGenerator(nn.Module):
         head = self.out(feats)  # (B, F·K, H, W) → (B, F, K, H, W)
         return head.view(head.shape[0], -1, self.per_frame, *head.shape[-2:])
 
-    def _compose(self, head: torch.Tensor, base: torch.Tensor, latent: torch.Tensor,
+    def _compose(self, head: torch.Tensor, base: torch.Tensor, latent: torch.Tensor | None,
                  flow_in: torch.Tensor | None,
                  change: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`x̂ = warp(base, flow) + σ(mask)·(correction + latent)` for the F frames of `head` → `(x̂, flow)`,
-        `x̂` `(B, F, C, H, W)`, `flow` `(B, F, 2, H, W)` in pixels (`None` without warping); with the flow
-        prior, the gated extrapolation of `flow_in` joins the head's raw flow; with temporal extrapolation,
-        `e_p·k_p·change` (`change` `(B, C, H, W)`, the base's last change) is added to the base first."""
+        `x̂` `(B, F, C, H, W)`, `flow` `(B, F, 2, H, W)` in pixels (`None` without warping); without
+        synthesis `x̂ = warp(base, flow)`; with the flow prior, the gated extrapolation of `flow_in` joins
+        the head's raw flow; with temporal extrapolation, `e_p·k_p·change` (`change` `(B, C, H, W)`, the
+        base's last change) is added to the base first."""
         B, Fr, _, H, W = head.shape
         C = self.C
-        correction = head[:, :, -C:] + latent
-        mask = torch.sigmoid(head[:, :, -C - 1 : -C])  # (B, F, 1, H, W)
+        blended = 0.0
+        if self.use_synthesis:
+            mask = torch.sigmoid(head[:, :, -C - 1 : -C])  # (B, F, 1, H, W)
+            blended = mask * (head[:, :, -C:] + latent)
         steps = self.prior_steps.to(base.dtype)  # k_p, (F,)
         kept = base.unsqueeze(1).expand(B, Fr, C, H, W)
         if change is not None:
             at = 2 if self.use_warp else 0
             kept = kept + head[:, :, at : at + 1] * steps[:, None, None, None] * change.unsqueeze(1)
         if not self.use_warp:
-            return kept + mask * correction, None
+            return kept + blended, None
         raw = head[:, :, :2]  # (B, F, 2, H, W) pixels before the bound
         if self.flow_prior_gate is not None:
             gain = FLOW_PRIOR_GATE_GAIN * self.flow_prior_gate.to(raw.dtype) * steps  # (F,)
             raw = raw - gain[:, None, None, None] * flow_in.to(raw.dtype)[:, None]
         flow = self.max_flow * torch.tanh(raw / self.max_flow)
         warped = warp(kept.reshape(B * Fr, C, H, W), flow.reshape(B * Fr, 2, H, W)).view(B, Fr, C, H, W)
-        return warped + mask * correction, flow
+        return warped + blended, flow

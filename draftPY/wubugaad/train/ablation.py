@@ -54,7 +54,7 @@ PRESETS: dict[str, dict[str, list[str]]] = {
     "motion": {"no_motion": [], "motion_dis": ["--use_wubu_motion_branch", "--optical_flow_net_type", "dis"]},
     "generator": {"spatial": [], "global": ["--generator_type", "global"], "no_warp": ["--no_gen_use_warp"],
                   "joint": ["--no_gen_rollout"], "no_flow_prior": ["--gen_flow_prior", "none"],
-                  "no_latent_map": ["--latent_map_channels", "0"]},
+                  "no_latent_map": ["--latent_map_channels", "0"], "synthesis": ["--gen_synthesis"]},
     "optimizer": {"riemannian_adam": ["--optimizer", "riemannian_adam"], "risgd": ["--optimizer", "risgd"]},
 }
 

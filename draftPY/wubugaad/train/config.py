@@ -227,6 +227,9 @@ def args_from_config(config: dict) -> argparse.Namespace:
         # written before the flow prior existed: its generator has no prior gate
         args.gen_flow_prior = "none"
         args.gen_extrapolate = False
+    if "gen_synthesis" not in config:
+        # written before the synthesis became optional: its head always blends one in
+        args.gen_synthesis = True
     if "latent_map_channels" not in config:
         # written before the spatial latent existed: only the vector z
         args.latent_map_channels = 0

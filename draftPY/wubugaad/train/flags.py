@@ -187,6 +187,12 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     _add_on_off(g, "gen_rollout", True,
                 "spatial generator: predict the target frames one at a time, each warped from the one "
                 "before and fed back (off: all from the last context frame in one pass)")
+    _add_on_off(g, "gen_synthesis", False,
+                "spatial generator: blend a synthesised correction into the warp through a learned mask "
+                "(x̂ = warp + m·r). Off (the default for video: on held-out video the synthesis fitted the "
+                "training video, −0.1 dB), the forecast is a pure warp and the spatial latent's correction "
+                "is the one synthesis; on where frames must be invented rather than moved, e.g. Moving "
+                "Fashion-MNIST's bounces. Always on with --no_gen_use_warp")
     _add_on_off(g, "gen_extrapolate", False,
                 "spatial generator: a head channel e_p (0 at init) adds e_p·k_p·(x_last − x_before) per "
                 "pixel, the last frame's change continued in time, where warping cannot explain the change "
@@ -199,8 +205,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gen_max_flow_px", type=float, default=16.0,
                    help="spatial generator: bound of the predicted flow in pixels (max·tanh(raw/max))")
     g.add_argument("--gen_mask_init_logit", type=float, default=MASK_INIT_LOGIT,
-                   help="spatial generator: the blend mask's logit at init (σ(−4) ≈ 0.02: the warp leads and "
-                        "the synthesised correction opens where it pays, best on natural-looking motion; 0 "
+                   help="spatial generator with --gen_synthesis: the blend mask's logit at init (σ(−4) ≈ "
+                        "0.02: the warp leads, the synthesis opens where it pays; best on natural motion; 0 "
                         "starts it half open, best where far frames need synthesis, e.g. bouncing objects). "
                         "The output at init is the last context frame either way")
     g.add_argument("--gen_temporal_kernel_size", type=int, default=3,
