@@ -15,6 +15,12 @@ import cv2
 import numpy as np
 
 OPENCV_TYPES = ("dis", "farneback")
+# DIS: the FAST preset with patches every 2 pixels instead of 4 and no per-patch mean normalisation.
+# Warping the last frame by the flow continued at constant velocity, against the preset: +0.08 dB on
+# the training demo video (where these were chosen), +0.09 dB on the held-out one, +0.05 dB on the
+# other Big Buck Bunny excerpt, all at 64×64; about twice the preset's time (still ~2 ms a pair there).
+DIS_PATCH_STRIDE = 2
+DIS_MEAN_NORMALIZATION = False
 
 
 def loader_flow_method(settings: Any) -> str | None:
@@ -39,8 +45,9 @@ def loader_flow_method(settings: Any) -> str | None:
 def opencv_flow(frames_uint8: np.ndarray, method: str = "dis") -> np.ndarray:
     """Dense flow of each consecutive pair of ``(T, H, W, C)`` uint8 frames → float32 ``(T−1, 2, H, W)``.
 
-    ``dis``: DIS optical flow (FAST preset); ``farneback``: Farnebäck on grayscale. CPU data-pipeline code:
-    OpenCV has no batched API, so the pairs are looped here (never in a training step).
+    ``dis``: DIS optical flow (the FAST preset with denser patches, see ``DIS_PATCH_STRIDE``);
+    ``farneback``: Farnebäck on grayscale. CPU data-pipeline code: OpenCV has no batched API, so the
+    pairs are looped here (never in a training step).
     """
     if method not in OPENCV_TYPES:
         raise ValueError(f"opencv_flow: method {method!r} unknown; use one of {', '.join(OPENCV_TYPES)}")
@@ -55,7 +62,11 @@ def opencv_flow(frames_uint8: np.ndarray, method: str = "dis") -> np.ndarray:
     else:
         gray = np.ascontiguousarray(frames_uint8[..., 0])
     out = np.empty((max(T - 1, 0), 2, H, W), np.float32)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST) if method == "dis" else None
+    dis = None
+    if method == "dis":
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        dis.setPatchStride(DIS_PATCH_STRIDE)
+        dis.setUseMeanNormalization(DIS_MEAN_NORMALIZATION)
     for t in range(1, T):
         # from frame t back to frame t−1: x_t(p) ≈ x_{t−1}(p + back(p)), on frame t's grid
         if dis is not None:
