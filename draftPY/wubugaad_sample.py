@@ -3,7 +3,8 @@
     python draftPY/wubugaad_sample.py --checkpoint RUN/wubugaad_hybridgen_ckpt_v01_best.pt \
         --mode predict --video clip.mp4 --num_samples 4 --output_dir samples_out
 
-Modes (the checkpoint's stored config rebuilds the model):
+Modes (the checkpoint's stored config rebuilds the model; its averaged weights are used when it holds
+them, as in the trainer's validation, else its raw weights):
 - ``generate``: z sampled from the prior (seeded by ``--seed``; the learned prior p(z | context) or
   N(0, I)), with the context of ``--video`` clips when the model was trained with context frames
   (``num_input_frames > 0``), else from z alone;
@@ -58,7 +59,8 @@ def load(path: str, device: torch.device):
     payload = checkpoint.load_checkpoint(path, map_location="cpu")
     args = config.args_from_config(payload.get("config") or {})
     model, _ = model_lib.build(args)
-    missing, unexpected, mismatched = checkpoint.restore_model(model, payload.get("model"))
+    state = payload.get("ema") or payload.get("model")  # the averaged weights, as validation scored them
+    missing, unexpected, mismatched = checkpoint.restore_model(model, state)
     if missing or unexpected or mismatched:
         raise checkpoint.CheckpointError(f"checkpoint '{path}' does not match the model its config builds "
                                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")

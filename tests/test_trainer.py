@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from torch import nn
-from wubugaad.train import config, session, trainer
+from wubugaad.train import config, ema, session, trainer
 from wubugaad.train.checkpoint import checkpoint_name, load_checkpoint
 
 
@@ -110,7 +110,8 @@ def test_loop_writes_checkpoints_metrics_and_samples(tmp_path, fake):
 def _params(path) -> dict[str, torch.Tensor]:
     payload = load_checkpoint(path)
     return {**{f"g.{k}": v for k, v in payload["model"].items()},
-            **{f"d.{k}": v for k, v in payload["discriminator"].items()}}
+            **{f"d.{k}": v for k, v in payload["discriminator"].items()},
+            **{f"ema.{k}": v for k, v in (payload["ema"] or {}).items()}}
 
 
 def _assert_resume_equivalent(tmp_path, extra: tuple[str, ...], steps: int) -> None:
@@ -226,3 +227,50 @@ def test_resume_with_another_primary_metric_chooses_the_best_afresh(tmp_path, fa
     scores = [r["val/pred_psnr"] for r in read_metrics(run) if r["step"] > 2 and "val/pred_psnr" in r]
     assert best["config"]["val_primary_metric"] == "pred_psnr"
     assert best["best_metric"] == pytest.approx(max(scores))
+
+
+# ---------------------------------------------------------------- averaged weights
+def test_averaged_weights_trail_the_model_and_start_from_a_checkpoint_without_them(tmp_path, fake, capsys):
+    """Each step moves the average (1 − d_t) of the way to the model; a run resumed from a checkpoint that
+    holds no average (written with --ema_decay 0) starts it from that checkpoint's model."""
+    run = tmp_path / "run"
+    assert trainer.run(config.parse_args(tiny_argv(tmp_path, "--max_steps", "2", "--ema_decay", "0"))) == 0
+    before = load_checkpoint(run / checkpoint_name("last"))
+    assert before["ema"] is None
+    resume = ("--max_steps", "3", "--load_checkpoint", "auto", "--ema_decay", "0.75")
+    assert trainer.run(config.parse_args(tiny_argv(tmp_path, *resume))) == 0
+    assert "holds no averaged weights" in capsys.readouterr().out
+    after = load_checkpoint(run / checkpoint_name("last"))
+    d = 3 / 12  # the warm-up's d_3 = 3 / (3 + 9), below --ema_decay
+    for key, model_3 in after["model"].items():
+        expected = d * before["model"][key] + (1 - d) * model_3
+        torch.testing.assert_close(after["ema"][key], expected, atol=1e-6, rtol=0, msg=key)
+    assert any(not torch.equal(after["ema"][k], after["model"][k]) for k in after["model"])
+
+
+def test_validation_scores_the_averaged_weights(tmp_path, monkeypatch):
+    """The real model starts as an exact copy of the last frame; with a decay this close to 1 (warm-up
+    off) the average is still the start after two steps, so validation scores copy-last, while the raw
+    weights moved."""
+    monkeypatch.setattr(ema, "decay_at", lambda decay, step: decay)
+    tiny = ("--gaad_num_regions", "3", "--gen_base_channels", "8", "--disc_base_disc_channels", "8",
+            "--max_steps", "3")
+    scores = {}
+    for decay in ("0.999999", "0"):
+        folder = tmp_path / f"ema{decay}"
+        argv = tiny_argv(tmp_path, *tiny, "--checkpoint_dir", str(folder), "--ema_decay", decay)
+        assert trainer.run(config.parse_args(argv)) == 0
+        scores[decay] = [r for r in read_metrics(folder) if "val/pred_psnr" in r][-1]
+    averaged, raw = scores["0.999999"], scores["0"]
+    assert abs(averaged["val/pred_psnr"] - averaged["val/copy_last_psnr"]) < 1e-4
+    assert abs(raw["val/pred_psnr"] - raw["val/copy_last_psnr"]) > 1e-3
+
+
+def test_ema_decay_outside_the_unit_interval_is_refused():
+    with pytest.raises(SystemExit):
+        config.parse_args(["--ema_decay", "1"])
+
+
+def test_decay_warms_up_to_the_flag():
+    assert [ema.decay_at(0.99, t) for t in (1, 9, 91)] == [0.1, 0.5, 0.91]
+    assert ema.decay_at(0.99, 10_000) == 0.99 and ema.decay_at(0.5, 1) == 0.1

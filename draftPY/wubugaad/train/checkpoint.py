@@ -4,7 +4,10 @@ A payload holds only tensors and plain Python data, so it loads with ``torch.loa
 
     {"format_version", "torch_version", "step", "epoch", "best_metric", "config",
      "model", "discriminator", "opt_g", "opt_d", "scaler_g", "scaler_d",
-     "q_controller_g", "q_controller_d", "excluded_state_prefixes", "extra"}
+     "q_controller_g", "q_controller_d", "excluded_state_prefixes", "extra", "ema"}
+
+``ema`` holds the averaged weights (`train/ema.py`) in the model's layout, or None; validation, samples
+and the sampling script read them.
 
 Frozen pretrained weights (the RAFT flow estimator) are left out: every model ``state_dict`` key that starts
 with one of ``model.excluded_state_prefixes`` is neither saved nor restored nor reported.
@@ -127,9 +130,10 @@ def _q_state(controller) -> dict | None:
 
 def build_payload(model, discriminator, opt_g, opt_d, scaler_g, scaler_d, step: int, epoch: int,
                   best_metric: float | None, config_dict: dict, extra: dict | None = None,
-                  q_g=None, q_d=None) -> dict:
+                  q_g=None, q_d=None, ema=None) -> dict:
     """Plain-data checkpoint payload (module docstring lists the keys); any of the objects may be None.
 
+    ``ema`` is the module of averaged weights (same architecture as ``model``) or None.
     ``q_g`` / ``q_d`` are the Q-controllers of the two optimizers; their state is stored once, under
     ``q_controller_g`` / ``q_controller_d`` (older checkpoints also carry it inside ``opt_g`` / ``opt_d``).
     """
@@ -151,6 +155,7 @@ def build_payload(model, discriminator, opt_g, opt_d, scaler_g, scaler_d, step: 
         "q_controller_d": _q_state(q_d),
         "excluded_state_prefixes": list(_excluded(model_plain)) if model_plain is not None else [],
         "extra": dict(extra or {}),
+        "ema": _module_state(ema),
     })
 
 

@@ -51,7 +51,8 @@ NON_NEGATIVE_FLOATS = (
     "weight_decay", "max_train_minutes", "scene_cut_threshold", "geometry_lr_mult",
 )
 # Fractions in [0, 1).
-UNIT_INTERVAL_FLOATS = ("validation_split_fraction", "risgd_momentum", "adam_beta1", "adam_beta2")
+UNIT_INTERVAL_FLOATS = ("validation_split_fraction", "risgd_momentum", "adam_beta1", "adam_beta2",
+                        "ema_decay")
 # Finite and > 0.
 POSITIVE_FLOATS = ("adam_eps",)
 

@@ -385,6 +385,10 @@ def add_logging_flags(p: argparse.ArgumentParser) -> None:
                    help="metric that selects the best checkpoint: prediction PSNR by default, since the "
                         "reconstruction metrics (avg_val_*) let the posterior see the targets (v0.1 names "
                         "allowed; v0.1 default: avg_val_psnr)")
+    g.add_argument("--ema_decay", type=float, default=0.99,
+                   help="validation, samples and the best checkpoint use an exponential moving average of "
+                        "the model's weights, θ̄ ← θ̄ + (1 − d)(θ − θ̄) after every optimizer step (0.99: about "
+                        "the last 100 steps); training steps the raw weights; 0 = validate the raw weights")
     g.add_argument("--num_val_samples_to_log", type=int, default=2,
                    help="clips whose frames are logged as images")
     g.add_argument("--demo_num_samples", type=int, default=4, help="samples generated at the end of the run")

@@ -54,7 +54,8 @@ def _paused(s: Session):
 def _save(s: Session, kind: str, name_epoch: int | None) -> None:
     extra = {"batch_in_epoch": s.batch_in_epoch, "rng": rng_state()}
     payload = checkpoint.build_payload(s.model, s.disc, s.opt_g, s.opt_d, s.scaler_g, s.scaler_d, s.step,
-                                       s.epoch, s.best_metric, s.config_dict, extra, q_g=s.q_g, q_d=s.q_d)
+                                       s.epoch, s.best_metric, s.config_dict, extra, q_g=s.q_g, q_d=s.q_d,
+                                       ema=None if s.ema is None else s.ema.module)
     name = checkpoint.checkpoint_name(kind, epoch=s.epoch if name_epoch is None else name_epoch, step=s.step)
     checkpoint.save_checkpoint(s.run_dir / name, payload)
     if kind in ("epoch", "step"):
@@ -73,16 +74,17 @@ def validate(s: Session, tag: str) -> dict[str, float]:
 def _validate(s: Session, tag: str) -> dict[str, float]:
     args = s.args
     devices = [s.dist.device] if s.dist.device.type == "cuda" else []
+    model = s.model if s.ema is None else s.ema.module  # the averaged weights, when there are
     with torch.random.fork_rng(devices=devices):
         scores = {}
         if s.val_loader is not None:
-            scores = evaluate(s.model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
+            scores = evaluate(model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
                               s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc),
                               num_predict_frames=args.num_predict_frames)
         if s.dist.is_main:
             clip, flow = prepare_batch(s.sample_batch, s.dist.device)
             with s.autocast():
-                grids = write_samples(s.model, clip, flow, s.fixed_z, args.num_input_frames,
+                grids = write_samples(model, clip, flow, s.fixed_z, args.num_input_frames,
                                       s.run_dir / "samples", tag, args.sample_format)
             s.tracker.log_images(s.step, grids)
     if scores:
@@ -132,7 +134,8 @@ def log_images(s: Session, clip: torch.Tensor, pred: torch.Tensor) -> None:
         with torch.random.fork_rng(devices=devices), s.autocast():
             sample_clip, flow = prepare_batch(s.sample_batch, s.dist.device)
             index = torch.arange(s.fixed_z.shape[0], device=s.dist.device) % sample_clip.shape[0]
-            fixed = generate(s.model, sample_clip[index], s.fixed_z, None if flow is None else flow[index])
+            model = s.model if s.ema is None else s.ema.module
+            fixed = generate(model, sample_clip[index], s.fixed_z, None if flow is None else flow[index])
         images["samples/fixed_noise_generated"] = image_grid(fixed)
     s.tracker.log_images(s.step, {k: v for k, v in images.items() if v is not None})
 

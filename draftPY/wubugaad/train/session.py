@@ -34,6 +34,7 @@ from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
 from wubugaad.optim.schedules import Schedule
 from wubugaad.train import amp, checkpoint, config, distributed
+from wubugaad.train.ema import WeightAverage
 from wubugaad.train.metrics import LPIPSMetric
 from wubugaad.train.tracking import Tracker
 
@@ -122,6 +123,7 @@ class Session:
     lpips: object | None
     q_g: HAKMEMQController | None = None  # the Q-controllers steering opt_g / opt_d (None when off)
     q_d: HAKMEMQController | None = None
+    ema: WeightAverage | None = None  # the averaged weights validation reads (None: --ema_decay 0)
     schedule: Schedule = field(default_factory=Schedule)  # learning-rate factor of each optimizer step
     step: int = 0
     epoch: int = 0
@@ -249,6 +251,7 @@ def _resume(s: Session) -> None:
                 scaler.load_state_dict(payload[key])
     else:
         s.tracker.info("architecture changed: optimizer and scaler states start fresh")
+    _resume_average(s, payload, exact)
     for controller, key, opt_key in ((s.q_g, "q_controller_g", "opt_g"), (s.q_d, "q_controller_d", "opt_d")):
         # checkpoints written while the controller lived inside the optimizer hold it there as well
         state = payload.get(key) or legacy_q_state(payload.get(opt_key))
@@ -281,6 +284,20 @@ def _resume(s: Session) -> None:
                        f"logged again)")
     for key, old, new in s.changed_settings:
         s.tracker.info(f"setting changed since checkpoint: {key}: {old!r} -> {new!r}")
+
+
+def _resume_average(s: Session, payload: dict, exact: bool) -> None:
+    """The averaged weights continue from the checkpoint's; they start from the restored model when it has
+    none (written before the average existed, or with --ema_decay 0) or when the architecture changed."""
+    if s.ema is None:
+        return
+    state = payload.get("ema")
+    if exact and state is not None:
+        checkpoint.restore_model(s.ema.module, state, strict=True)
+        return
+    s.ema.reset(s.model)
+    if state is None:
+        s.tracker.info("the checkpoint holds no averaged weights: the average starts from its model")
 
 
 def setup(args) -> Session:
@@ -316,7 +333,8 @@ def setup(args) -> Session:
                 scaler_g=amp.make_scaler(args, info.device), scaler_d=amp.make_scaler(args, info.device),
                 autocast=amp.autocast_factory(args, info.device), train_loader=train_loader,
                 train_sampler=sampler, val_loader=val_loader, sample_batch=sample_batch, fixed_z=fixed_z,
-                lpips=lpips, q_g=q_g, q_d=q_d, schedule=_schedule(args, sampler))
+                lpips=lpips, q_g=q_g, q_d=q_d, schedule=_schedule(args, sampler),
+                ema=WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None)
     if args.load_checkpoint:
         _resume(s)
     if info.world_size > 1:

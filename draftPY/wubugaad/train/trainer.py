@@ -246,6 +246,8 @@ def _train(s: Session) -> int:
                     skipped = (s.opt_g.skipped_steps + s.opt_d.skipped_steps) > skipped_before
                     streak = torch.where(skipped, streak + 1, torch.zeros_like(streak))
                     s.step += 1
+                    if s.ema is not None:
+                        s.ema.update(s.model, s.step)
                     reached_at = torch.where((reached_at == 0) & (streak >= limit), s.step, reached_at)
                     log_now = s.step % log_every == 0
                     tripped = 0
