@@ -174,8 +174,9 @@ def test_barrier_order(tmp_path):
     cache = tmp_path / "cache"
     build_datasets(args, rank=0, world_size=2,
                    barrier=lambda: calls.append(sorted(p.suffix for p in cache.iterdir())))
-    assert calls == [[".npy", ".npy", ".u8", ".u8"]]  # rank 0 reaches the barrier with both caches (and
-    # their scene-cut series) written
+    # rank 0 reaches the barrier with both frame caches, their flow files (the generator's flow prior reads
+    # them) and their scene-cut series written
+    assert calls == [[".f16", ".f16", ".npy", ".npy", ".u8", ".u8"]]
     other = []
     build_datasets(args, rank=1, world_size=2, barrier=lambda: other.append("wait"))
     assert other == ["wait"]
@@ -220,21 +221,26 @@ def test_cache_reused_and_invalidated_by_file_change(tmp_path, monkeypatch):
     assert not [p for p in (tmp_path / "cache").iterdir() if ".tmp-" in p.name]
 
 
-def test_opencv_flow_in_items(tmp_path, monkeypatch):
-    seen = {}
-
-    def fake_flow(frames, method):
-        seen["shape"], seen["dtype"], seen["method"] = frames.shape, frames.dtype, method
-        T, H, W, _ = frames.shape
-        return np.ones((T - 1, 2, H, W), np.float32)
-
-    monkeypatch.setattr(flow, "opencv_flow", fake_flow)
+@pytest.mark.parametrize("skip", [1, 2])
+def test_flow_items_are_each_windows_own_flow_read_from_the_cache(tmp_path, monkeypatch, skip):
+    """The flow of every pair is computed once per video into a float16 file; a window's item carries
+    exactly the flow of its own frames (as computing it per window would give), for any frame skip."""
     args = make_args(tmp_path, use_wubu_motion_branch=True, optical_flow_net_type="dis", image_h=32,
-                     image_w=48)
+                     image_w=48, frame_skip=skip)
     train, val = build_datasets(args)
-    item = val[0]
-    assert seen == {"shape": (4, 32, 48, 3), "dtype": np.uint8, "method": "dis"}
-    assert item["flow"].shape == (3, 2, 32, 48) and item["flow"].dtype == torch.float32
+    for ds in (train, val):
+        for i in (0, len(ds) // 2, len(ds) - 1):
+            item = ds[i]
+            frames = np.ascontiguousarray(item["frames"].permute(0, 2, 3, 1).numpy())  # (T, H, W, C)
+            assert item["flow"].shape == (3, 2, 32, 48) and item["flow"].dtype == torch.float32
+            expected = flow.opencv_flow(frames, "dis")
+            np.testing.assert_allclose(item["flow"].numpy(), expected, atol=0.01, rtol=1e-3)  # float16
+    files = [p for p in (tmp_path / "cache").iterdir() if p.suffix == ".f16"]
+    assert len(files) == 1 and f"-k{skip}-" in files[0].name
+    # a second build finds the complete file and computes nothing
+    monkeypatch.setattr(flow, "opencv_flow", lambda *a: pytest.fail("the flow cache was recomputed"))
+    again, _ = build_datasets(args)
+    assert torch.equal(again[0]["flow"], train[0]["flow"])
     no_flow, _ = build_datasets(make_args(tmp_path, use_wubu_motion_branch=True, image_h=32, image_w=48))
     assert "flow" not in no_flow[0]
 

@@ -26,9 +26,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from wubugaad.data import flow, scene_cuts
+from wubugaad.data import scene_cuts
 from wubugaad.data.config import DataConfig
 from wubugaad.data.flow import loader_flow_method
+from wubugaad.data.flow_cache import ensure_flow_cached, open_flow_cache
 from wubugaad.data.video_cache import (
     VIDEO_EXTENSIONS,
     DataError,
@@ -62,29 +63,31 @@ class VideoClipDataset(Dataset):
     """Clips read from raw uint8 caches. Pickles as cache paths plus two small index arrays.
 
     Item ``i`` is ``{"frames": uint8 (T, C, H, W), "index": i}`` plus ``"flow"`` float32 (T−1, 2, H, W)
-    when an OpenCV flow method is set. Memory maps are opened lazily in the process that reads (a
-    DataLoader worker) and are not pickled.
+    when flow files are given (``flow_cache``: the classical flow of every pair of each video, computed
+    once). Memory maps are opened lazily in the process that reads (a DataLoader worker) and are not
+    pickled.
     """
 
     def __init__(self, cache_files: list[str], height: int, width: int, channels: int,
                  video_ids: np.ndarray, starts: np.ndarray, clip_len: int, frame_skip: int,
-                 flow_method: str | None = None):
+                 flow_files: list[str] | None = None):
         self.cache_files = [str(f) for f in cache_files]
+        self.flow_files = None if flow_files is None else [str(f) for f in flow_files]
         self.height, self.width, self.channels = height, width, channels
         self.video_ids = np.asarray(video_ids, dtype=np.int32)
         self.starts = np.asarray(starts, dtype=np.int64)
         self.clip_len, self.frame_skip = clip_len, frame_skip
-        self.flow_method = flow_method
         # one-line reports about how the windows were built (scene cuts), for the console
         self.notes: list[str] = []
         self._maps: dict[int, np.memmap] = {}
+        self._flow_maps: dict[int, np.memmap] = {}
 
     def __len__(self) -> int:
         return int(self.starts.shape[0])
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_maps"] = {}
+        state["_maps"], state["_flow_maps"] = {}, {}
         return state
 
     def _video(self, vid: int) -> np.memmap:
@@ -94,18 +97,27 @@ class VideoClipDataset(Dataset):
             self._maps[vid] = mm
         return mm
 
+    def _flow(self, vid: int) -> np.memmap:
+        mm = self._flow_maps.get(vid)
+        if mm is None:
+            mm = open_flow_cache(self.flow_files[vid], self.height, self.width)
+            self._flow_maps[vid] = mm
+        return mm
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         if i < 0:
             i += len(self)
-        s = int(self.starts[i])
+        s, vid = int(self.starts[i]), int(self.video_ids[i])
         span = (self.clip_len - 1) * self.frame_skip + 1
-        frames = np.array(self._video(int(self.video_ids[i]))[s : s + span : self.frame_skip])  # (T, H, W, C)
+        frames = np.array(self._video(vid)[s : s + span : self.frame_skip])  # (T, H, W, C)
         item: dict[str, Any] = {
             "frames": torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(),  # (T, C, H, W)
             "index": i,
         }
-        if self.flow_method is not None:
-            item["flow"] = torch.from_numpy(np.ascontiguousarray(flow.opencv_flow(frames, self.flow_method)))
+        if self.flow_files is not None:
+            # pair t of the flow file is (t, t + skip): the window's pairs start at s, every skip-th
+            pairs = self._flow(vid)[s : s + span - 1 : self.frame_skip]  # (T−1, 2, H, W) float16
+            item["flow"] = torch.from_numpy(np.asarray(pairs, dtype=np.float32))
         return item
 
 
@@ -192,6 +204,9 @@ def _dataset_for(path_str: str, what: str, flag: str, cfg: DataConfig, span: int
     for v, n in zip(videos, counts, strict=True):
         if n < span:
             log.warning("skipping %s: %d frames, a clip needs %d", v, n, span)
+    flow_files = None
+    if flow is not None:
+        flow_files = [ensure_flow_cached(p, W, H, C, flow, cfg.frame_skip) for p, _ in cached]
     cuts, threshold = _scene_cuts(cached, cfg)
     vids, starts = _windows(counts, span, cuts)
     if vids.shape[0] == 0 and max(counts) >= span:
@@ -202,7 +217,8 @@ def _dataset_for(path_str: str, what: str, flag: str, cfg: DataConfig, span: int
         raise DataError(
             f"{what} video too short: {videos[0]} has {counts[0]} frames but one clip needs {span} "
             f"(num_input_frames + num_predict_frames = {clip_len}, frame_skip = {cfg.frame_skip})")
-    ds = VideoClipDataset([str(p) for p, _ in cached], H, W, C, vids, starts, clip_len, cfg.frame_skip, flow)
+    ds = VideoClipDataset([str(p) for p, _ in cached], H, W, C, vids, starts, clip_len, cfg.frame_skip,
+                          flow_files)
     note = _cut_note(what, cuts, counts, span, vids.shape[0], threshold)
     ds.notes = [note] if note else []
     return ds, vids, starts
@@ -230,9 +246,9 @@ def _train_and_val(cfg: DataConfig, clip_len: int, span: int, flow: str | None,
             f"{cfg.val_block_size} (lower --validation_split_fraction/--val_block_size, set it to 0, "
             f"or give --validation_video_path)")
     geometry = (train.cache_files, train.height, train.width, train.channels)
-    notes = train.notes
-    val = VideoClipDataset(*geometry, vids[val_mask], starts[val_mask], clip_len, cfg.frame_skip, flow)
-    train = VideoClipDataset(*geometry, vids[train_mask], starts[train_mask], clip_len, cfg.frame_skip, flow)
+    notes, flows = train.notes, train.flow_files
+    val = VideoClipDataset(*geometry, vids[val_mask], starts[val_mask], clip_len, cfg.frame_skip, flows)
+    train = VideoClipDataset(*geometry, vids[train_mask], starts[train_mask], clip_len, cfg.frame_skip, flows)
     train.notes = notes
     return train, val
 

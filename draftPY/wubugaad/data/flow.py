@@ -21,6 +21,7 @@ OPENCV_TYPES = ("dis", "farneback")
 # other Big Buck Bunny excerpt, all at 64×64; about twice the preset's time (still ~2 ms a pair there).
 DIS_PATCH_STRIDE = 2
 DIS_MEAN_NORMALIZATION = False
+SETTINGS_VERSION = 2  # raise whenever the estimators' settings change: flow caches are keyed by it
 
 
 def loader_flow_method(settings: Any) -> str | None:
