@@ -55,6 +55,9 @@ CONTEXT, FUTURE = 10, 10
 # nearly shut, bench/RESULTS.md)
 GENERATOR_FLAGS = ["--no_gen_rollout", "--gen_max_flow_px", "40", "--gen_synthesis",
                    "--gen_mask_init_logit", "0"]
+# trained on the benchmark's own metric, as the published methods are: against the L1 default, MSE 169 vs
+# 231 at ~720 steps (paired 8-minute screens), for a blurrier guess (SSIM 0.35 vs 0.64), bench/RESULTS.md
+LOSS_FLAGS = ["--recon_loss", "mse"]
 
 
 class TimedLoader:
@@ -80,7 +83,7 @@ def training_argv(opts, work: Path) -> list[str]:
     return ["--dataset", "moving_fmnist", "--mnist_path", opts.mnist_path,
             "--num_input_frames", str(CONTEXT), "--num_predict_frames", str(FUTURE), "--num_channels", "1",
             "--image_h", "64", "--image_w", "64", "--moving_test_sequences", str(tests), *GENERATOR_FLAGS,
-            *preset["flags"], "--checkpoint_dir", str(work), "--run_name", "mfmnist",
+            *LOSS_FLAGS, *preset["flags"], "--checkpoint_dir", str(work), "--run_name", "mfmnist",
             "--cache_dir", opts.cache_dir, "--epochs", epochs, "--max_train_minutes", str(opts.minutes or 0),
             "--save_interval", "0", "--val_interval", NEVER, "--sample_format", "png",
             "--val_primary_metric", "bench_mse", "--seed", str(opts.seed)]
