@@ -268,7 +268,7 @@ class SpatialGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, context: torch.Tensor, appearance: torch.Tensor, frames: torch.Tensor,
                 tokens: torch.Tensor, boxes: torch.Tensor, last_flow: torch.Tensor | None) -> torch.Tensor:
-        B, _, C, H, W = frames.shape
+        H, W = frames.shape[-2:]
         cond = torch.cat([z, context, appearance], dim=-1)
         window = self.body.encode(frames)
         bottleneck = self.body.bottleneck_input(z, tokens, boxes)

@@ -25,7 +25,7 @@ from wubugaad.train.validation import (
     write_samples,
 )
 
-__all__ = ["REPORT_INTERVAL_S", "save", "validate", "build_report", "log_images", "log_step",
+__all__ = ["REPORT_INTERVAL_S", "save", "scored_model", "validate", "build_report", "log_images", "log_step",
            "log_model_size", "final_line", "lambda_gan_at"]
 
 # report.html is rebuilt at a validation only when the last build is this old (and always at the end):
@@ -62,6 +62,12 @@ def _save(s: Session, kind: str, name_epoch: int | None) -> None:
         checkpoint.prune_checkpoints(s.run_dir, s.args.keep_last_n)
 
 
+def scored_model(s: Session) -> torch.nn.Module:
+    """What validation and samples run: the averaged weights when there are (`train/ema.py`), else the
+    raw ones."""
+    return s.model if s.ema is None else s.ema.module
+
+
 def validate(s: Session, tag: str) -> dict[str, float]:
     """Metrics over the whole validation set, samples on rank 0, best checkpoint by the primary metric.
 
@@ -74,7 +80,7 @@ def validate(s: Session, tag: str) -> dict[str, float]:
 def _validate(s: Session, tag: str) -> dict[str, float]:
     args = s.args
     devices = [s.dist.device] if s.dist.device.type == "cuda" else []
-    model = s.model if s.ema is None else s.ema.module  # the averaged weights, when there are
+    model = scored_model(s)
     with torch.random.fork_rng(devices=devices):
         scores = {}
         if s.val_loader is not None:
@@ -134,8 +140,8 @@ def log_images(s: Session, clip: torch.Tensor, pred: torch.Tensor) -> None:
         with torch.random.fork_rng(devices=devices), s.autocast():
             sample_clip, flow = prepare_batch(s.sample_batch, s.dist.device)
             index = torch.arange(s.fixed_z.shape[0], device=s.dist.device) % sample_clip.shape[0]
-            model = s.model if s.ema is None else s.ema.module
-            fixed = generate(model, sample_clip[index], s.fixed_z, None if flow is None else flow[index])
+            flow = None if flow is None else flow[index]
+            fixed = generate(scored_model(s), sample_clip[index], s.fixed_z, flow)
         images["samples/fixed_noise_generated"] = image_grid(fixed)
     s.tracker.log_images(s.step, {k: v for k, v in images.items() if v is not None})
 
