@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wubugaad import tempfiles
 from wubugaad.data import flow
-from wubugaad.data.video_cache import DataError, open_cache
+from wubugaad.data.video_cache import atomic_cache_file, open_cache
 
 __all__ = ["flow_cache_path", "ensure_flow_cached", "open_flow_cache"]
 
@@ -46,20 +45,10 @@ def ensure_flow_cached(frames_cache: str | os.PathLike, width: int, height: int,
     if out.is_file() and out.stat().st_size == pairs * 2 * height * width * 2:
         return out
     frames = open_cache(frames_cache, width, height, channels)  # (N, H, W, C)
-    tmp = None
-    try:
-        handle, tmp = tempfiles.open_temp(out)
-        with handle:
-            for start in range(0, pairs, CHUNK_PAIRS):
-                stop = min(start + CHUNK_PAIRS, pairs)
-                handle.write(_chunk(frames, start, stop, skip, method).astype(np.float16).tobytes())
-        os.replace(tmp, out)
-    except OSError as err:
-        raise DataError(f"cannot write the flow cache '{out.name}' into --cache_dir '{out.parent}': "
-                        f"{err.strerror} (free space or choose another --cache_dir)") from err
-    finally:
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
+    with atomic_cache_file(out, f"the flow cache '{out.name}'") as handle:
+        for start in range(0, pairs, CHUNK_PAIRS):
+            stop = min(start + CHUNK_PAIRS, pairs)
+            handle.write(_chunk(frames, start, stop, skip, method).astype(np.float16).tobytes())
     return out
 
 

@@ -16,6 +16,7 @@ removed before decoding into the same folder (``wubugaad.tempfiles``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -162,24 +163,34 @@ def ensure_cached(video: Path, cache_dir: str | os.PathLike, width: int, height:
             _judge_partial(video, n, int(note.read_text().split()[-1]), min_fraction)
         return out, n
     _cache_folder(out)
-    tmp = None
-    try:
-        handle, tmp = tempfiles.open_temp(out)
-        with handle:
-            n, announced = _decode_into(video, handle, width, height, channels, mode)
+    with atomic_cache_file(out, f"the frame cache of {video}") as handle:
+        n, announced = _decode_into(video, handle, width, height, channels, mode)
         if n == 0:
             raise DataError(f"video {video} has no decodable frames (empty or corrupt file)")
         _judge_partial(video, n, announced, min_fraction)
         if n < announced:
             note.write_text(f"{n} {announced}\n")
+    return out, n
+
+
+@contextlib.contextmanager
+def atomic_cache_file(out: Path, what: str):
+    """A binary handle to a temporary file beside ``out``, renamed over ``out`` when the block ends
+    without error and removed otherwise; an OS error (disk full, permissions) becomes one ``DataError``
+    naming ``what`` and the fix. Every caller writes its own temporary name, so concurrent ranks are safe
+    (the last rename wins, with identical content)."""
+    tmp = None
+    try:
+        handle, tmp = tempfiles.open_temp(out)
+        with handle:
+            yield handle
         os.replace(tmp, out)
     except OSError as err:
-        raise DataError(f"cannot write the frame cache of {video} into --cache_dir '{out.parent}': "
-                        f"{err.strerror} (free space or choose another --cache_dir)") from err
+        raise DataError(f"cannot write {what} into --cache_dir '{out.parent}': {err.strerror} (free space "
+                        f"or choose another --cache_dir)") from err
     finally:
         if tmp is not None and tmp.exists():
             tmp.unlink()
-    return out, n
 
 
 def open_cache(cache_file: str | os.PathLike, width: int, height: int, channels: int) -> np.memmap:
