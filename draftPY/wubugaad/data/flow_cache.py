@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from wubugaad.data import flow
-from wubugaad.data.video_cache import atomic_cache_file, open_cache
+from wubugaad.data.video_cache import atomic_cache_file, frame_count, open_cache
 
 __all__ = ["flow_cache_path", "ensure_flow_cached", "open_flow_cache"]
 
@@ -33,15 +33,11 @@ def flow_cache_path(frames_cache: str | os.PathLike, method: str, skip: int) -> 
     return frames_cache.with_name(f"{frames_cache.stem}_flow-{method}-k{skip}-v{flow.SETTINGS_VERSION}.f16")
 
 
-def _pairs(frames_cache: Path, width: int, height: int, channels: int, skip: int) -> int:
-    return max(open_cache(frames_cache, width, height, channels).shape[0] - skip, 0)
-
-
 def ensure_flow_cached(frames_cache: str | os.PathLike, width: int, height: int, channels: int,
                        method: str, skip: int) -> Path:
     """Compute the flow file of ``frames_cache`` unless a complete one exists; returns its path."""
     out = flow_cache_path(frames_cache, method, skip)
-    pairs = _pairs(Path(frames_cache), width, height, channels, skip)
+    pairs = max(frame_count(Path(frames_cache), width, height, channels) - skip, 0)
     if out.is_file() and out.stat().st_size == pairs * 2 * height * width * 2:
         return out
     frames = open_cache(frames_cache, width, height, channels)  # (N, H, W, C)

@@ -16,9 +16,9 @@ within 0.04 dB (bench/RESULTS.md): the best checkpoint and the final figure then
 where the last step happened to land. Points of a Poincaré ball stay inside under this
 averaging (the ball is convex in its coordinates).
 
-``torch.optim.swa_utils.AveragedModel`` computes the same update but reads its step counter on the host
-at every update (a device sync per step on CUDA); here the first update needs no counter, since the
-average starts as a copy of the model.
+``torch.optim.swa_utils.AveragedModel`` computes a plain average of this kind but reads its step counter
+on the host at every update (a device sync per step on CUDA); here the step is the trainer's Python int,
+and frozen parameters (a frozen flow network) are copied once, not averaged every step.
 """
 
 from __future__ import annotations
@@ -45,19 +45,19 @@ class WeightAverage:
         self.decay = float(decay)
         self.module = copy.deepcopy(model).requires_grad_(False)
 
+    @torch.no_grad()
     def reset(self, model: nn.Module) -> None:
         """Start the average again from ``model``'s current weights."""
-        with torch.no_grad():
-            torch._foreach_copy_(self._averaged(), self._weights(model))
+        torch._foreach_copy_(*self._pairs(model, trainable_only=False))
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
         """The average after optimizer step ``step`` (≥ 1) of ``model`` (same architecture, same device)."""
-        torch._foreach_lerp_(self._averaged(), self._weights(model), 1.0 - decay_at(self.decay, step))
+        torch._foreach_lerp_(*self._pairs(model, trainable_only=True), 1.0 - decay_at(self.decay, step))
 
-    def _averaged(self) -> list[torch.Tensor]:
-        return [p.detach() for p in self.module.parameters()]
-
-    @staticmethod
-    def _weights(model: nn.Module) -> list[torch.Tensor]:
-        return [p.detach() for p in model.parameters()]
+    def _pairs(self, model: nn.Module, trainable_only: bool) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(averaged, current) parameter tensors, in the same order; frozen ones left out when asked."""
+        pairs = [(mine.detach(), theirs.detach())
+                 for mine, theirs in zip(self.module.parameters(), model.parameters(), strict=True)
+                 if theirs.requires_grad or not trainable_only]
+        return [a for a, _ in pairs], [b for _, b in pairs]
