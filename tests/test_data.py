@@ -322,3 +322,24 @@ def test_module_exports():
 ])
 def test_the_loader_computes_flow_only_when_something_reads_it(overrides, method):
     assert flow.loader_flow_method(defaults(**overrides)) == method
+
+
+@pytest.mark.parametrize("overrides, pairs", [
+    ({}, (1,)),  # 3 context + 1 target frames: pair I−2 = 1, which a time reversal maps onto itself
+    ({"num_input_frames": 4, "num_predict_frames": 4}, (2, 4)),
+    ({"num_input_frames": 4, "num_predict_frames": 2}, (2,)),  # reversal maps pair 2 onto itself
+    ({"use_wubu_motion_branch": True, "optical_flow_net_type": "dis"}, None),  # the branch reads all
+])
+def test_loader_flow_pairs_name_the_pairs_a_clip_is_read_at(overrides, pairs):
+    assert flow.loader_flow_pairs(defaults(**overrides)) == pairs
+
+
+def test_opencv_flow_computes_the_pairs_asked_for_and_marks_the_rest_not_computed():
+    texture = np.random.default_rng(4).integers(0, 256, (32, 32, 1), dtype=np.uint8)
+    frames = np.stack([np.roll(texture, t, axis=1) for t in range(5)])  # (5, 32, 32, 1), moving right
+    full = flow.opencv_flow(frames)
+    some = flow.opencv_flow(frames, pairs=(1, 3))
+    np.testing.assert_array_equal(some[[1, 3]], full[[1, 3]])
+    assert np.isnan(some[[0, 2]]).all() and np.isfinite(full).all()
+    with pytest.raises(ValueError, match="outside 0..3"):
+        flow.opencv_flow(frames, pairs=(4,))

@@ -14,11 +14,14 @@ import numpy as np
 import pytest
 import torch
 from test_trainer import _assert_resume_equivalent, fake_build, read_metrics
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 from wubugaad.data import moving_objects as mo
+from wubugaad.data.augment import Choices, apply_choices
 from wubugaad.data.datasets import frames_to_model
 from wubugaad.data.video_cache import DataError
+from wubugaad.model import vaegan
 from wubugaad.train import config, distributed, session
+from wubugaad.train.validation import prepare_batch
 
 SIDE = 28
 
@@ -246,3 +249,33 @@ def test_items_carry_the_loaders_flow_when_the_generator_reads_it(tmp_path):
     assert config.moving_objects_config(args).flow == "dis"
     args.gen_flow_prior = "none"
     assert config.moving_objects_config(args).flow is None
+
+
+def test_items_compute_only_the_pairs_the_model_reads(tmp_path):
+    """Fresh sequences carry the flow of the pairs the generator's prior reads (pair I−2, and T−I that time
+    reversal turns into it), the others NaN (not computed): the model's output, reversed or not, in training
+    and prediction, is exactly the one it gives with every pair computed."""
+    args = config.parse_args(["--dataset", "moving_fmnist", "--mnist_path", str(make_source(tmp_path)),
+                              "--num_channels", "1", "--image_h", "32", "--image_w", "32",
+                              "--num_input_frames", "4", "--num_predict_frames", "4",
+                              "--cache_dir", str(tmp_path / "cache")])
+    cfg = config.moving_objects_config(args)
+    assert cfg.flow == "dis" and cfg.flow_pairs == (2, 4)
+    keys, choices = [(0, 0), (0, 1)], Choices({"time_reverse": torch.tensor([True, False])}, None)
+    torch.manual_seed(0)
+    model, _ = vaegan.build(args, pretrained_flow=False)
+    outputs = []
+    for pairs in (cfg.flow_pairs, None):
+        train, test = mo.build_datasets(replace(cfg, flow_pairs=pairs))
+        batch = default_collate(train.__getitems__(keys))
+        assert torch.isnan(batch["flow"][:, [0, 1, 3, 5, 6]]).all() == (pairs is not None)
+        assert torch.isfinite(batch["flow"][:, [2, 4]]).all() and torch.isfinite(test[0]["flow"][2]).all()
+        clip, flow = apply_choices(*prepare_batch(batch, torch.device("cpu")), choices)
+        with torch.no_grad():
+            for mode in ("train", "predict"):
+                torch.manual_seed(1)
+                outputs.append(model(clip, mode=mode, flow=flow).prediction)
+    for partial, full in zip(outputs[:2], outputs[2:], strict=True):
+        torch.testing.assert_close(partial, full, rtol=0, atol=0)
+    args.use_wubu_motion_branch, args.optical_flow_net_type = True, "dis"
+    assert config.moving_objects_config(args).flow_pairs is None  # the motion branch reads every pair

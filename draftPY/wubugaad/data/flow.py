@@ -9,6 +9,7 @@ the last frame by it scores 23.2 dB against 23.0 dB for the forward flow on fram
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
@@ -43,12 +44,30 @@ def loader_flow_method(settings: Any) -> str | None:
     return None
 
 
-def opencv_flow(frames_uint8: np.ndarray, method: str = "dis") -> np.ndarray:
+def loader_flow_pairs(settings: Any) -> tuple[int, ...] | None:
+    """Indices of the pairs read from the loader's flow of a training clip, or None when every pair is.
+
+    The motion branch reads every pair. Otherwise only the spatial generator's prior reads the flow: pair
+    ``I−2`` (into the last of the ``I`` context frames), which after a time reversal of the ``T``-frame clip
+    (augmentation) is the original pair ``T−I``. Sources that compute flow per item (fresh sequences) use
+    this to compute just those; the video cache computes every pair once per video and does not need it.
+    """
+    if settings.use_wubu_motion_branch:
+        return None
+    I, T = settings.num_input_frames, settings.num_input_frames + settings.num_predict_frames
+    return tuple(sorted({I - 2, T - I} & set(range(T - 1))))
+
+
+def opencv_flow(frames_uint8: np.ndarray, method: str = "dis",
+                pairs: Sequence[int] | None = None) -> np.ndarray:
     """Dense flow of each consecutive pair of ``(T, H, W, C)`` uint8 frames → float32 ``(T−1, 2, H, W)``.
 
     ``dis``: DIS optical flow (the FAST preset with denser patches, see ``DIS_PATCH_STRIDE``);
     ``farneback``: Farnebäck on grayscale. CPU data-pipeline code: OpenCV has no batched API, so the
-    pairs are looped here (never in a training step).
+    pairs are looped here (never in a training step). ``pairs``: indices of the pairs to compute (None: all);
+    the others are NaN: not computed, never a made-up motion. (A NaN flow does not necessarily surface:
+    ``grid_sample`` samples at non-finite coordinates as outside the frame, so which pairs a model reads is
+    pinned by a test instead, ``loader_flow_pairs``.)
     """
     if method not in OPENCV_TYPES:
         raise ValueError(f"opencv_flow: method {method!r} unknown; use one of {', '.join(OPENCV_TYPES)}")
@@ -62,13 +81,16 @@ def opencv_flow(frames_uint8: np.ndarray, method: str = "dis") -> np.ndarray:
         gray = gray.clip(0, 255).astype(np.uint8)
     else:
         gray = np.ascontiguousarray(frames_uint8[..., 0])
-    out = np.empty((max(T - 1, 0), 2, H, W), np.float32)
+    out = np.full((max(T - 1, 0), 2, H, W), np.nan, np.float32)
+    wanted = range(T - 1) if pairs is None else pairs
+    if any(not 0 <= j < T - 1 for j in wanted):
+        raise ValueError(f"opencv_flow: pair indices {list(wanted)} outside 0..{T - 2} for {T} frames")
     dis = None
     if method == "dis":
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         dis.setPatchStride(DIS_PATCH_STRIDE)
         dis.setUseMeanNormalization(DIS_MEAN_NORMALIZATION)
-    for t in range(1, T):
+    for t in (j + 1 for j in wanted):
         # from frame t back to frame t−1: x_t(p) ≈ x_{t−1}(p + back(p)), on frame t's grid
         if dis is not None:
             back = dis.calc(gray[t], gray[t - 1], None)

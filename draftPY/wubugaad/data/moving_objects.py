@@ -70,6 +70,7 @@ class MovingObjectsConfig:
     seed: int = 42
     cache_dir: str = ".wubugaad_cache"
     flow: str | None = None          # OpenCV flow method the items carry (``flow.loader_flow_method``)
+    flow_pairs: tuple[int, ...] | None = None  # the pairs computed, None = all (``flow.loader_flow_pairs``)
 
     @property
     def folder(self) -> str | None:
@@ -179,11 +180,13 @@ def generate(images: np.ndarray, cfg: MovingObjectsConfig, stream: int, seed: in
     return render(images, picks, offsets, cfg.height, cfg.width)
 
 
-def _to_item(seq: np.ndarray, channels: int, index: int, flow: str | None) -> dict[str, Any]:
+def _to_item(seq: np.ndarray, channels: int, index: int, flow: str | None,
+             pairs: tuple[int, ...] | None) -> dict[str, Any]:
     frames = torch.from_numpy(np.ascontiguousarray(seq)).unsqueeze(1)  # (T, 1, H, W)
     item = {"frames": frames.expand(-1, channels, -1, -1).contiguous(), "index": index}
     if flow is not None:
-        item["flow"] = torch.from_numpy(opencv_flow(seq[..., None], flow))  # (T−1, 2, H, W)
+        # (T−1, 2, H, W); pairs outside ``pairs`` are NaN (not computed: nothing reads them)
+        item["flow"] = torch.from_numpy(opencv_flow(seq[..., None], flow, pairs))
     return item
 
 
@@ -230,8 +233,9 @@ class MovingObjectsTrain(Dataset):
         for epoch in np.unique(pairs[:, 0]):
             where = np.flatnonzero(pairs[:, 0] == epoch)
             seqs = generate(self.images, self.cfg, STREAM_TRAIN, self.cfg.seed, int(epoch), pairs[where, 1])
+            cfg = self.cfg
             for j, seq in zip(where, seqs, strict=True):
-                out[j] = _to_item(seq, self.cfg.channels, int(pairs[j, 1]), self.cfg.flow)
+                out[j] = _to_item(seq, cfg.channels, int(pairs[j, 1]), cfg.flow, cfg.flow_pairs)
         return out
 
     def __getitem__(self, key: Any) -> dict[str, Any]:
@@ -276,8 +280,9 @@ def ensure_test_set(cfg: MovingObjectsConfig) -> Path:
 class MovingObjectsTest(Dataset):
     """The fixed test set, memory-mapped from its cache; pickles as the cache path."""
 
-    def __init__(self, path: str | os.PathLike, channels: int, flow: str | None = None):
-        self.path, self.channels, self.flow = str(path), channels, flow
+    def __init__(self, path: str | os.PathLike, channels: int, flow: str | None = None,
+                 flow_pairs: tuple[int, ...] | None = None):
+        self.path, self.channels, self.flow, self.flow_pairs = str(path), channels, flow, flow_pairs
         self._data: np.ndarray | None = None
         self._len = int(np.load(self.path, mmap_mode="r").shape[0])
 
@@ -291,7 +296,7 @@ class MovingObjectsTest(Dataset):
         if self._data is None:
             self._data = np.load(self.path, mmap_mode="r")
         i = int(i) + (len(self) if i < 0 else 0)
-        return _to_item(np.array(self._data[i]), self.channels, i, self.flow)
+        return _to_item(np.array(self._data[i]), self.channels, i, self.flow, self.flow_pairs)
 
 
 def build_datasets(cfg: MovingObjectsConfig, rank: int = 0, world_size: int = 1,
@@ -306,7 +311,7 @@ def build_datasets(cfg: MovingObjectsConfig, rank: int = 0, world_size: int = 1,
     try:
         train = MovingObjectsTrain(cfg)
         train._images = _load_images(cfg, "train")  # fail here, before training, on a missing or bad file
-        test = MovingObjectsTest(ensure_test_set(cfg), cfg.channels, cfg.flow)
+        test = MovingObjectsTest(ensure_test_set(cfg), cfg.channels, cfg.flow, cfg.flow_pairs)
     finally:
         if use_barrier and rank == 0:
             barrier()

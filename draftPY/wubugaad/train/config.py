@@ -17,7 +17,7 @@ from pathlib import PurePath
 
 from wubugaad.data import moving_objects
 from wubugaad.data.augment import AugmentConfig
-from wubugaad.data.flow import loader_flow_method
+from wubugaad.data.flow import loader_flow_method, loader_flow_pairs
 from wubugaad.model.config import STACK_KEYS, ModelConfig
 from wubugaad.model.discriminator import stem_stride
 from wubugaad.model.vaegan import model_problems
@@ -138,7 +138,8 @@ def moving_objects_config(args: argparse.Namespace) -> moving_objects.MovingObje
         name=args.dataset, path=args.mnist_path, height=args.image_h, width=args.image_w,
         channels=args.num_channels, frames=args.num_input_frames + args.num_predict_frames,
         train_sequences=args.moving_train_sequences, test_sequences=args.moving_test_sequences,
-        seed=args.seed, cache_dir=args.cache_dir, flow=loader_flow_method(args))
+        seed=args.seed, cache_dir=args.cache_dir, flow=loader_flow_method(args),
+        flow_pairs=loader_flow_pairs(args))
 
 
 def resolve_generator_type(args: argparse.Namespace) -> str:
