@@ -7,10 +7,12 @@ import torch
 from torch.distributions import Normal
 from torch.distributions import kl_divergence as torch_kl
 from wubugaad.model.losses import (
+    LOSS_KEYS,
     discriminator_loss,
     gan_weight,
     generator_losses,
     kl_divergence,
+    loss_keys,
     reconstruction_loss,
 )
 
@@ -70,6 +72,10 @@ def test_generator_total_is_exact_weighted_sum_and_detached_breakdown():
     total.backward()
     for t in (pred, mu, logvar, logits):
         assert t.grad is not None and torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+    without, bd_without = generator_losses(pred, target, mu, logvar, None, 10.0, 1e-4, 1.0)
+    assert "loss_g_adv" not in bd_without and set(bd_without) == set(bd) - {"loss_g_adv"}
+    assert torch.equal(without.detach(), 10.0 * bd["loss_g_recon"] + 1e-4 * bd["loss_g_kl"])
+    assert loss_keys(False) == tuple(k for k in LOSS_KEYS if k != "loss_g_adv" and "_d_" not in k)
 
 
 def test_generator_losses_learned_prior_gradients_reach_prior():

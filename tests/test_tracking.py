@@ -77,6 +77,9 @@ def test_step_line_has_the_v01_layout():
     assert "(Real:0.6000 Fake:0.8000) | LR(G/D):1.0e-04/2.0e-04" in line
     assert line.endswith("Q_Eps(G/D):0.50/0.40 Q_Scl(G/D):1.10/0.90")
     assert "Q_Eps" not in tracking.format_step_line(0, 1, {"train/loss_g_total": float("nan")})
+    without_d = {k: v for k, v in scalars.items() if "disc" not in k and "_d_" not in k and "adv" not in k}
+    assert tracking.format_step_line(3, 120, without_d) == \
+        "E3 S120 | G_tot:1.5000 (Rec:0.1000 KL:2.0000) | D: off | LR(G):1.0e-04"
 
 
 def test_tracker_writes_run_folder_and_wandb_on_rank0_only(tmp_path, fake_wandb, monkeypatch):

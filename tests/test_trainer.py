@@ -130,6 +130,27 @@ def _assert_resume_equivalent(tmp_path, extra: tuple[str, ...], steps: int) -> N
     assert any(not torch.equal(midway[k], b[k]) for k in b), "the resumed steps did not change the parameters"
 
 
+def test_without_an_adversarial_term_the_discriminator_is_neither_run_nor_trained(tmp_path, fake, capsys):
+    """--lambda_gan 0: D keeps its initial weights and its losses are not logged. A Q-controller reads D's
+    losses, so it brings D back."""
+    def run(name: str, *extra: str):
+        argv = tiny_argv(tmp_path, "--checkpoint_dir", str(tmp_path / name), "--max_steps", "3",
+                         "--lambda_gan", "0", "--log_grad_norm", *extra)
+        assert trainer.run(config.parse_args(argv)) == 0
+        return tmp_path / name
+    run_dir = run("off")
+    assert "D: off" in capsys.readouterr().out
+    first = load_checkpoint(run_dir / checkpoint_name("last"))
+    keys = set().union(*read_metrics(run_dir))
+    assert "train/loss_recon" in keys and "train/grad_norm_gen" in keys
+    assert not keys & {"train/loss_d_total", "train/loss_g_adv", "train/lr_disc", "train/grad_norm_disc"}
+    initial = fake_build(config.parse_args(tiny_argv(tmp_path)))[1].state_dict()  # seeded: the run's start
+    for k, v in first["discriminator"].items():
+        assert torch.equal(v, initial[k]), k
+    with_q = load_checkpoint(run("q", "--q_controller_enabled") / checkpoint_name("last"))
+    assert any(not torch.equal(v, initial[k]) for k, v in with_q["discriminator"].items())
+
+
 def test_resume_is_exactly_equivalent_fake(tmp_path, fake):
     # 5 steps per half crosses an epoch boundary (the tiny demo split gives a few batches per epoch)
     _assert_resume_equivalent(tmp_path, ("--grad_accum_steps", "2", "--q_controller_enabled"), steps=5)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["GEN_LOSS_KEYS", "DISC_LOSS_KEYS", "LOSS_KEYS", "RECON_LOSSES", "reconstruction_loss",
+__all__ = ["GEN_LOSS_KEYS", "DISC_LOSS_KEYS", "LOSS_KEYS", "RECON_LOSSES", "loss_keys", "reconstruction_loss",
            "kl_divergence", "gan_weight", "generator_losses", "discriminator_loss"]
 
 # Breakdown keys, the one list of them: the trainer averages these, the Q-controller and the logger read them.
@@ -30,6 +30,11 @@ GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_forecast", "loss_g_kl", "loss_g_kl_map"
                  "loss_g_total")
 DISC_LOSS_KEYS = ("loss_d_real", "loss_d_fake", "loss_d_total")
 LOSS_KEYS = GEN_LOSS_KEYS + DISC_LOSS_KEYS
+
+
+def loss_keys(adversarial: bool) -> tuple[str, ...]:
+    """The breakdown keys of a run: all of them, or without a discriminator the generator's but ``adv``."""
+    return LOSS_KEYS if adversarial else tuple(k for k in GEN_LOSS_KEYS if k != "loss_g_adv")
 RECON_LOSSES = ("l1", "mse", "l1+mse")
 
 
@@ -84,7 +89,8 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor
 
 
 def generator_losses(pred: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                     fake_logits: torch.Tensor, lambda_recon: float, lambda_kl: float, lambda_gan: float,
+                     fake_logits: torch.Tensor | None, lambda_recon: float, lambda_kl: float,
+                     lambda_gan: float,
                      prior_mu: torch.Tensor | None = None, prior_logvar: torch.Tensor | None = None,
                      recon_loss: str = "mse", map_mu: torch.Tensor | None = None,
                      map_logvar: torch.Tensor | None = None, lambda_kl_map: float = 0.0,
@@ -93,7 +99,8 @@ def generator_losses(pred: torch.Tensor, target: torch.Tensor, mu: torch.Tensor,
 
     ``fake_logits`` is D's output on ``[context ; predictions]`` with gradients flowing into G; the
     adversarial term is the non-saturating ``BCE(D(fake), 1)``; ``lambda_gan`` is the effective weight
-    (``gan_weight``); ``recon_loss`` picks the reconstruction term (``reconstruction_loss``).
+    (``gan_weight``); ``fake_logits=None`` (no discriminator in the run) leaves the term and its key out;
+    ``recon_loss`` picks the reconstruction term (``reconstruction_loss``).
     ``map_mu``/``map_logvar`` `(B, N, h, w)` are the spatial latent's posterior; its KL to N(0, I), summed
     over cells, is weighted by ``lambda_kl_map``. ``forecast`` (same shape as ``pred``) is the generator's
     output before the latent's correction, scored by the same reconstruction term (0 when None).
@@ -105,10 +112,14 @@ def generator_losses(pred: torch.Tensor, target: torch.Tensor, mu: torch.Tensor,
     ahead = zero if forecast is None else reconstruction_loss(forecast, target, recon_loss)
     kl, kl_per_dim = kl_divergence(mu, logvar, prior_mu, prior_logvar)
     kl_map = zero if map_mu is None else kl_divergence(map_mu, map_logvar)[0]
-    adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-    total = lambda_recon * (recon + ahead) + lambda_kl * kl + lambda_kl_map * kl_map + lambda_gan * adv
-    parts = (recon.detach(), ahead.detach(), kl.detach(), kl_map.detach(), adv.detach(), total.detach())
-    breakdown = dict(zip(GEN_LOSS_KEYS, parts, strict=True))
+    total = lambda_recon * (recon + ahead) + lambda_kl * kl + lambda_kl_map * kl_map
+    adv = None
+    if fake_logits is not None:
+        adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+        total = total + lambda_gan * adv
+    parts = {"loss_g_recon": recon, "loss_g_forecast": ahead, "loss_g_kl": kl, "loss_g_kl_map": kl_map,
+             "loss_g_adv": adv, "loss_g_total": total}
+    breakdown = {k: parts[k].detach() for k in GEN_LOSS_KEYS if parts[k] is not None}
     breakdown["loss_g_kl_per_dim"] = kl_per_dim.detach()
     return total, breakdown
 

@@ -142,6 +142,14 @@ def moving_objects_config(args: argparse.Namespace) -> moving_objects.MovingObje
         flow_pairs=loader_flow_pairs(args))
 
 
+def trains_discriminator(args: argparse.Namespace) -> bool:
+    """Whether the run has a discriminator to train: something reads it — the adversarial term
+    (``--lambda_gan`` > 0) or the Q-controller, which watches its losses. Otherwise (``--lambda_gan 0``, the
+    benchmarks' plain reconstruction training) it is neither run nor trained: its step would cost as much
+    as a third of the generator's for nothing."""
+    return args.lambda_gan > 0 or args.q_controller_enabled
+
+
 def resolve_generator_type(args: argparse.Namespace) -> str:
     """``--generator_type`` as given, else spatial with context frames and global without."""
     if args.generator_type is not None:

@@ -150,9 +150,10 @@ def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
     """Console line + scalars (losses, LRs, Q-controller, grad norms keyed as logged, geometry) at a log
     step."""
     args = s.args
-    scalars = {LOSS_TO_KEY[k]: losses[k] for k in LOSS_TO_KEY}
+    scalars = {LOSS_TO_KEY[k]: losses[k] for k in LOSS_TO_KEY if k in losses}  # D's only when it trains
     scalars["train/lr_gen"] = s.opt_g.current_lr()  # of the step just taken
-    scalars["train/lr_disc"] = s.opt_d.current_lr()
+    if "loss_d_total" in losses:
+        scalars["train/lr_disc"] = s.opt_d.current_lr()
     scalars["train/lambda_kl_eff"] = args.lambda_kl
     scalars["train/lambda_gan_eff"] = lambda_gan_at(args, s.step - 1)
     now = time.monotonic()

@@ -95,9 +95,12 @@ def format_step_line(epoch: int, step: int, scalars: Mapping[str, float]) -> str
     """v0.1-style console line from the ``train/`` and ``q_ctrl_*`` scalars of one log step."""
     s = lambda k: _fmt(scalars.get(k, float("nan")))  # noqa: E731
     line = (f"E{epoch} S{step} | G_tot:{s('train/loss_g_total')} (Rec:{s('train/loss_recon')} "
-            f"KL:{s('train/loss_kl')} Adv:{s('train/loss_g_adv')}) | D_tot:{s('train/loss_d_total')} "
-            f"(Real:{s('train/loss_d_real')} Fake:{s('train/loss_d_fake')}) | "
-            f"LR(G/D):{scalars.get('train/lr_gen', 0.0):.1e}/{scalars.get('train/lr_disc', 0.0):.1e}")
+            f"KL:{s('train/loss_kl')}")
+    if "train/loss_d_total" not in scalars:  # a run without a discriminator (--lambda_gan 0)
+        return line + f") | D: off | LR(G):{scalars.get('train/lr_gen', 0.0):.1e}"
+    line += (f" Adv:{s('train/loss_g_adv')}) | D_tot:{s('train/loss_d_total')} "
+             f"(Real:{s('train/loss_d_real')} Fake:{s('train/loss_d_fake')}) | "
+             f"LR(G/D):{scalars.get('train/lr_gen', 0.0):.1e}/{scalars.get('train/lr_disc', 0.0):.1e}")
     if "q_ctrl_gen/epsilon" in scalars:
         q = lambda k: scalars.get(k, float("nan"))  # noqa: E731
         line += (f" | Q_Eps(G/D):{q('q_ctrl_gen/epsilon'):.2f}/{q('q_ctrl_disc/epsilon'):.2f}"

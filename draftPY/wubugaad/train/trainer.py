@@ -11,7 +11,8 @@ Per micro-batch (``clip`` (B, T, C, H, W) in [-1, 1], ``T = n_in + P``)::
 ``R`` is ``--recon_loss`` (L1 / MSE / both); ``λ_gan,eff`` is 0 before ``--gan_start_step`` and ramps
 linearly to ``--lambda_gan`` over ``--gan_ramp_steps`` (``losses.gan_weight``). While it is 0 the generator
 does not back-propagate through D; the adversarial value is still logged from D's step on the same
-(detached) predictions.
+(detached) predictions. With ``--lambda_gan 0`` and no Q-controller nothing reads D
+(``config.trains_discriminator``): it is neither run nor stepped, and D's losses are not logged.
 
 Both losses are divided by ``grad_accum_steps``; after the last micro-batch of a macro-batch each network's
 gradients are clipped globally (``--global_max_grad_norm``) and its optimizer steps (a non-finite step is
@@ -42,7 +43,7 @@ import torch
 
 from wubugaad.data.augment import augment_batch, step_seed
 from wubugaad.model.discriminator import judging
-from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, generator_losses
+from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, generator_losses, loss_keys
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.train import checkpoint, config, distributed, exits, grad_norms
 from wubugaad.train.amp import backward, clip_and_step
@@ -110,10 +111,14 @@ def optimizer_steps(s: Session, parts: tuple | None) -> dict[str, torch.Tensor]:
     want, limit = s.args.log_grad_norm, s.args.global_max_grad_norm
     parts_g, parts_d = parts if parts is not None else (None, None)
     norm_g, measured_g = clip_and_step(s.opt_g, s.model.parameters(), s.scaler_g, limit, want, parts_g)
-    norm_d, measured_d = clip_and_step(s.opt_d, s.disc.parameters(), s.scaler_d, limit, want, parts_d)
-    norms = {**measured_g, **measured_d}
+    norms = dict(measured_g)
     if want:
-        norms.update({"train/grad_norm_gen": norm_g, "train/grad_norm_disc": norm_d})
+        norms["train/grad_norm_gen"] = norm_g
+    if config.trains_discriminator(s.args):
+        norm_d, measured_d = clip_and_step(s.opt_d, s.disc.parameters(), s.scaler_d, limit, want, parts_d)
+        norms.update(measured_d)
+        if want:
+            norms["train/grad_norm_disc"] = norm_d
     return norms
 
 
@@ -189,6 +194,11 @@ def _train(s: Session) -> int:
     validated_at = -1
     final_scores: dict[str, float] = {}
     augment = config.augment_config(args)
+    with_disc = config.trains_discriminator(args)
+    keys = loss_keys(with_disc)
+    if not with_disc:
+        s.tracker.info("--lambda_gan 0 (and no Q-controller): nothing reads the discriminator, so it is "
+                       "neither run nor trained")
     log_model_size(s)
     s.lap_started, s.lap_step, s.paused_s = time.monotonic(), s.step, 0.0
     with StopFlag() as stop, anomaly:
@@ -199,7 +209,7 @@ def _train(s: Session) -> int:
                 if done:
                     break
                 s.train_sampler.set_epoch(s.epoch, skip=s.batch_in_epoch * args.batch_size)
-                loss_sum = torch.zeros(len(LOSS_KEYS), device=device)
+                loss_sum = torch.zeros(len(keys), device=device)
                 micro = 0
                 for batch in s.train_loader:
                     clip, flow = prepare_batch(batch, device)
@@ -214,21 +224,10 @@ def _train(s: Session) -> int:
                         with s.autocast():
                             out = s.model_fwd(clip, mode="train", flow=flow)
                         pred, target = out.prediction, clip[:, n_in:]
-                        # both (B, K + P, C, H, W): the last K context frames, then targets / predictions
-                        real, fake = aligned_clips(clip, pred, n_in, args.disc_context_frames)
-                        cond = out.condition
-                        # ---- discriminator step on detached predictions (real and fake in one call) ----
-                        both_cond = None if cond is None else torch.cat([cond, cond]).detach()
-                        with s.autocast():
-                            logits = s.disc_fwd(torch.cat([real, fake.detach()]), both_cond).float()
-                        d_loss, d_parts = discriminator_loss(*logits.chunk(2))
-                        backward(d_loss / accum, s.scaler_d)
-                        # ---- generator step through a frozen D (not while its weight is 0) ----------
-                        lambda_gan = lambda_gan_at(args, s.step)
-                        fake_logits = logits.chunk(2)[1].detach()
-                        if lambda_gan > 0:
-                            with judging(s.disc), s.autocast():
-                                fake_logits = s.disc(fake, cond).float()
+                        lambda_gan, fake_logits, d_parts = lambda_gan_at(args, s.step), None, {}
+                        if with_disc:
+                            fake_logits, d_parts = _discriminator_step(s, clip, out, lambda_gan, accum)
+                        # ---- generator step (through a frozen D while its weight is above 0) ---------
                         g_loss, g_parts = generator_losses(
                             pred.float(), target.float(), out.mu.float(), out.logvar.float(), fake_logits,
                             args.lambda_recon, args.lambda_kl, lambda_gan,
@@ -237,7 +236,7 @@ def _train(s: Session) -> int:
                             lambda_kl_map=args.lambda_kl_map, forecast=_f(out.forecast))
                         backward(g_loss / accum, s.scaler_g)
                     parts = {**g_parts, **d_parts}
-                    loss_sum += torch.stack([parts[k].float() for k in LOSS_KEYS])
+                    loss_sum += torch.stack([parts[k].float() for k in keys])
                     if not last:
                         continue
                     # ---- optimizer steps: global clipping, skip counting ---------------------------
@@ -256,7 +255,7 @@ def _train(s: Session) -> int:
                         # the step the non-finite limit was reached (float64 holds any step exactly)
                         mean = distributed.all_reduce_mean(loss_sum / micro)
                         *means, tripped = torch.cat([mean.double(), reached_at.double().reshape(1)]).tolist()
-                        losses = dict(zip(LOSS_KEYS, means, strict=True))
+                        losses = dict(zip(keys, means, strict=True))
                         for controller in (s.q_g, s.q_d):
                             if controller is not None:
                                 controller.observe(losses)
@@ -300,6 +299,25 @@ def _train(s: Session) -> int:
     s.tracker.info(final_line(final_scores))
     _close(s, f"finished at step {s.step}")
     return 0
+
+
+def _discriminator_step(s: Session, clip: torch.Tensor, out, lambda_gan: float, accum: int):
+    """D's backward on the detached predictions (real and fake in one call) → (logits of the fakes for
+    the generator's adversarial term, D's loss breakdown). The logits flow into G through a frozen D while
+    ``lambda_gan`` > 0; before that they are D's own, detached (the value is still logged)."""
+    n_in = s.args.num_input_frames
+    # both (B, K + P, C, H, W): the last K context frames, then targets / predictions
+    real, fake = aligned_clips(clip, out.prediction, n_in, s.args.disc_context_frames)
+    cond = out.condition
+    both_cond = None if cond is None else torch.cat([cond, cond]).detach()
+    with s.autocast():
+        logits = s.disc_fwd(torch.cat([real, fake.detach()]), both_cond).float()
+    d_loss, d_parts = discriminator_loss(*logits.chunk(2))
+    backward(d_loss / accum, s.scaler_d)
+    if lambda_gan <= 0:
+        return logits.chunk(2)[1].detach(), d_parts
+    with judging(s.disc), s.autocast():
+        return s.disc(fake, cond).float(), d_parts
 
 
 def _interrupted(s: Session, stop: StopFlag) -> int:
