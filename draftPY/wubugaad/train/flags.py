@@ -289,7 +289,8 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
                    help="weight of the spatial latent's KL (summed over its cells, so far smaller than "
                         "--lambda_kl: the reconstruction term is a mean over pixels)")
     g.add_argument("--lambda_gan", type=float, default=0.1,
-                   help="weight of the generator adversarial term once the warm-up is over"
+                   help="weight of the generator adversarial term once the warm-up is over (0 without "
+                        "--q_controller_enabled: no discriminator is run or trained)"
                    + _v01(1, "SAVP's weight: reconstruction leads"))
     g.add_argument("--gan_start_step", type=int, default=300,
                    help="optimizer step at which the generator's adversarial term is switched on (D trains "
