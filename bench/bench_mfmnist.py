@@ -132,7 +132,8 @@ def run(opts, extra: list[str]) -> dict:
         "batch_size": args.batch_size, "sequences_seen": s.step * args.batch_size * args.grad_accum_steps,
         "train_s": wall - s.val_loader.seconds, "final_validation_s": s.val_loader.seconds,
         "test_sequences": args.moving_test_sequences, "model_params": _count(s.model),
-        "discriminator_params": _count(s.disc), "extra_flags": extra,
+        "discriminator_params": _count(s.disc), "discriminator_trained": config.trains_discriminator(args),
+        "extra_flags": extra,
         "ours": ours, "copy_last": copy, "per_step": per_step,
     }
 
@@ -156,10 +157,11 @@ def markdown(r: dict) -> str:
     rows.append(_row("**WuBuGAADHybridGen**", f"{r['model_params'] / 1e6:.2f} M", r["ours"], ours))
     steps = ["| step | MSE | MAE | SSIM | PSNR | copy-last MSE |", "|---|---|---|---|---|---|"]
     steps += [f"| t+{p['k']} | {_cells(p)} | {p['copy_last_mse']:.2f} |" for p in r["per_step"]]
+    disc = (f"the discriminator (training only) has {r['discriminator_params'] / 1e6:.2f} M parameters"
+            if r["discriminator_trained"] else "no discriminator was trained (the reconstruction loss alone)")
     notes = (f"Ours: {r['test_sequences']} test sequences of the fixed seed-0 set (the published protocol "
-             f"uses 10000), preset `{r['preset']}`, {r['date']}; the discriminator (training only) has "
-             f"{r['discriminator_params'] / 1e6:.2f} M parameters. MSE / MAE: per frame, summed over the "
-             f"64×64 pixels of [0, 1] frames; published rows from OpenSTL.")
+             f"uses 10000), preset `{r['preset']}`, {r['date']}; {disc}. MSE / MAE: per frame, summed over "
+             f"the 64×64 pixels of [0, 1] frames; published rows from OpenSTL.")
     return "\n".join(["## Moving Fashion-MNIST 10 → 10", "", *rows, "", "Per future step (ours):", "",
                       *steps, "", notes, ""])
 
