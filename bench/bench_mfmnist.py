@@ -56,9 +56,10 @@ CONTEXT, FUTURE = 10, 10
 GENERATOR_FLAGS = ["--no_gen_rollout", "--gen_max_flow_px", "40", "--gen_synthesis",
                    "--gen_mask_init_logit", "0"]
 # trained on the benchmark's own metric alone, as the published methods are: against the L1 default, MSE 169
-# vs 231 at ~720 steps (paired 8-minute screens), for a blurrier guess (SSIM 0.35 vs 0.64); no adversarial
-# term, so no discriminator is run or trained (it only ever shaped the latent's correction, which the
-# benchmark's predictions leave out; its steps took ~40 % of the step time), bench/RESULTS.md
+# vs 231 at ~720 steps (paired 8-minute screens), for a blurrier guess (SSIM 0.35 vs 0.64). No adversarial
+# term, so no discriminator is run or trained: it only ever shaped the latent's correction, which the
+# benchmark's predictions leave out, and without it a step takes a third less time (5585 steps in 20
+# minutes against 3783), bench/RESULTS.md
 LOSS_FLAGS = ["--recon_loss", "mse", "--lambda_gan", "0"]
 
 
