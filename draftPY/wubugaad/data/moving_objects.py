@@ -229,11 +229,11 @@ class MovingObjectsTrain(Dataset):
     def __getitems__(self, keys: Sequence[Any]) -> list[dict[str, Any]]:
         pairs = np.array([k if isinstance(k, tuple | list) else (0, k) for k in keys], dtype=np.int64)
         out: list[dict[str, Any]] = [{} for _ in keys]
+        cfg = self.cfg
         # one vectorised call per distinct epoch (a batch normally holds one)
         for epoch in np.unique(pairs[:, 0]):
             where = np.flatnonzero(pairs[:, 0] == epoch)
-            seqs = generate(self.images, self.cfg, STREAM_TRAIN, self.cfg.seed, int(epoch), pairs[where, 1])
-            cfg = self.cfg
+            seqs = generate(self.images, cfg, STREAM_TRAIN, cfg.seed, int(epoch), pairs[where, 1])
             for j, seq in zip(where, seqs, strict=True):
                 out[j] = _to_item(seq, cfg.channels, int(pairs[j, 1]), cfg.flow, cfg.flow_pairs)
         return out

@@ -30,12 +30,12 @@ GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_forecast", "loss_g_kl", "loss_g_kl_map"
                  "loss_g_total")
 DISC_LOSS_KEYS = ("loss_d_real", "loss_d_fake", "loss_d_total")
 LOSS_KEYS = GEN_LOSS_KEYS + DISC_LOSS_KEYS
+RECON_LOSSES = ("l1", "mse", "l1+mse")
 
 
 def loss_keys(adversarial: bool) -> tuple[str, ...]:
     """The breakdown keys of a run: all of them, or without a discriminator the generator's but ``adv``."""
     return LOSS_KEYS if adversarial else tuple(k for k in GEN_LOSS_KEYS if k != "loss_g_adv")
-RECON_LOSSES = ("l1", "mse", "l1+mse")
 
 
 def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
