@@ -152,7 +152,7 @@ def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
     args = s.args
     scalars = {LOSS_TO_KEY[k]: losses[k] for k in LOSS_TO_KEY if k in losses}  # D's only when it trains
     scalars["train/lr_gen"] = s.opt_g.current_lr()  # of the step just taken
-    if "loss_d_total" in losses:
+    if config.trains_discriminator(args):
         scalars["train/lr_disc"] = s.opt_d.current_lr()
     scalars["train/lambda_kl_eff"] = args.lambda_kl
     scalars["train/lambda_gan_eff"] = lambda_gan_at(args, s.step - 1)
