@@ -85,7 +85,8 @@ def main() -> int:
     args = p.parse_args()
     t = time.perf_counter()
     import matplotlib.figure  # noqa: F401
-    from wubugaad.train import report, report_data
+    from wubugaad.report import data as report_data
+    from wubugaad.report import page as report
     import_s = time.perf_counter() - t
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from wubugaad.train import ablation, ablation_stats  # noqa: E402
+from wubugaad.study import runner as ablation  # noqa: E402
+from wubugaad.study import stats as ablation_stats  # noqa: E402
 
 ENTRY = Path(__file__).resolve().parent / "WuBuGAADHybridGen_v0.1.py"
 

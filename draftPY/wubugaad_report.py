@@ -22,7 +22,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")  # never a GUI backend, whatever the environment asks for
 
-from wubugaad.train.report import REPORT_NAME, write_comparison, write_report  # noqa: E402
+from wubugaad.report.page import REPORT_NAME, write_comparison, write_report  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

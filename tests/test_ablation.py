@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from test_entry import tiny_run_argv
-from wubugaad.train import ablation, ablation_stats
+from wubugaad.study import runner as ablation
+from wubugaad.study import stats as ablation_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 ABLATE = ROOT / "draftPY" / "wubugaad_ablate.py"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from wubugaad.model.motion import raft_weights_file
-from wubugaad.train import ablation, config, tracking
+from wubugaad.study import runner as ablation
+from wubugaad.train import config, tracking
 from wubugaad.train.checkpoint import CHECKPOINT_PREFIX, checkpoint_name
 from wubugaad.train.metrics import ALEXNET_HUB_FILE
 

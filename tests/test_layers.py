@@ -23,7 +23,10 @@ ALLOWED = {
     "data": {"data", "flagconfig", "tempfiles"},
     "optim": {"optim", "geometry"},
     "model": {"model", "wubu", "gaad", "geometry", "data", "flagconfig"},
-    "train": {"train", "model", "optim", "data", "wubu", "gaad", "geometry", "flagconfig", "tempfiles"},
+    "report": {"report"},
+    "train": {"train", "report", "model", "optim", "data", "wubu", "gaad", "geometry", "flagconfig",
+              "tempfiles"},
+    "study": {"study", "train"},
     "config": {"config", "train"},
     "__init__": {"__init__"},
 }

@@ -15,8 +15,8 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 from test_entry import ENTRY, ROOT, run_script, tiny_run_argv
-from wubugaad.train import report
-from wubugaad.train.report_data import SECTIONS, MetricsLog, build_panels, downsample, panel_for, per_step_key
+from wubugaad.report import page as report
+from wubugaad.report.data import SECTIONS, MetricsLog, build_panels, downsample, panel_for, per_step_key
 
 REPORT_CLI = ROOT / "draftPY" / "wubugaad_report.py"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -12,8 +12,8 @@ import time
 import torch
 
 from wubugaad.model.losses import gan_weight
+from wubugaad.report.page import write_report
 from wubugaad.train import checkpoint, config
-from wubugaad.train.report import write_report
 from wubugaad.train.session import Session, rng_state
 from wubugaad.train.tracking import LOSS_TO_KEY, MODEL_SIZE_KEYS, format_step_line
 from wubugaad.train.validation import (

@@ -6,7 +6,7 @@ import html
 import json
 import time
 
-from wubugaad.train.report_data import Run, fmt_value
+from wubugaad.report.data import Run, fmt_value
 
 __all__ = ["CSS", "summary_section", "HIGHLIGHTS"]
 

@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from wubugaad.train.report_data import downsample
+from wubugaad.report.data import downsample
 
 __all__ = ["COLORS", "DASHES", "Line", "svg_chart", "MAX_POINTS"]
 

@@ -23,8 +23,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-from wubugaad.train.report_charts import COLORS, DASHES, Line, svg_chart
-from wubugaad.train.report_data import (
+from wubugaad.report.charts import COLORS, DASHES, Line, svg_chart
+from wubugaad.report.data import (
     SAMPLE_VIDEOS,
     SECTIONS,
     Panel,
@@ -33,7 +33,7 @@ from wubugaad.train.report_data import (
     fmt_value,
     per_step_key,
 )
-from wubugaad.train.report_html import CSS, summary_section
+from wubugaad.report.sections import CSS, summary_section
 
 __all__ = ["REPORT_NAME", "build_report", "write_report", "write_comparison", "read_status"]
 
