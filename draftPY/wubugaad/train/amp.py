@@ -3,7 +3,9 @@
 AMP runs on CUDA only: ``--amp_dtype bf16`` autocasts without a scaler (bf16 has fp32's exponent range);
 ``fp16`` autocasts and scales each network's loss with its own ``torch.amp.GradScaler`` so small gradients
 do not underflow (``scale(L).backward()``, ``unscale_`` before clipping, ``step``/``update`` after).
-On CPU ``--use_amp`` is ignored (the trainer says so once).
+On CPU ``--use_amp`` is ignored (the trainer says so once) unless the environment sets
+``WUBUGAAD_AMP_ON_CPU=1``: then the same code path runs under CPU autocast. That switch exists to rehearse
+the CUDA path where no GPU is at hand (the bf16 tests); on the CPU it is slower than float32, not faster.
 """
 
 from __future__ import annotations
@@ -11,17 +13,24 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping
 
 import torch
 
 from wubugaad.train import grad_norms
 
-__all__ = ["amp_enabled", "autocast_factory", "make_scaler", "backward", "clip_and_step"]
+__all__ = ["CPU_AMP_ENV", "amp_enabled", "autocast_factory", "make_scaler", "backward", "clip_and_step"]
+
+
+CPU_AMP_ENV = "WUBUGAAD_AMP_ON_CPU"  # "1": --use_amp also autocasts on the CPU (rehearsal of the CUDA path)
 
 
 def amp_enabled(args, device: torch.device) -> bool:
-    return args.use_amp and device.type == "cuda"
+    """``--use_amp`` on CUDA; on the CPU only when ``CPU_AMP_ENV`` is "1"."""
+    if not args.use_amp:
+        return False
+    return device.type == "cuda" or (device.type == "cpu" and os.environ.get(CPU_AMP_ENV) == "1")
 
 
 def autocast_factory(args, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:

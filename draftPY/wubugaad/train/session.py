@@ -309,7 +309,7 @@ def setup(args) -> Session:
     distributed.seed_everything(args.seed)
     config_dict = config.resolved_config(args)
     tracker = Tracker(args, info.is_main, config_dict)
-    if args.use_amp and info.device.type != "cuda":
+    if args.use_amp and not amp.amp_enabled(args, info.device):
         tracker.info("note: --use_amp applies on CUDA only; training in float32 on the CPU")
     train_loader, sampler, val_loader, sample_batch = _loaders(args, info, tracker)
     model, disc = model_lib.build(args, pretrained_flow=not args.optical_flow_random_init)
