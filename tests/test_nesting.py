@@ -14,7 +14,7 @@ from wubugaad.geometry.manifold_param import ManifoldParameter
 from wubugaad.geometry.poincare import project
 from wubugaad.wubu.level import C_MIN, softplus_inverse
 from wubugaad.wubu.stack import ABLATIONS, StackConfig, WuBuStack
-from wubugaad.wubu.temporal import PHI, phi_time_embedding
+from wubugaad.wubu.temporal import PHI, PhiTimeEmbedding, phi_time_embedding
 
 D_IN = 6
 DIMS = [4, 6, 2]
@@ -291,6 +291,21 @@ def test_temporal_stack_mixes_time():
     y[:, 0] += 1.0
     out_x, out_y = stack(x), stack(y)
     assert not torch.allclose(out_x[:, 2], out_y[:, 2])  # a change at t = 0 reaches t = 2
+
+
+def test_phi_time_embedding_compiles_once_for_a_shape():
+    """Its table cache must not change the compiled graph's guards: a second call of the same shape
+    compiles nothing new (it did once: the whole model recompiled after its first step)."""
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    embed = torch.compile(PhiTimeEmbedding(6), backend="eager")
+    v = torch.randn(2, 5, 6)
+    first = embed(v)
+    frames = torch._dynamo.utils.counters["frames"]["ok"]
+    torch.testing.assert_close(embed(v), first)
+    torch.testing.assert_close(first, v + phi_time_embedding(5, 6))
+    assert frames >= 1 and torch._dynamo.utils.counters["frames"]["ok"] == frames
+    torch._dynamo.reset()
 
 
 def test_phi_time_embedding_formula():

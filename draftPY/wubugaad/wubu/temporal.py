@@ -42,6 +42,10 @@ class PhiTimeEmbedding(nn.Module):
         self._tables: dict[tuple, torch.Tensor] = {}
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            # no cache inside a compiled graph: filling the dict there changes what the graph's guards
+            # read, so every model compiled anew the first time (measured, bench/bench_compile.py)
+            return v + phi_time_embedding(v.shape[-2], self.dim, device=v.device, dtype=v.dtype)
         key = (v.shape[-2], v.device, v.dtype)
         if key not in self._tables:
             self._tables[key] = phi_time_embedding(v.shape[-2], self.dim, device=v.device, dtype=v.dtype)
