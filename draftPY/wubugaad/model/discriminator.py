@@ -235,6 +235,7 @@ class RegionalDiscriminator(_FiLMMixin, nn.Module):
                 energy = (clip[:, 1:] - clip[:, :-1]).abs().mean(dim=(1, 2))
             else:
                 energy = clip.new_ones(B, *clip.shape[3:])
+            # float32 under AMP too: box placement sums and ranks whole-frame energy
             boxes = motion_adaptive_boxes(energy.detach().float(), N, self.min_size).to(clip.dtype)
             # (B, N, 4) -> (B, T', N, 4): the same boxes for every frame of a clip
             boxes = boxes[:, None].expand(B, T, N, 4)

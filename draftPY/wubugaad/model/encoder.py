@@ -63,7 +63,8 @@ class AppearanceEncoder(nn.Module):
         first = self.boxes.expand(B, 1, -1, -1)
         if T == 1:  # a one-frame clip (predict mode with one context frame) has no pair to place boxes by
             return first.flatten(0, 1)  # (B, N, 4)
-        # (B, T−1, 2, H, W) → per-pair energy (B·(T−1), H, W)
+        # (B, T−1, 2, H, W) → per-pair energy (B·(T−1), H, W); a float32 island under AMP: the boxes come
+        # from sums and maxima over whole frames, which bf16's 8-bit mantissa would blur into ties
         energy = flow.detach().float().pow(2).sum(dim=2).sqrt().flatten(0, 1)
         moving = motion_adaptive_boxes(energy, self.num_regions, self.min_size).view(B, T - 1, -1, 4)
         return torch.cat([first, moving.to(self.boxes.dtype)], dim=1).flatten(0, 1)  # (B·T, N, 4)

@@ -276,7 +276,8 @@ class MotionEncoder(nn.Module):
         # (B, T-1, 2, H, W) -> (B·(T-1), 2, H, W), in frame fractions
         f = flow.reshape(B * P, 2, H, W) / max(H, W)
         if self.adaptive:
-            energy = f.detach().float().pow(2).sum(dim=1).sqrt()  # (B·(T-1), H, W)
+            # (B·(T-1), H, W) in float32 under AMP too: box placement sums and ranks whole-frame energy
+            energy = f.detach().float().pow(2).sum(dim=1).sqrt()
             boxes = motion_adaptive_boxes(energy, self.num_regions, self.min_size).to(f.dtype)
         else:
             boxes = self.boxes.to(f.dtype)

@@ -335,6 +335,8 @@ def _close(s: Session, state: str) -> None:
 
 
 def _f(x: torch.Tensor | None) -> torch.Tensor | None:
+    """float32 copy for the losses: under AMP they are a float32 island outside autocast (the exp of the
+    KL, the BCE-with-logits and the means over a batch of frames lose too much in bf16)."""
     return None if x is None else x.float()
 
 
