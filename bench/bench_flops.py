@@ -20,8 +20,9 @@ counted; RAFT, which runs inside it, is.
 - ``train_gflops_per_clip``: one training step's generator forward and backward (``mode="train"``), D's
   step on real and fake, and the adversarial term back through the frozen D (counted as after the
   ``--gan_start_step`` ramp, its steady state; D is left out when the run trains none,
-  ``config.trains_discriminator``). Surrogate losses (means) stand in for the real ones: their cost is
-  elementwise. MFU on a card = train_gflops_per_clip · clips/s / the card's peak.
+  ``config.trains_discriminator``). Surrogate losses (means of every output the real losses read,
+  ``LOSS_INPUTS``) stand in for them: the same backward paths, and their own cost is elementwise.
+  MFU on a card = train_gflops_per_clip · clips/s / the card's peak (``mfu.py``).
 - ``memory``: an estimate of peak training memory at ``--memory-batch`` (default: the configuration's
   batch size): weights, gradients, the two Adam moments and the averaged weights (``--ema_decay``) of
   the trainable parameters, the frozen weights once, plus the tensors autograd saves for the backward
@@ -95,6 +96,17 @@ def forward_flops(model: torch.nn.Module, args, batch: int = 1) -> int:
         return _count(lambda: model(clip, mode="predict", flow=flow))
 
 
+# every output a generator loss reads (model/losses.py): a surrogate through all of them backpropagates
+# into everything the real losses do (the prediction alone would skip the forecast, which it holds detached)
+LOSS_INPUTS = ("prediction", "forecast", "mu", "logvar", "prior_mu", "prior_logvar", "map_mu", "map_logvar")
+
+
+def surrogate_loss(out) -> torch.Tensor:
+    """Sum of the means of the model outputs the generator losses read (elementwise: no counted FLOPs)."""
+    return sum(getattr(out, name).float().abs().mean() for name in LOSS_INPUTS
+               if getattr(out, name) is not None)
+
+
 def training_pass(model: torch.nn.Module, disc: torch.nn.Module, args, clip: torch.Tensor,
                   flow: torch.Tensor | None) -> None:
     """The trainer's passes of one micro-batch, with means as losses: G forward, D's step on real and
@@ -102,7 +114,7 @@ def training_pass(model: torch.nn.Module, disc: torch.nn.Module, args, clip: tor
     model.train()
     disc.train()
     out = model(clip, mode="train", flow=flow)
-    g_loss = out.prediction.float().abs().mean() + out.mu.float().pow(2).mean()
+    g_loss = surrogate_loss(out)
     if config.trains_discriminator(args):
         real, fake = vaegan.aligned_clips(clip, out.prediction, args.num_input_frames,
                                           args.disc_context_frames)
