@@ -18,7 +18,8 @@ DOCS = [ROOT / "README.md", ROOT / "TRAINING_GUIDE.md"]
 # flags of other programs the docs show (torchrun, pip) and argparse's own
 FOREIGN_FLAGS = {"--standalone", "--nproc_per_node", "--index-url", "--help"}
 # environment variables the docs mention that are not launcher settings
-FOREIGN_VARIABLES = {"WANDB_MODE", "TORCH_HOME", "RUN_DIR", "PYTHON_EXE", "TORCH_INDEX_URL", "NAME"}
+FOREIGN_VARIABLES = {"WANDB_MODE", "TORCH_HOME", "RUN_DIR", "PYTHON_EXE", "TORCH_INDEX_URL", "NAME",
+                     "WUBUGAAD_AMP_ON_CPU"}
 KEY = re.compile(r"`((?:train|val|q_ctrl_gen|q_ctrl_disc|geometry|samples|grad_norm|model)/[^`\s]+)`")
 
 
