@@ -28,7 +28,9 @@ SECTIONS = (("summary", "Run summary"), ("losses", "Losses"), ("validation", "Va
             ("training", "Other training scalars"), ("other", "Other logged scalars"),
             ("samples", "Latest samples"))
 VAL_MODES = (("avg_val_recon_", "reconstruction"), ("avg_val_", "reconstruction"),
-             ("pred_", "prediction"), ("copy_last_", "copy-last"))
+             ("pred_", "prediction"), ("copy_last_", "copy-last"), ("flow_extrap_", "flow extrapolation"))
+# the headline: prediction PSNR minus the better of the two baselines (train/baselines.py), in dB
+LEARNED_GAIN = ("learned_gain_db", "learned gain (dB)", "prediction − better baseline")
 LOWER_IS_BETTER = ("mse", "mae", "lpips")
 LOSS_NAMES = {"loss_g_total": "total", "loss_recon": "reconstruction", "loss_forecast": "forecast",
               "loss_kl": "KL", "loss_kl_map": "KL of the map", "loss_g_adv": "adversarial",
@@ -220,6 +222,8 @@ def panel_for(key: str) -> tuple[str, str, str] | None:
         return None
     if head == "val" and len(rest) == 1:
         name = rest[0]
+        if name == LEARNED_GAIN[0]:
+            return "validation", LEARNED_GAIN[1], LEARNED_GAIN[2]
         for prefix, mode in VAL_MODES:
             if name.startswith(prefix):
                 return "validation", name[len(prefix):], mode
@@ -272,12 +276,15 @@ def build_panels(keys: list[str]) -> dict[str, list[Panel]]:
         if section == "losses":
             series.sort(key=lambda s: (_SERIES_ORDER.index(s[0]) if s[0] in _SERIES_ORDER else 99, s[0]))
         if section == "validation":
-            order = {"prediction": 0, "copy-last": 1, "reconstruction": 2}
-            series.sort(key=lambda s: order.get(s[0], 3))
+            order = {"prediction": 0, "copy-last": 1, "flow extrapolation": 2, "reconstruction": 3}
+            series.sort(key=lambda s: order.get(s[0], 4))
             lower = any(w in title for w in LOWER_IS_BETTER)
             note = "lower is better" if lower else "higher is better"
+        gain = title == LEARNED_GAIN[1]
+        if gain:
+            note = "above 0 = the model adds what neither copy-last nor the flow extrapolation gives"
         out[section].append(Panel(section, title.upper() if section == "validation" and len(title) <= 5
-                                  else title, tuple(series), note))
+                                  else title, tuple(series), note, zero_line=gain))
         labels = dict(series)
         if section == "validation" and "prediction" in labels and "copy-last" in labels:
             better = "below" if any(w in title for w in LOWER_IS_BETTER) else "above"

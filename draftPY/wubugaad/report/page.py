@@ -123,7 +123,8 @@ def _per_step_html(runs: list[Run], salt: str) -> str:
         found = per_step_key(key)
         if found:
             base, k = found
-            families.setdefault(re.sub(r"^(pred_|copy_last_|avg_val_)", "", base), []).append((base, k, key))
+            family = re.sub(r"^(pred_|copy_last_|flow_extrap_|avg_val_)", "", base)
+            families.setdefault(family, []).append((base, k, key))
     if not families:
         return ('<p class="missing">No per-future-step metrics (keys like <code>val/pred_psnr_t1</code>, '
                 '<code>val/copy_last_psnr_t1</code>) in metrics.jsonl: this run logs one mean over the '

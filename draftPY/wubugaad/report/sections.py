@@ -90,10 +90,20 @@ def _last_validation(run: Run) -> str:
     for metric, key in pairs:
         _, pred = run.log.curve(key)
         _, copy = run.log.curve(f"val/copy_last_{metric}")
+        _, flow = run.log.curve(f"val/flow_extrap_{metric}")
         if pred.size:
-            delta = f" (Δ copy-last {pred[-1] - copy[-1]:+.4g})" if copy.size else ""
-            cells.append(f"{metric} {fmt_value(pred[-1])}{delta}")
+            deltas = [f"Δ {name} {pred[-1] - base[-1]:+.4g}"
+                      for name, base in (("copy-last", copy), ("flow extrapolation", flow)) if base.size]
+            cells.append(f"{metric} {fmt_value(pred[-1])}" + (f" ({', '.join(deltas)})" if deltas else ""))
     return "; ".join(cells) if cells else "no prediction metrics logged"
+
+
+def _learned_gain(run: Run) -> str:
+    _, gain = run.log.curve("val/learned_gain_db")
+    if not gain.size:
+        return "not logged (no validation with context frames yet)"
+    return (f"{gain[-1]:+.3f} dB: prediction PSNR minus the better of copy-last and flow extrapolation "
+            f"(best {gain.max():+.3f} dB)")
 
 
 def _rows(run: Run) -> dict[str, str]:
@@ -112,7 +122,7 @@ def _rows(run: Run) -> dict[str, str]:
             "last epoch": "—" if log.last_epoch is None else str(log.last_epoch),
             "wall time": _wall_time(run),
             "validations": (f"{len(val_steps)} (last at step {val_steps[-1]})" if val_steps else "none"),
-            "best": _best(run), "last prediction": _last_validation(run),
+            "best": _best(run), "learned gain": _learned_gain(run), "last prediction": _last_validation(run),
             "config": run.config_error or f"{len(run.config)} settings"}
 
 

@@ -183,14 +183,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def metric_mode(name: str) -> str:
-    """'min' for losses/distances (mse, lpips), 'max' for similarities (psnr, ssim): best-checkpoint rule."""
+    """'min' for losses/distances (mse, lpips), 'max' for similarities (psnr, ssim) and gains in dB
+    (learned_gain_db): best-checkpoint rule."""
     kind = name.rsplit("_", 1)[-1]
     if kind in ("mse", "mae", "lpips"):
         return "min"
-    if kind in ("psnr", "ssim"):
+    if kind in ("psnr", "ssim", "db"):
         return "max"
-    raise ValueError(f"metric_mode: unknown metric '{name}' (names end in _mse, _mae, _psnr, _ssim or "
-                     f"_lpips)")
+    raise ValueError(f"metric_mode: unknown metric '{name}' (names end in _mse, _mae, _psnr, _ssim, _lpips "
+                     f"or _db)")
 
 
 def augment_config(args: argparse.Namespace) -> AugmentConfig:

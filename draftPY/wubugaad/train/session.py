@@ -134,6 +134,7 @@ class Session:
     lap_started: float = 0.0  # time.monotonic() at the last log step (train/seconds_per_step)
     lap_step: int = 0  # the step of that log step
     paused_s: float = 0.0  # validation and checkpoint time since then, left out of the step time
+    baseline_scores: dict = field(default_factory=dict)  # the baselines' validation means, scored once
 
     @property
     def run_dir(self) -> Path:
