@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from pathlib import PurePath
 
-from wubugaad.data import moving_objects
+from wubugaad.data import demo_stream, moving_objects
 from wubugaad.data.augment import AugmentConfig
 from wubugaad.data.flow import loader_flow_method, loader_flow_pairs
 from wubugaad.model.config import STACK_KEYS, ModelConfig
@@ -36,7 +36,7 @@ POSITIVE_INTS = (
     "grad_accum_steps", "log_interval", "gaad_num_regions", "gaad_min_size_px", "latent_dim",
     "encoder_shallow_cnn_channels", "encoder_roi_align_output_h", "encoder_roi_align_output_w",
     "encoder_pixel_patch_size", "encoder_initial_tangent_dim", "val_block_size", "max_consecutive_nonfinite",
-    "moving_train_sequences", "moving_test_sequences",
+    "moving_train_sequences", "moving_test_sequences", "stream_train_scenes", "stream_val_scenes",
 )
 # Counts, intervals and sizes where 0 has a meaning (none / never / no limit / all).
 NON_NEGATIVE_INTS = (
@@ -122,6 +122,8 @@ def _source_problems(args: argparse.Namespace) -> list[str]:
     if args.frame_skip != 1:
         problems.append(f"--frame_skip applies to --dataset video only (drop it for --dataset "
                         f"{args.dataset})")
+    if args.dataset == demo_stream.NAME:
+        return problems
     problem = moving_objects.source_problem(args.dataset, args.mnist_path)
     return problems + ([problem] if problem else [])
 
@@ -139,6 +141,15 @@ def moving_objects_config(args: argparse.Namespace) -> moving_objects.MovingObje
         channels=args.num_channels, frames=args.num_input_frames + args.num_predict_frames,
         train_sequences=args.moving_train_sequences, test_sequences=args.moving_test_sequences,
         seed=args.seed, cache_dir=args.cache_dir, flow=loader_flow_method(args),
+        flow_pairs=loader_flow_pairs(args))
+
+
+def demo_stream_config(args: argparse.Namespace) -> demo_stream.DemoStreamConfig:
+    """The demo stream's settings of a parsed command line."""
+    return demo_stream.DemoStreamConfig(
+        height=args.image_h, width=args.image_w, channels=args.num_channels,
+        frames=args.num_input_frames + args.num_predict_frames, train_scenes=args.stream_train_scenes,
+        test_scenes=args.stream_val_scenes, seed=args.seed, flow=loader_flow_method(args),
         flow_pairs=loader_flow_pairs(args))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from wubugaad.data.demo_stream import NAME as DEMO_STREAM
 from wubugaad.data.moving_objects import SOURCES as MOVING_SOURCES
 from wubugaad.data.scene_cuts import DEFAULT_THRESHOLD as SCENE_CUT_THRESHOLD
 from wubugaad.data.video_cache import DEFAULT_MIN_DECODED_FRACTION
@@ -33,7 +34,7 @@ __all__ = ["RAFT_TYPES", "STACKS", "KNOWN_METRICS", "LPIPS_METRICS", "DATASETS",
 
 FLOW_STATS = tuple(STAT_COMPONENTS)
 OPTIMIZERS = ("risgd", "riemannian_adam")
-DATASETS = ("video", *MOVING_SOURCES)
+DATASETS = ("video", *MOVING_SOURCES, DEMO_STREAM)
 # metrics that can select the best checkpoint (not the baselines': they do not train); the learned gain
 # over the better baseline ranks checkpoints like the prediction PSNR it is computed from
 KNOWN_METRICS = (RECON_METRIC_KEYS + PRED_METRIC_KEYS
@@ -113,11 +114,13 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--keep_last_n", type=int, default=3,
                    help="periodic checkpoints kept on disk (best and last are always kept; 0 = keep all)")
 
-    g = p.add_argument_group("other data sources (generated moving-object sequences)")
+    g = p.add_argument_group("other data sources (generated sequences, fresh every epoch)")
     g.add_argument("--dataset", choices=DATASETS, default="video",
                    help="video: --video_data_path; moving_fmnist / moving_mnist: sequences of 2 moving "
                         "28x28 objects from idx files (64x64, 3.6 px/frame, bouncing; use "
-                        "--num_input_frames 10 --num_predict_frames 10 --num_channels 1 for the benchmark)")
+                        "--num_input_frames 10 --num_predict_frames 10 --num_channels 1 for the benchmark); "
+                        "demo_stream: the demo video's kind of scene (shapes, textures, gratings, bounces, "
+                        "accelerations, occlusions, pans, zooms, fades), a new one for every item")
     g.add_argument("--mnist_path", type=str, default=None,
                    help="folder with the idx files train-images-idx3-ubyte(.gz) and t10k-images-idx3-ubyte"
                         "(.gz) (default for moving_fmnist: /usr/share/datasets/fashion-mnist, from "
@@ -127,6 +130,10 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--moving_test_sequences", type=int, default=10000,
                    help="size of the fixed seed-0 test set used for validation, cached in --cache_dir "
                         "(10000 = the published protocol; fewer for CPU runs)")
+    g.add_argument("--stream_train_scenes", type=int, default=2000,
+                   help="demo_stream: training scenes per epoch, drawn fresh each epoch")
+    g.add_argument("--stream_val_scenes", type=int, default=64,
+                   help="demo_stream: fixed validation scenes (from a stream training never draws from)")
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:

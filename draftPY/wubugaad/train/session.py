@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler, Subset, default_collate
 
 from wubugaad.data import datasets as data
-from wubugaad.data import moving_objects
+from wubugaad.data import demo_stream, moving_objects
 from wubugaad.model import vaegan as model_lib
 from wubugaad.optim import groups
 from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer, legacy_q_state
@@ -151,10 +151,12 @@ def _determinism(args, device: torch.device) -> None:
 
 
 def _datasets(args, info: distributed.DistInfo):
-    """(train, validation or None) of the chosen source; the moving-object sources validate on their
-    fixed test set."""
+    """(train, validation or None) of the chosen source; the generated sources (moving objects, the demo
+    stream) validate on their fixed test set."""
     if args.dataset == "video":
         return data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier)
+    if args.dataset == demo_stream.NAME:
+        return demo_stream.build_datasets(config.demo_stream_config(args))
     return moving_objects.build_datasets(config.moving_objects_config(args), info.rank, info.world_size,
                                          barrier=distributed.barrier)
 
