@@ -216,6 +216,9 @@ class DemoStreamTrain(Dataset):
     def __len__(self) -> int:
         return self.cfg.train_scenes
 
+    def describe(self) -> str:
+        return f"{len(self)} fresh demo scenes per epoch"
+
     def __getitems__(self, keys: Sequence[Any]) -> list[dict[str, Any]]:
         pairs = np.array([k if isinstance(k, tuple | list) else (0, k) for k in keys], dtype=np.int64)
         out: list[dict[str, Any]] = [{} for _ in keys]
@@ -239,6 +242,9 @@ class DemoStreamTest(Dataset):
 
     def __len__(self) -> int:
         return self.cfg.test_scenes
+
+    def describe(self) -> str:
+        return f"{len(self)} fixed held-out demo scenes"
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         index = np.array([int(i) + (len(self) if int(i) < 0 else 0) for i in indices], dtype=np.int64)

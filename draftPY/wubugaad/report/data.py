@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MetricsLog", "Run", "Panel", "panel_for", "per_step_key", "downsample", "SECTIONS"]
+__all__ = ["MetricsLog", "Run", "Panel", "panel_for", "per_step_key", "per_video_key", "downsample",
+           "SECTIONS", "PER_VIDEO"]
 
 # (section id, heading) in page order; "summary" and "samples" are not built from metric keys
 SECTIONS = (("summary", "Run summary"), ("losses", "Losses"), ("validation", "Validation"),
@@ -31,6 +32,9 @@ VAL_MODES = (("avg_val_recon_", "reconstruction"), ("avg_val_", "reconstruction"
              ("pred_", "prediction"), ("copy_last_", "copy-last"), ("flow_extrap_", "flow extrapolation"))
 # the headline: prediction PSNR minus the better of the two baselines (train/baselines.py), in dB
 LEARNED_GAIN = ("learned_gain_db", "learned gain (dB)", "prediction − better baseline")
+# one video's figures in a validation set of several: val/video/<name>/<metric> (name may hold "/")
+PER_VIDEO = ("video", ("pred_psnr", "copy_last_psnr", "flow_extrap_psnr", "learned_gain_db"),
+             ("prediction PSNR", "copy-last PSNR", "flow extrapolation PSNR", "learned gain (dB)"))
 LOWER_IS_BETTER = ("mse", "mae", "lpips")
 LOSS_NAMES = {"loss_g_total": "total", "loss_recon": "reconstruction", "loss_forecast": "forecast",
               "loss_kl": "KL", "loss_kl_map": "KL of the map", "loss_g_adv": "adversarial",
@@ -220,6 +224,8 @@ def panel_for(key: str) -> tuple[str, str, str] | None:
     head, rest = parts[0], parts[1:]
     if key in ("step", "epoch") or per_step_key(key) is not None:
         return None
+    if head == "val" and rest[0] == PER_VIDEO[0] and len(rest) > 2:
+        return None  # one video's figures: a table of the last validation (``per_video_key``), not charts
     if head == "val" and len(rest) == 1:
         name = rest[0]
         if name == LEARNED_GAIN[0]:
@@ -260,6 +266,15 @@ def per_step_key(key: str) -> tuple[str, int] | None:
     """``(base, k)`` for a validation metric of future step ``k`` (``val/pred_psnr_t3``, ``…/step3``)."""
     m = _PER_STEP.match(key)
     return (m.group("base"), int(m.group("k"))) if m else None
+
+
+def per_video_key(key: str) -> tuple[str, str] | None:
+    """``(video, metric)`` of one video's validation figure (``val/video/clip.mp4/pred_psnr``), else None."""
+    head = f"val/{PER_VIDEO[0]}/"
+    if not key.startswith(head):
+        return None
+    video, _, metric = key[len(head):].rpartition("/")
+    return (video, metric) if video else None
 
 
 def build_panels(keys: list[str]) -> dict[str, list[Panel]]:

@@ -6,7 +6,7 @@ import html
 import json
 import time
 
-from wubugaad.report.data import Run, fmt_value
+from wubugaad.report.data import PER_VIDEO, Run, fmt_value, per_video_key
 
 __all__ = ["CSS", "summary_section", "HIGHLIGHTS"]
 
@@ -124,6 +124,27 @@ def _rows(run: Run) -> dict[str, str]:
             "validations": (f"{len(val_steps)} (last at step {val_steps[-1]})" if val_steps else "none"),
             "best": _best(run), "learned gain": _learned_gain(run), "last prediction": _last_validation(run),
             "config": run.config_error or f"{len(run.config)} settings"}
+
+
+def per_video_table(runs: list[Run]) -> str:
+    """Each video's figures at each run's last validation (a validation set of several videos), or ""."""
+    _, metrics, headings = PER_VIDEO
+    rows = []
+    for run in runs:
+        videos = sorted({found[0] for k in run.keys if (found := per_video_key(k))})
+        for video in videos:
+            cells = []
+            for metric in metrics:
+                _, values = run.log.curve(f"val/{PER_VIDEO[0]}/{video}/{metric}")
+                cells.append(fmt_value(values[-1]) if values.size else "—")
+            name = video if len(runs) == 1 else f"{video} · {run.name}"
+            rows.append(f"<tr><th>{e(name)}</th>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
+    if not rows:
+        return ""
+    head = "".join(f"<th>{e(h)}</th>" for h in headings)
+    return (f'<h3>Per video</h3><p class="note">Last validation; learned gain = prediction PSNR − the '
+            f'better of copy-last and flow extrapolation on that video\'s windows.</p>'
+            f'<table><tr><th>video</th>{head}</tr>{"".join(rows)}</table>')
 
 
 def _config_value(value) -> str:

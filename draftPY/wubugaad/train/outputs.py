@@ -22,6 +22,7 @@ from wubugaad.train.validation import (
     generate,
     image_grid,
     is_per_step,
+    is_per_video,
     prepare_batch,
     write_samples,
 )
@@ -85,9 +86,11 @@ def _validate(s: Session, tag: str) -> dict[str, float]:
     with torch.random.fork_rng(devices=devices):
         scores = {}
         if s.val_loader is not None:
+            held_out = s.val_loader.dataset  # this rank's Subset of the validation set
             scores = evaluate(model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
                               s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc),
-                              num_predict_frames=args.num_predict_frames, baseline_cache=s.baseline_scores)
+                              num_predict_frames=args.num_predict_frames, baseline_cache=s.baseline_scores,
+                              video_names=getattr(held_out.dataset, "video_names", None))
         if s.dist.is_main:
             clip, flow = prepare_batch(s.sample_batch, s.dist.device)
             with s.autocast():
@@ -96,7 +99,8 @@ def _validate(s: Session, tag: str) -> dict[str, float]:
             s.tracker.log_images(s.step, grids)
     if scores:
         s.tracker.log_scalars(s.step, {f"val/{k}": v for k, v in scores.items()}, epoch=s.epoch)
-        summary = ", ".join(f"{k}={v:.4f}" for k, v in scores.items() if not is_per_step(k))
+        summary = ", ".join(f"{k}={v:.4f}" for k, v in scores.items()
+                            if not (is_per_step(k) or is_per_video(k)))
         s.tracker.info(f"validation @ step {s.step}: {summary}")
         value = scores.get(args.val_primary_metric)
         if value is not None and math.isfinite(value):

@@ -161,12 +161,24 @@ def _datasets(args, info: distributed.DistInfo):
                                          barrier=distributed.barrier)
 
 
+def _describe(ds) -> str:
+    """What a dataset draws from, for the start-up summary (``describe()`` where the source has one)."""
+    if ds is None or len(ds) == 0:
+        return "nothing (no validation set)"
+    if hasattr(ds, "describe"):
+        return ds.describe()
+    fresh = "fresh " if getattr(ds, "fresh_each_epoch", False) else ""
+    return f"{len(ds)} {fresh}sequences" + (" per epoch" if fresh else "")
+
+
 def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
     train_ds, val_ds = _datasets(args, info)
     # one-line reports of how the windows were built (scene cuts dropped), on the console
     for note in getattr(train_ds, "notes", []) + getattr(val_ds, "notes", []):
         if tracker is not None:
             tracker.info(note)
+    if tracker is not None:
+        tracker.info(f"data: training on {_describe(train_ds)}; validating on {_describe(val_ds)}")
     sampler = EpochSampler(len(train_ds), info.rank, info.world_size, args.seed,
                            with_epoch=getattr(train_ds, "fresh_each_epoch", False))
     train_loader = data.build_dataloader(train_ds, args, shuffle=False, sampler=sampler)

@@ -24,7 +24,8 @@ Each rank scores its own shard (the trainer shards without padding), per-clip va
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -38,8 +39,8 @@ from wubugaad.train.baselines import BASELINE_PREFIXES, baseline_predictions, le
 
 __all__ = ["RECON_METRIC_KEYS", "PRED_METRIC_KEYS", "COPY_LAST_METRIC_KEYS", "FLOW_EXTRAP_METRIC_KEYS",
            "BENCH_METRIC_KEYS", "LEARNED_GAIN_KEY", "VAL_METRIC_KEYS", "metric_keys", "is_baseline",
-           "is_per_step", "per_step_key", "evaluate", "to_unit", "write_grid", "write_clip", "write_samples",
-           "generate", "prepare_batch", "image_grid"]
+           "per_video_key", "is_per_video", "is_per_step", "per_step_key", "evaluate", "to_unit",
+           "write_grid", "write_clip", "write_samples", "generate", "prepare_batch", "image_grid"]
 
 
 SCORE_NAMES = ("mse", "psnr", "ssim", "lpips")
@@ -59,6 +60,9 @@ VAL_METRIC_KEYS = (RECON_METRIC_KEYS + PRED_METRIC_KEYS + COPY_LAST_METRIC_KEYS 
 _MODE_KEYS = {"recon": RECON_METRIC_KEYS, "pred": PRED_METRIC_KEYS, "copy": COPY_LAST_METRIC_KEYS,
               "flow": FLOW_EXTRAP_METRIC_KEYS}
 _BENCH_PREFIX = {"pred": "", **BASELINE_PREFIXES}
+# reported per video when the validation set has several (``video/<name>/<metric>``), with the gain
+PER_VIDEO_PREFIX = "video/"
+PER_VIDEO_METRICS = (PRED_METRIC_KEYS[1], COPY_LAST_METRIC_KEYS[1], FLOW_EXTRAP_METRIC_KEYS[1])
 # context frames each baseline needs: copy-last one, the flow extrapolation a pair
 _BASELINE_CONTEXT = {"copy": 1, "flow": 2}
 BENCH_FUNCTIONS = {"mse": metrics.bench_mse, "mae": metrics.bench_mae, "ssim": metrics.bench_ssim,
@@ -92,8 +96,19 @@ def metric_keys(num_input_frames: int, with_lpips: bool, num_predict_frames: int
 
 
 def is_baseline(key: str) -> bool:
-    """True for the scores of a baseline (``copy_last_*``, ``flow_extrap_*``), which never change."""
-    return key.startswith(tuple(BASELINE_PREFIXES.values()))
+    """True for the scores of a baseline (``copy_last_*``, ``flow_extrap_*``, of the whole set or of one
+    video), which never change."""
+    return key.rpartition("/")[2].startswith(tuple(BASELINE_PREFIXES.values()))
+
+
+def per_video_key(video: str, key: str) -> str:
+    """Name of metric ``key`` on the clips of one video of the validation set: ``video/<name>/pred_psnr``."""
+    return f"{PER_VIDEO_PREFIX}{video}/{key}"
+
+
+def is_per_video(key: str) -> bool:
+    """True for the figures of one video (kept out of the console summary)."""
+    return key.startswith(PER_VIDEO_PREFIX)
 
 
 def is_per_step(key: str) -> bool:
@@ -144,13 +159,16 @@ def _bench_scores(pred: torch.Tensor, target: torch.Tensor, prefix: str, per_ste
 def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torch.device,
              lpips_metric=None, autocast: Callable = contextlib.nullcontext,
              progress: Callable = lambda it, **_: it, num_predict_frames: int = 0,
-             baseline_cache: dict[str, float] | None = None) -> dict[str, float]:
+             baseline_cache: dict[str, float] | None = None,
+             video_names: Sequence[str] | None = None) -> dict[str, float]:
     """Mean metrics over every clip of every rank's ``loader`` (the raw model, not the DDP wrapper), and
     ``learned_gain_db`` when a baseline is scored.
 
     ``num_predict_frames`` > 0 adds the per-future-step benchmark keys (clips must have that many targets).
     ``baseline_cache``: an empty dict is filled with the baselines' means; a filled one is reused instead
     of scoring them again (the same validation set every time; None: score them every call).
+    ``video_names``: with more than one, batches carry ``"video"`` (an index into it) and the PSNRs of
+    ``PER_VIDEO_METRICS`` and the learned gain are also reported per video, as ``video/<name>/<metric>``.
     """
     was_training = model.training
     model.eval()
@@ -158,7 +176,10 @@ def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torc
     reuse = bool(baseline_cache)
     keys = [k for k in all_keys if not (reuse and is_baseline(k))]
     per_step = num_predict_frames > 0
+    videos = list(video_names) if video_names is not None and len(video_names) > 1 else []
+    video_keys = [k for k in PER_VIDEO_METRICS if k in keys]
     sums = torch.zeros(len(keys) + 1, dtype=torch.float64, device=device)  # last slot: clip count
+    video_sums = torch.zeros(len(videos), len(video_keys) + 1, dtype=torch.float64, device=device)
     for batch in progress(loader, desc="val"):
         clip, flow = prepare_batch(batch, device)
         target = clip[:, num_input_frames:].float()
@@ -173,20 +194,34 @@ def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torc
                 scores[_MODE_KEYS[mode][SCORE_NAMES.index(name)]] = value
             if mode != "recon":
                 scores.update(_bench_scores(pred, target, _BENCH_PREFIX[mode], per_step))
-        sums += torch.stack([scores[k].sum().double() for k in keys] + [sums.new_tensor(clip.shape[0])])
-    distributed.all_reduce_sum(sums)
+        ones = sums.new_ones(clip.shape[0])
+        sums += torch.stack([scores[k].sum().double() for k in keys] + [ones.sum()])
+        if videos:
+            rows = torch.stack([scores[k].double() for k in video_keys] + [ones], dim=1)  # (B, keys + 1)
+            video_sums.index_add_(0, batch["video"].to(device), rows)
+    both = torch.cat([sums, video_sums.flatten()])
+    distributed.all_reduce_sum(both)  # one collective for the overall and the per-video sums
     model.train(was_training)
-    totals = sums.tolist()
-    count = max(totals[-1], 1.0)
-    means = dict(zip(keys, (v / count for v in totals[:-1]), strict=True))
+    totals = both.tolist()
+    count = max(totals[len(keys)], 1.0)
+    means = dict(zip(keys, (v / count for v in totals[:len(keys)]), strict=True))
+    width = len(video_keys) + 1
+    for v, name in enumerate(videos):
+        *values, clips = totals[len(keys) + 1 + v * width:len(keys) + 1 + (v + 1) * width]
+        if clips > 0:  # a video with no validation window has no figures
+            means.update({per_video_key(name, k): x / clips for k, x in zip(video_keys, values, strict=True)})
     if reuse:
-        means.update({k: baseline_cache[k] for k in all_keys if is_baseline(k)})
+        means.update(baseline_cache)
     elif baseline_cache is not None:
         baseline_cache.update({k: v for k, v in means.items() if is_baseline(k)})
     out = {k: means[k] for k in all_keys}
-    gain = learned_gain(out)
-    if gain is not None:
-        out[LEARNED_GAIN_KEY] = gain
+    for name in [None, *videos]:  # the whole set, then each video
+        key = (lambda metric: metric) if name is None else functools.partial(per_video_key, name)
+        figures = {k: means[key(k)] for k in PER_VIDEO_METRICS if key(k) in means}
+        out.update({key(k): v for k, v in figures.items()})
+        gain = learned_gain(figures)
+        if gain is not None:
+            out[key(LEARNED_GAIN_KEY)] = gain
     return out
 
 
