@@ -38,9 +38,10 @@ from wubugaad.train import distributed, exits, metrics
 from wubugaad.train.baselines import BASELINE_PREFIXES, baseline_predictions, learned_gain
 
 __all__ = ["RECON_METRIC_KEYS", "PRED_METRIC_KEYS", "COPY_LAST_METRIC_KEYS", "FLOW_EXTRAP_METRIC_KEYS",
-           "BENCH_METRIC_KEYS", "LEARNED_GAIN_KEY", "VAL_METRIC_KEYS", "metric_keys", "is_baseline",
-           "per_video_key", "is_per_video", "is_per_step", "per_step_key", "evaluate", "to_unit",
-           "write_grid", "write_clip", "write_samples", "generate", "prepare_batch", "image_grid"]
+           "BENCH_METRIC_KEYS", "LEARNED_GAIN_KEY", "CHECKPOINT_METRIC_KEYS", "VAL_METRIC_KEYS",
+           "metric_keys", "is_baseline", "per_video_key", "is_per_video", "is_per_step", "per_step_key",
+           "evaluate", "to_unit", "write_grid", "write_clip", "write_samples", "generate", "prepare_batch",
+           "image_grid"]
 
 
 SCORE_NAMES = ("mse", "psnr", "ssim", "lpips")
@@ -109,6 +110,12 @@ def per_video_key(video: str, key: str) -> str:
 def is_per_video(key: str) -> bool:
     """True for the figures of one video (kept out of the console summary)."""
     return key.startswith(PER_VIDEO_PREFIX)
+
+
+# metrics that can select the best checkpoint (not the baselines': they do not train); on a fixed validation
+# set the learned gain ranks checkpoints as the prediction PSNR it is computed from does
+CHECKPOINT_METRIC_KEYS = (RECON_METRIC_KEYS + PRED_METRIC_KEYS
+                          + tuple(k for k in BENCH_METRIC_KEYS if not is_baseline(k)) + (LEARNED_GAIN_KEY,))
 
 
 def is_per_step(key: str) -> bool:
