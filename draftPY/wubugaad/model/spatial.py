@@ -78,6 +78,7 @@ from wubugaad.data.flow import OPENCV_TYPES
 from wubugaad.data.warp import warp
 from wubugaad.gaad.boxes import box_masks, cached_box_masks
 from wubugaad.gaad.regions import paint
+from wubugaad.model.flow_reads import flow_reads
 
 GENERATOR_TYPES = ("spatial", "global")
 FLOW_PRIORS = ("none", *OPENCV_TYPES)
@@ -229,8 +230,8 @@ class SpatialGenerator(nn.Module):
         self.rollout = bool(cfg.gen_rollout)
         self.use_warp = bool(cfg.gen_use_warp)
         two_frames = int(cfg.num_input_frames) >= 2
-        self.use_flow_prior = self.use_warp and cfg.gen_flow_prior != "none" and two_frames
-        self.use_flow_input = self.use_warp and (bool(cfg.use_wubu_motion_branch) or self.use_flow_prior)
+        reads = flow_reads(cfg)
+        self.use_flow_prior, self.use_flow_input = reads.generator_prior, reads.generator_input
         self.max_flow = float(cfg.gen_max_flow_px)
         latent_dim = int(cfg.latent_dim)
         self.body = SpatialBody(cfg, latent_dim + context_dim + appearance_dim, token_dim)

@@ -17,9 +17,9 @@ from pathlib import PurePath
 
 from wubugaad.data import moving_objects
 from wubugaad.data.augment import AugmentConfig
-from wubugaad.data.flow import loader_flow_method, loader_flow_pairs
 from wubugaad.model.config import STACK_KEYS, ModelConfig
 from wubugaad.model.discriminator import stem_stride
+from wubugaad.model.flow_reads import flow_reads
 from wubugaad.model.vaegan import model_problems
 from wubugaad.train.flags import (
     LPIPS_METRICS,
@@ -133,13 +133,14 @@ def validate_args(args: argparse.Namespace) -> list[str]:
 
 
 def moving_objects_config(args: argparse.Namespace) -> moving_objects.MovingObjectsConfig:
-    """The moving-object source settings of a parsed command line."""
+    """The moving-object source settings of a parsed command line (the loader's flow: what the model
+    reads)."""
+    reads = flow_reads(args)
     return moving_objects.MovingObjectsConfig(
         name=args.dataset, path=args.mnist_path, height=args.image_h, width=args.image_w,
         channels=args.num_channels, frames=args.num_input_frames + args.num_predict_frames,
         train_sequences=args.moving_train_sequences, test_sequences=args.moving_test_sequences,
-        seed=args.seed, cache_dir=args.cache_dir, flow=loader_flow_method(args),
-        flow_pairs=loader_flow_pairs(args))
+        seed=args.seed, cache_dir=args.cache_dir, flow=reads.loader_method, flow_pairs=reads.loader_pairs)
 
 
 def trains_discriminator(args: argparse.Namespace) -> bool:

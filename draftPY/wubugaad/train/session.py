@@ -27,6 +27,7 @@ from torch.utils.data import Sampler, Subset, default_collate
 from wubugaad.data import datasets as data
 from wubugaad.data import moving_objects
 from wubugaad.model import vaegan as model_lib
+from wubugaad.model.flow_reads import flow_reads
 from wubugaad.optim import groups
 from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer, legacy_q_state
 from wubugaad.optim.qcontrol import HAKMEMQController
@@ -153,7 +154,8 @@ def _datasets(args, info: distributed.DistInfo):
     """(train, validation or None) of the chosen source; the moving-object sources validate on their
     fixed test set."""
     if args.dataset == "video":
-        return data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier)
+        return data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier,
+                                   flow=flow_reads(args).loader_method)
     return moving_objects.build_datasets(config.moving_objects_config(args), info.rank, info.world_size,
                                          barrier=distributed.barrier)
 
