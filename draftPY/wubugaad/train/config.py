@@ -143,14 +143,6 @@ def moving_objects_config(args: argparse.Namespace) -> moving_objects.MovingObje
         seed=args.seed, cache_dir=args.cache_dir, flow=reads.loader_method, flow_pairs=reads.loader_pairs)
 
 
-def trains_discriminator(args: argparse.Namespace) -> bool:
-    """Whether the run has a discriminator to train: something reads it — the adversarial term
-    (``--lambda_gan`` > 0) or the Q-controller, which watches its losses. Otherwise (``--lambda_gan 0``, the
-    benchmarks' plain reconstruction training) it is neither run nor trained: on Moving Fashion-MNIST its
-    forward and backward passes took a third of the step time for nothing."""
-    return args.lambda_gan > 0 or args.q_controller_enabled
-
-
 def resolve_generator_type(args: argparse.Namespace) -> str:
     """``--generator_type`` as given, else spatial with context frames and global without."""
     if args.generator_type is not None:

@@ -28,6 +28,7 @@ from wubugaad.data import datasets as data
 from wubugaad.data import moving_objects
 from wubugaad.model import vaegan as model_lib
 from wubugaad.model.flow_reads import flow_reads
+from wubugaad.model.losses import LossConfig
 from wubugaad.optim import groups
 from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer, legacy_q_state
 from wubugaad.optim.qcontrol import HAKMEMQController
@@ -122,6 +123,7 @@ class Session:
     sample_batch: dict
     fixed_z: torch.Tensor
     lpips: object | None
+    losses: LossConfig              # the objective's weights, GAN schedule and whether D trains
     q_g: HAKMEMQController | None = None  # the Q-controllers steering opt_g / opt_d (None when off)
     q_d: HAKMEMQController | None = None
     ema: WeightAverage | None = None  # the averaged weights validation reads (None: --ema_decay 0)
@@ -335,7 +337,8 @@ def setup(args) -> Session:
                 scaler_g=amp.make_scaler(args, info.device), scaler_d=amp.make_scaler(args, info.device),
                 autocast=amp.autocast_factory(args, info.device), train_loader=train_loader,
                 train_sampler=sampler, val_loader=val_loader, sample_batch=sample_batch, fixed_z=fixed_z,
-                lpips=lpips, q_g=q_g, q_d=q_d, schedule=_schedule(args, sampler),
+                lpips=lpips, losses=LossConfig.from_args(args), q_g=q_g, q_d=q_d,
+                schedule=_schedule(args, sampler),
                 ema=WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None)
     if args.load_checkpoint:
         _resume(s)
