@@ -18,7 +18,6 @@ from pathlib import PurePath
 from wubugaad.data import moving_objects
 from wubugaad.data.augment import AugmentConfig
 from wubugaad.model.config import STACK_KEYS, ModelConfig
-from wubugaad.model.discriminator import stem_stride
 from wubugaad.model.flow_reads import flow_reads
 from wubugaad.model.vaegan import model_problems
 from wubugaad.train.flags import (
@@ -29,6 +28,7 @@ from wubugaad.train.flags import (
     add_training_flags,
     add_wubu_flags,
 )
+from wubugaad.train.upgrade import upgrade_config
 
 # Counts that must be >= 1 (the network's own limits come from `model_problems`).
 POSITIVE_INTS = (
@@ -213,30 +213,13 @@ def resolved_config(args: argparse.Namespace) -> dict:
 
 
 def args_from_config(config: dict) -> argparse.Namespace:
-    """Namespace for a saved resolved config (sampling script): today's defaults, overlaid by saved values.
+    """Namespace for a saved resolved config (sampling script): today's defaults, overlaid by saved values
+    made explicit where a setting changed meaning since (``upgrade.upgrade_config``).
 
     Flags added after the checkpoint was written keep their defaults; unknown old keys are kept as well.
     """
     args = build_parser().parse_args([])
-    # checkpoints written before the spatial generator existed hold the global one
-    args.generator_type = "global"
-    for name, value in config.items():
+    for name, value in upgrade_config(config).items():
         setattr(args, name, value)
     args.generator_type = resolve_generator_type(args)
-    if "optical_flow_scale" not in config and args.disc_stem_stride == 0:
-        # written before the automatic D stem grew to stride 8 at 256 px: its D was built with 4 there
-        args.disc_stem_stride = min(stem_stride(args.image_h, args.image_w, 0), 4)
-    if "gen_flow_prior" not in config:
-        # written before the flow prior existed: its generator has no prior gate
-        args.gen_flow_prior = "none"
-        args.gen_extrapolate = False
-    if "gen_synthesis" not in config:
-        # written before the synthesis became optional: its head always blends one in
-        args.gen_synthesis = True
-    if "latent_map_channels" not in config:
-        # written before the spatial latent existed: only the vector z
-        args.latent_map_channels = 0
-    if "gen_rollout" not in config:
-        # written before the rollout existed: its head predicts all target frames in one pass
-        args.gen_rollout = False
     return broadcast_stack_lists(args)

@@ -30,7 +30,7 @@ from wubugaad.model import vaegan as model_lib
 from wubugaad.model.flow_reads import flow_reads
 from wubugaad.model.losses import LossConfig
 from wubugaad.optim import groups
-from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer, legacy_q_state
+from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer
 from wubugaad.optim.qcontrol import HAKMEMQController
 from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
@@ -256,9 +256,8 @@ def _resume(s: Session) -> None:
     else:
         s.tracker.info("architecture changed: optimizer and scaler states start fresh")
     _resume_average(s, payload, exact)
-    for controller, key, opt_key in ((s.q_g, "q_controller_g", "opt_g"), (s.q_d, "q_controller_d", "opt_d")):
-        # checkpoints written while the controller lived inside the optimizer hold it there as well
-        state = payload.get(key) or legacy_q_state(payload.get(opt_key))
+    for controller, key in ((s.q_g, "q_controller_g"), (s.q_d, "q_controller_d")):
+        state = payload.get(key)
         if controller is not None and state is not None:
             controller.load_state_dict(state)
     extra = payload.get("extra") or {}
