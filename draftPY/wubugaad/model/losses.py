@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from wubugaad.flagconfig import FlagConfig
+from wubugaad.loss_names import DISC_LOSS_KEYS, GEN_LOSS_KEYS, LOSS_KEYS
 
 if TYPE_CHECKING:
     from wubugaad.model.vaegan import ModelOutput
@@ -34,11 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["GEN_LOSS_KEYS", "DISC_LOSS_KEYS", "LOSS_KEYS", "RECON_LOSSES", "LossConfig",
            "reconstruction_loss", "kl_divergence", "generator_losses", "discriminator_loss"]
 
-# Breakdown keys, the one list of them: the trainer averages these, the Q-controller and the logger read them.
-GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_forecast", "loss_g_kl", "loss_g_kl_map", "loss_g_adv",
-                 "loss_g_total")
-DISC_LOSS_KEYS = ("loss_d_real", "loss_d_fake", "loss_d_total")
-LOSS_KEYS = GEN_LOSS_KEYS + DISC_LOSS_KEYS
 RECON_LOSSES = ("l1", "mse", "l1+mse")
 
 
