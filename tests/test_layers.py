@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "draftPY" / "wubugaad"
 
 # layer → the layers its modules may import (always including its own). Root modules are layers of
 # their own: `flagconfig` (the typed-config base), `tempfiles` (atomic-write names) and `loss_names` (the
-# loss breakdown's keys, read by the model and the Q-controllers), which import nothing of the package, `config` (the shim over train's parser) and the package `__init__`.
+# loss breakdown's keys, read by the model and the Q-controllers), which import nothing of the package,
+# `config` (the shim over train's parser) and the package `__init__`.
 ALLOWED = {
     "flagconfig": {"flagconfig"},
     "tempfiles": {"tempfiles"},
