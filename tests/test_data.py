@@ -34,15 +34,7 @@ def make_args(tmp_path, **overrides):
 
 def decode_all(path: Path) -> np.ndarray:
     """Every BGR frame of a video, straight from OpenCV (the reference the cache is checked against)."""
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return np.stack(frames)
+    return np.stack(list(video_cache.decoded_frames(path)))
 
 
 def frames_of(ds, i) -> set[tuple[int, int]]:

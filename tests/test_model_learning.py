@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from wubugaad.data.flow import opencv_flow
-from wubugaad.data.video_cache import make_demo_video
+from wubugaad.data.video_cache import decoded_frames, make_demo_video
 from wubugaad.model.losses import LossConfig, discriminator_loss, generator_losses
 from wubugaad.model.vaegan import aligned_clips, build
 from wubugaad.train.amp import clip_and_step
@@ -21,15 +21,7 @@ def demo_clip(tmp_path, T: int, size: int = 32, start: int = 20) -> tuple[torch.
     """`(1, T, 3, size, size)` in [-1, 1]: frames start … start+T−1 of a generated demo video, and their
     DIS flow `(1, T−1, 2, size, size)` as the data loader computes it."""
     path = make_demo_video(tmp_path / "demo.mp4", start + T, size, size, seed=0)
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    frames = np.stack(frames[start : start + T])
+    frames = np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in decoded_frames(path)][start : start + T])
     clip = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     return clip.unsqueeze(0), torch.from_numpy(opencv_flow(frames, "dis")).unsqueeze(0)
 
