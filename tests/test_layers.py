@@ -22,7 +22,7 @@ ALLOWED = {
     "geometry": {"geometry"},
     "wubu": {"wubu", "geometry"},
     "gaad": {"gaad", "geometry"},
-    "data": {"data", "flagconfig", "tempfiles"},
+    "data": {"data", "geometry", "flagconfig", "tempfiles"},
     "optim": {"optim", "geometry", "loss_names"},
     "model": {"model", "wubu", "gaad", "geometry", "data", "flagconfig", "loss_names"},
     "report": {"report"},

@@ -5,9 +5,9 @@ import pytest
 import torch
 from _sync_guard import no_host_sync
 from test_model import MOTION, clip_and_flow, make, randomise_output_conv
-from wubugaad.data.warp import warp
 from wubugaad.gaad.boxes import box_masks, cached_box_masks, cached_boxes
 from wubugaad.gaad.regions import paint
+from wubugaad.geometry.warp import warp
 from wubugaad.model.spatial import FLOW_PRIOR_GATE_GAIN
 from wubugaad.model.vaegan import MODES
 

@@ -75,9 +75,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from wubugaad.data.flow import OPENCV_TYPES
-from wubugaad.data.warp import warp
 from wubugaad.gaad.boxes import box_masks, cached_box_masks
 from wubugaad.gaad.regions import paint
+from wubugaad.geometry.warp import warp
 from wubugaad.model.flow_reads import flow_reads
 
 GENERATOR_TYPES = ("spatial", "global")
