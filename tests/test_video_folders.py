@@ -12,7 +12,7 @@ from test_trainer import fake_build, read_metrics, tiny_argv
 from wubugaad.data.datasets import build_datasets
 from wubugaad.data.video_cache import make_demo_video
 from wubugaad.report import page
-from wubugaad.train import config, session, trainer, validation
+from wubugaad.train import config, session, tracking, trainer, validation
 
 
 def three_videos(folder):
@@ -74,6 +74,8 @@ def test_a_run_on_a_folder_summarises_it_and_logs_and_reports_each_video(tmp_pat
     for name in ("one.mp4", "two.mp4"):
         keys = ("pred_psnr", "flow_extrap_psnr", "learned_gain_db")
         assert {f"val/video/{name}/{k}" for k in keys} <= set(last)
+    assert not [k for k in last if k not in ("step", "epoch") and not tracking.is_declared_key(k)]
+    assert not tracking.is_declared_key("val/video/one.mp4/pred_ssim")
     assert "validation @ step" in out and "video/one.mp4" not in out  # kept out of the console summary
     report = (tmp_path / "run" / page.REPORT_NAME).read_text(encoding="utf-8")
     assert "Per video" in report and "two.mp4" in report

@@ -57,8 +57,8 @@ class DemoStreamConfig:
     train_scenes: int = 2000         # per epoch
     test_scenes: int = 64
     seed: int = 42
-    flow: str | None = None          # OpenCV flow method the items carry (``flow.loader_flow_method``)
-    flow_pairs: tuple[int, ...] | None = None  # the pairs computed, None = all (``flow.loader_flow_pairs``)
+    flow: str | None = None          # OpenCV flow method the items carry (``model.flow_reads``)
+    flow_pairs: tuple[int, ...] | None = None  # the pairs computed, None = all (``model.flow_reads``)
 
 
 @dataclass(frozen=True)

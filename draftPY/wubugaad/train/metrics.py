@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from wubugaad.data.warp import warp
+from wubugaad.geometry.warp import warp
 
 PSNR_MAX_DB = 100.0
 ALEXNET_HUB_FILE = "alexnet-owt-7be5be79.pth"

@@ -39,9 +39,9 @@ from wubugaad.train.baselines import BASELINE_PREFIXES, baseline_predictions, le
 
 __all__ = ["RECON_METRIC_KEYS", "PRED_METRIC_KEYS", "COPY_LAST_METRIC_KEYS", "FLOW_EXTRAP_METRIC_KEYS",
            "BENCH_METRIC_KEYS", "LEARNED_GAIN_KEY", "CHECKPOINT_METRIC_KEYS", "VAL_METRIC_KEYS",
-           "metric_keys", "is_baseline", "per_video_key", "is_per_video", "is_per_step", "per_step_key",
-           "evaluate", "to_unit", "write_grid", "write_clip", "write_samples", "generate", "prepare_batch",
-           "image_grid"]
+           "PER_VIDEO_METRICS", "metric_keys", "is_baseline", "per_video_key", "is_per_video", "is_per_step",
+           "per_step_key", "evaluate", "to_unit", "write_grid", "write_clip", "write_samples", "generate",
+           "prepare_batch", "image_grid"]
 
 
 SCORE_NAMES = ("mse", "psnr", "ssim", "lpips")
