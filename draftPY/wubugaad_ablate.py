@@ -92,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     def on_finish(row: dict) -> None:
         finished.append(row)
         bar.update(1)
+        gain = row.get("learned_gain_db")
         bar.write(f"{row['variant']} seed {row['seed']}: {row['status']}, step {row['steps']}, "
-                  f"prediction PSNR {row.get('pred_psnr', float('nan')):.2f} dB")
+                  f"prediction PSNR {row.get('pred_psnr', float('nan')):.2f} dB"
+                  + ("" if gain is None else f", learned gain {gain:+.2f} dB"))
 
     runner = ablation.Runner(study, out, ENTRY, own.jobs, own.retry_failed, on_finish)
     bar.update(sum(1 for run in runs if runner.result(run) is not None))
