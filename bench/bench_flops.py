@@ -12,15 +12,15 @@ Counting: ``torch.utils.flop_counter.FlopCounterMode`` on the CPU, float32, one 
 It counts matrix products and convolutions (2 FLOPs per multiply-add, so OpenSTL's fvcore figures, one
 per multiply-add, are half of ours for the same network) and nothing elementwise, so norms, the Poincaré
 maps, ``grid_sample`` and the region painting add nothing; they are a small share on these shapes.
-Flow that the data loader computes with OpenCV (DIS, ``wubugaad.data.flow``) is outside the model and not
-counted; RAFT, which runs inside it, is.
+Flow that the data loader computes with OpenCV (DIS, ``wubugaad.model.flow_reads``) is outside the model
+and not counted; RAFT, which runs inside it, is.
 
 - ``forward_gflops_per_frame``: ``model(clip, mode="predict")`` (what sampling and the benchmarks score)
   over the number of predicted frames.
 - ``train_gflops_per_clip``: one training step's generator forward and backward (``mode="train"``), D's
   step on real and fake, and the adversarial term back through the frozen D (counted as after the
   ``--gan_start_step`` ramp, its steady state; D is left out when the run trains none,
-  ``config.trains_discriminator``). Surrogate losses (means of every output the real losses read,
+  ``LossConfig.trains_discriminator``). Surrogate losses (means of every output the real losses read,
   ``LOSS_INPUTS``) stand in for them: the same backward paths, and their own cost is elementwise.
   MFU on a card = train_gflops_per_clip · clips/s / the card's peak (``mfu.py``).
 - ``memory``: an estimate of peak training memory at ``--memory-batch`` (default: the configuration's
@@ -47,9 +47,10 @@ import torch
 from _common import FIXTURE, config_argv, emit, machine
 from bench_mfmnist import CONTEXT, FUTURE, GENERATOR_FLAGS, LOSS_FLAGS
 from torch.utils.flop_counter import FlopCounterMode
-from wubugaad.data.flow import loader_flow_method
 from wubugaad.model import vaegan
 from wubugaad.model.discriminator import judging
+from wubugaad.model.flow_reads import flow_reads
+from wubugaad.model.losses import LossConfig
 from wubugaad.train import config
 
 MFMNIST = ["--dataset", "moving_fmnist", "--num_input_frames", str(CONTEXT), "--num_predict_frames",
@@ -77,7 +78,7 @@ def example_clip(args, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.T
     gen = torch.Generator().manual_seed(seed)
     clip = torch.rand(batch, T, args.num_channels, args.image_h, args.image_w, generator=gen) * 2 - 1
     flow = None
-    if loader_flow_method(args) is not None:
+    if flow_reads(args).loader_method is not None:
         flow = torch.zeros(batch, T - 1, 2, args.image_h, args.image_w)
     return clip, flow
 
@@ -115,7 +116,7 @@ def training_pass(model: torch.nn.Module, disc: torch.nn.Module, args, clip: tor
     disc.train()
     out = model(clip, mode="train", flow=flow)
     g_loss = surrogate_loss(out)
-    if config.trains_discriminator(args):
+    if LossConfig.from_args(args).trains_discriminator:
         real, fake = vaegan.aligned_clips(clip, out.prediction, args.num_input_frames,
                                           args.disc_context_frames)
         cond = out.condition
@@ -155,7 +156,7 @@ def saved_bytes(model: torch.nn.Module, disc: torch.nn.Module, args, batch: int,
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), cast:
         model.train()
         out = model(clip, mode="train", flow=flow)
-        if config.trains_discriminator(args):
+        if LossConfig.from_args(args).trains_discriminator:
             real, fake = vaegan.aligned_clips(clip, out.prediction, args.num_input_frames,
                                               args.disc_context_frames)
             both = None if out.condition is None else torch.cat([out.condition, out.condition])
@@ -192,7 +193,8 @@ def measure(name: str, extra: list[str], memory_batch: int | None, with_memory: 
         "image": f"{args.image_w}x{args.image_h}x{args.num_channels}",
         "frames": f"{args.num_input_frames}+{P}", "batch_size": args.batch_size,
         "motion": args.optical_flow_net_type if args.use_wubu_motion_branch else None,
-        "loader_flow": loader_flow_method(args), "trains_discriminator": config.trains_discriminator(args),
+        "loader_flow": flow_reads(args).loader_method,
+        "trains_discriminator": LossConfig.from_args(args).trains_discriminator,
         "parameters_g": sum(p.numel() for p in model.parameters()),
         "parameters_g_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "parameters_d": sum(p.numel() for p in disc.parameters()),
