@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from test_entry import ENTRY, tiny_run_argv
+from test_moving_objects import make_source
 from wubugaad.train import config, trainer
 from wubugaad.train.checkpoint import checkpoint_name, load_checkpoint
 
@@ -75,18 +76,33 @@ def _run_entry(wrapper, argv: list[str], cwd, nproc: int) -> subprocess.Complete
                           text=True, timeout=600)
 
 
-def test_torchrun_two_ranks_match_one_process_with_the_doubled_batch(tmp_path):
+def _source_argv(source: str, tmp_path) -> list[str]:
+    """Flags of a data source: the video fixture (``tiny_run_argv``'s own), or fresh moving-object
+    sequences from a small synthetic idx folder (validated on their fixed test set)."""
+    if source == "video":
+        return []
+    return ["--dataset", "moving_fmnist", "--mnist_path", str(make_source(tmp_path)), "--num_channels", "1",
+            "--image_h", "32", "--image_w", "32", "--moving_train_sequences", "16",
+            "--moving_test_sequences", "2"]
+
+
+@pytest.mark.parametrize("source", ["video", "moving_objects"])
+def test_torchrun_two_ranks_match_one_process_with_the_doubled_batch(tmp_path, source):
     """The real entry script under ``torchrun --standalone --nproc_per_node 2`` (gloo), batch 2 per rank,
-    against one process with batch 4: the same clips each step (the sampler gives rank r every second one),
-    so the first step's logged losses agree to float rounding and the weights after 3 steps (G, D and the
-    averaged G) within a tolerance that the ranks training on their halves alone would exceed."""
+    against one process with batch 4: the same clips each step (the sampler gives rank r every second one;
+    fresh moving-object sequences are a function of their key, not of the rank), so the first step's
+    logged losses agree to float rounding and the weights after 3 steps (G, D and the averaged G) within a
+    tolerance that the ranks training on their halves alone would exceed."""
     wrapper = tmp_path / "noise_free_entry.py"
     wrapper.write_text(NOISE_FREE_ENTRY)
     runs = {}
     for name, nproc, batch in (("ranks", 2, 2), ("single", 1, 4)):
         argv = tiny_run_argv(tmp_path / name, "--max_steps", str(STEPS), "--epochs", "5", "--batch_size",
                              str(batch), "--wubu_dropout", "0", "--no_augment", "--deterministic",
-                             "--save_interval", "0")
+                             "--save_interval", "0", *_source_argv(source, tmp_path))
+        if source != "video":  # the moving objects validate on their own test set
+            at = argv.index("--validation_video_path")
+            del argv[at:at + 2]
         done = _run_entry(wrapper, argv, tmp_path, nproc)
         assert done.returncode == 0, done.stderr[-3000:]
         run = tmp_path / name / "run"
