@@ -13,7 +13,8 @@
 #   env.txt       nvidia-smi name/memory/driver, torch/CUDA versions, missing Python packages
 #   pytest.log    `pytest -k cuda`: the [cuda] variants (bf16 AMP steps of the real trainer on CUDA)
 #   train.log     the research launcher (run_vaegan.sh) with USE_AMP=true COMPILE=true, 20 steps, on the
-#                 generated 256×256 demo video: compile time shows as the first step's seconds
+#                 generated 256×256 demo video, then its metrics.jsonl (step 1's train/seconds_per_step
+#                 holds the compilation)
 #   bench.jsonl   bench_train.py research and research-amp: step time, data-wait share, host syncs
 #   flops.jsonl   bench_flops.py research (FLOPs per clip, no memory estimate) and mfu.py's lines: MFU of
 #                 both bench runs against the card's dense bf16 peak
@@ -109,6 +110,8 @@ part train_amp_compile 150 "$RESULTS/train.log" env \
     USE_LPIPS_FOR_VERIFICATION=false LOAD_STRICT=false VAL_INTERVAL=1000 VAL_MAX_CLIPS=8 SAMPLE_FORMAT=png \
     LOG_INTERVAL=1 EXTRA_ARGS="--optical_flow_random_init ${SHRINK[*]}" PAUSE_AT_END=false \
     bash "$REPO/run_vaegan.sh"
+# its metrics (train/seconds_per_step of step 1 holds the compilation) into the same log
+find "$WORK/run" -name metrics.jsonl -exec cat {} + >> "$RESULTS/train.log" 2>/dev/null
 
 for cfg in research research-amp; do
     part "bench_${cfg//-/_}" 70 "$LOGS" sh -c \

@@ -35,3 +35,4 @@ def test_gpu_check_dry_run_runs_every_part_and_fits_the_window(tmp_path):
     assert flops[0]["config"] == "research" and flops[0]["train_gflops_per_clip"] > 0
     assert [r["config"] for r in flops[1:]] == ["research", "research-amp"]  # mfu.py's lines
     assert json.loads((tmp_path / "mfmnist.json").read_text())["steps"] == 1
+    assert "train/seconds_per_step" in (tmp_path / "train.log").read_text()  # the run's metrics follow it
