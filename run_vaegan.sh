@@ -12,7 +12,11 @@
 #   NPROC_PER_NODE   processes (GPUs) on this machine; > 1 runs torchrun --standalone (one node)
 #   PYTHON_EXE       interpreter that trains (default: venv/bin/python next to this file, else python3 on
 #                    PATH); setup.sh's interpreter for creating venv is BASE_PYTHON
-#   EXTRA_ARGS       further flags appended verbatim, e.g. EXTRA_ARGS="--wubu_s_ablate rotation"
+#   EXTRA_ARGS       further flags appended verbatim, e.g. EXTRA_ARGS="--wubu_s_ablate rotation".
+#                    Every flag of the entry script has a line below except these, left to it:
+#                    --optical_flow_random_init (random RAFT weights: tests and benchmarks only),
+#                    --wubu_s_output_dim / --wubu_m_output_dim (deprecated, ignored), --local_rank
+#                    (old torch.distributed launchers) and --help
 #   DRY_RUN          true: print the command (one shell-quoted line after "DRY_RUN:") instead of running it
 #   PAUSE_AT_END     true: wait for Enter before exiting; auto (default) and false: never (auto pauses only
 #                    a double-clicked run_vaegan.bat)
@@ -53,11 +57,20 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${NUM_PREDICT_FRAMES:=3}"
 : "${FRAME_SKIP:=1}"
 : "${RESIZE_MODE:=crop}"
+: "${DATASET:=video}"
+: "${MNIST_PATH:=}"
+: "${MOVING_TRAIN_SEQUENCES:=10000}"
+: "${MOVING_TEST_SEQUENCES:=10000}"
+: "${MIN_DECODED_FRACTION:=0.9}"
+: "${SCENE_CUT_THRESHOLD:=3.0}"
 : "${SEED:=42}"
 : "${NUM_WORKERS:=4}"
 : "${DETERMINISTIC:=false}"
+: "${RUN_NAME:=}"
+: "${MAX_TRAIN_MINUTES:=0}"
 # ---- encoder: GAAD regions and the motion branch
 : "${LATENT_DIM:=512}"
+: "${LATENT_MAP_CHANNELS:=8}"
 : "${PRIOR:=fixed}"
 : "${GAAD_NUM_REGIONS:=24}"
 : "${GAAD_DECOMPOSITION_TYPE:=hybrid}"
@@ -85,6 +98,9 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${GEN_USE_WARP:=true}"
 : "${GEN_USE_GAAD_PAINT:=true}"
 : "${GEN_ROLLOUT:=true}"
+: "${GEN_SYNTHESIS:=false}"
+: "${GEN_MASK_INIT_LOGIT:=-4.0}"
+: "${GEN_EXTRAPOLATE:=false}"
 : "${GEN_MAX_FLOW_PX:=32}"
 : "${GEN_FLOW_PRIOR:=dis}"
 : "${DISCRIMINATOR_TYPE:=spatio_temporal_cnn}"
@@ -92,6 +108,8 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${DISC_BASE_DISC_CHANNELS:=64}"
 : "${DISC_MAX_DISC_CHANNELS:=512}"
 : "${DISC_TEMPORAL_KERNEL_SIZE:=3}"
+: "${DISC_STEM_STRIDE:=0}"
+: "${DISC_CONTEXT_FRAMES:=2}"
 : "${DISC_MIN_HIDDEN_FC_DIM:=128}"
 : "${DISC_MAX_HIDDEN_FC_DIM:=512}"
 : "${DISC_USE_GAAD_FILM_CONDITION:=true}"
@@ -100,6 +118,7 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${DISC_CNN_CHANNELS_2D:=64 128 256}"
 # ---- WuBu nesting stacks: S (spatial), M (motion), T (temporal)
 : "${WUBU_DROPOUT:=0.1}"
+: "${WUBU_REPLACE_WITH_MLP:=false}"
 : "${WUBU_T_NUM_HEADS:=4}"
 : "${WUBU_S_NUM_LEVELS:=2}"
 : "${WUBU_S_HYPERBOLIC_DIMS:=128 64}"
@@ -132,13 +151,27 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${RECON_LOSS:=l1}"
 : "${LAMBDA_RECON:=100.0}"
 : "${LAMBDA_KL:=1e-4}"
+: "${LAMBDA_KL_MAP:=1e-4}"
 : "${LAMBDA_GAN:=0.1}"
 : "${GAN_START_STEP:=2000}"
 : "${GAN_RAMP_STEPS:=2000}"
 : "${LEARNING_RATE_GEN:=3e-4}"
 : "${LEARNING_RATE_DISC:=1e-4}"
+: "${LR_SCHEDULE:=constant}"
+: "${LR_SCHEDULE_STEPS:=0}"
+: "${LR_WARMUP_STEPS:=0}"
+: "${GEOMETRY_LR_MULT:=1.0}"
+: "${FREEZE_GEOMETRY:=false}"
+# OPTIMIZER: riemannian_adam (AdamW, Riemannian Adam on the Poincare-ball parameters; the ADAM_* lines
+# apply) or risgd (RiemannianEnhancedSGD, the seed's optimizer; RISGD_MOMENTUM applies).
+# RISGD_MAX_GRAD_NORM caps each parameter's gradient in both.
+: "${OPTIMIZER:=riemannian_adam}"
+: "${ADAM_BETA1:=0.9}"
+: "${ADAM_BETA2:=0.999}"
+: "${ADAM_EPS:=1e-8}"
 : "${RISGD_MOMENTUM:=0.9}"
 : "${WEIGHT_DECAY:=0.01}"
+: "${WEIGHT_DECAY_BALL:=false}"
 : "${RISGD_MAX_GRAD_NORM:=2.0}"
 : "${GLOBAL_MAX_GRAD_NORM:=2.0}"
 : "${Q_CONTROLLER_ENABLED:=true}"
@@ -147,6 +180,13 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${COMPILE:=false}"
 : "${DETECT_ANOMALY:=false}"
 : "${MAX_CONSECUTIVE_NONFINITE:=20}"
+# ---- augmentation of training batches (each transform per clip, probability 1/2)
+: "${AUGMENT:=true}"
+: "${AUG_HFLIP:=true}"
+: "${AUG_VFLIP:=true}"
+: "${AUG_TRANSPOSE:=true}"
+: "${AUG_TIME_REVERSE:=true}"
+: "${AUG_CHANNEL_PERMUTE:=true}"
 # ---- logging, validation, samples
 : "${WANDB_ENABLED:=true}"
 : "${WANDB_PROJECT:=WuBuGAADHybridGenV01_Comprehensive}"
@@ -163,6 +203,7 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${VAL_INTERVAL:=0}"
 : "${VAL_MAX_CLIPS:=0}"
 : "${VAL_PRIMARY_METRIC:=pred_psnr}"
+: "${EMA_DECAY:=0.99}"
 : "${NUM_VAL_SAMPLES_TO_LOG:=2}"
 : "${DEMO_NUM_SAMPLES:=4}"
 : "${SAMPLE_FORMAT:=mp4}"
@@ -210,11 +251,20 @@ CMD+=(--num_input_frames "$NUM_INPUT_FRAMES")
 CMD+=(--num_predict_frames "$NUM_PREDICT_FRAMES")
 CMD+=(--frame_skip "$FRAME_SKIP")
 CMD+=(--resize_mode "$RESIZE_MODE")
+CMD+=(--dataset "$DATASET")
+if [[ -n "$MNIST_PATH" ]]; then CMD+=(--mnist_path "$MNIST_PATH"); fi
+CMD+=(--moving_train_sequences "$MOVING_TRAIN_SEQUENCES")
+CMD+=(--moving_test_sequences "$MOVING_TEST_SEQUENCES")
+CMD+=(--min_decoded_fraction "$MIN_DECODED_FRACTION")
+CMD+=(--scene_cut_threshold "$SCENE_CUT_THRESHOLD")
 CMD+=(--seed "$SEED")
 CMD+=(--num_workers "$NUM_WORKERS")
 if is_true "$DETERMINISTIC"; then CMD+=(--deterministic); fi
+if [[ -n "$RUN_NAME" ]]; then CMD+=(--run_name "$RUN_NAME"); fi
+CMD+=(--max_train_minutes "$MAX_TRAIN_MINUTES")
 # ---- encoder: GAAD regions and the motion branch
 CMD+=(--latent_dim "$LATENT_DIM")
+CMD+=(--latent_map_channels "$LATENT_MAP_CHANNELS")
 CMD+=(--prior "$PRIOR")
 CMD+=(--gaad_num_regions "$GAAD_NUM_REGIONS")
 CMD+=(--gaad_decomposition_type "$GAAD_DECOMPOSITION_TYPE")
@@ -242,6 +292,9 @@ CMD+=(--generator_type "$GENERATOR_TYPE")
 if is_true "$GEN_USE_WARP"; then CMD+=(--gen_use_warp); else CMD+=(--no_gen_use_warp); fi
 if is_true "$GEN_USE_GAAD_PAINT"; then CMD+=(--gen_use_gaad_paint); else CMD+=(--no_gen_use_gaad_paint); fi
 if is_true "$GEN_ROLLOUT"; then CMD+=(--gen_rollout); else CMD+=(--no_gen_rollout); fi
+if is_true "$GEN_SYNTHESIS"; then CMD+=(--gen_synthesis); else CMD+=(--no_gen_synthesis); fi
+CMD+=(--gen_mask_init_logit "$GEN_MASK_INIT_LOGIT")
+if is_true "$GEN_EXTRAPOLATE"; then CMD+=(--gen_extrapolate); else CMD+=(--no_gen_extrapolate); fi
 CMD+=(--gen_max_flow_px "$GEN_MAX_FLOW_PX")
 CMD+=(--gen_flow_prior "$GEN_FLOW_PRIOR")
 CMD+=(--discriminator_type "$DISCRIMINATOR_TYPE")
@@ -249,6 +302,8 @@ if is_true "$DISC_APPLY_SPECTRAL_NORM"; then CMD+=(--disc_apply_spectral_norm); 
 CMD+=(--disc_base_disc_channels "$DISC_BASE_DISC_CHANNELS")
 CMD+=(--disc_max_disc_channels "$DISC_MAX_DISC_CHANNELS")
 CMD+=(--disc_temporal_kernel_size "$DISC_TEMPORAL_KERNEL_SIZE")
+CMD+=(--disc_stem_stride "$DISC_STEM_STRIDE")
+CMD+=(--disc_context_frames "$DISC_CONTEXT_FRAMES")
 CMD+=(--disc_min_hidden_fc_dim "$DISC_MIN_HIDDEN_FC_DIM")
 CMD+=(--disc_max_hidden_fc_dim "$DISC_MAX_HIDDEN_FC_DIM")
 if is_true "$DISC_USE_GAAD_FILM_CONDITION"; then CMD+=(--disc_use_gaad_film_condition); fi
@@ -257,6 +312,7 @@ CMD+=(--disc_patch_size "$DISC_PATCH_SIZE")
 CMD+=(--disc_cnn_channels_2d $DISC_CNN_CHANNELS_2D)
 # ---- WuBu nesting stacks: S (spatial), M (motion), T (temporal)
 CMD+=(--wubu_dropout "$WUBU_DROPOUT")
+if is_true "$WUBU_REPLACE_WITH_MLP"; then CMD+=(--wubu_replace_with_mlp); fi
 CMD+=(--wubu_t_num_heads "$WUBU_T_NUM_HEADS")
 CMD+=(--wubu_s_num_levels "$WUBU_S_NUM_LEVELS")
 CMD+=(--wubu_s_hyperbolic_dims $WUBU_S_HYPERBOLIC_DIMS)
@@ -289,13 +345,24 @@ if [[ -n "$WUBU_T_ABLATE" ]]; then CMD+=(--wubu_t_ablate $WUBU_T_ABLATE); fi
 CMD+=(--recon_loss "$RECON_LOSS")
 CMD+=(--lambda_recon "$LAMBDA_RECON")
 CMD+=(--lambda_kl "$LAMBDA_KL")
+CMD+=(--lambda_kl_map "$LAMBDA_KL_MAP")
 CMD+=(--lambda_gan "$LAMBDA_GAN")
 CMD+=(--gan_start_step "$GAN_START_STEP")
 CMD+=(--gan_ramp_steps "$GAN_RAMP_STEPS")
 CMD+=(--learning_rate_gen "$LEARNING_RATE_GEN")
 CMD+=(--learning_rate_disc "$LEARNING_RATE_DISC")
+CMD+=(--lr_schedule "$LR_SCHEDULE")
+CMD+=(--lr_schedule_steps "$LR_SCHEDULE_STEPS")
+CMD+=(--lr_warmup_steps "$LR_WARMUP_STEPS")
+CMD+=(--geometry_lr_mult "$GEOMETRY_LR_MULT")
+if is_true "$FREEZE_GEOMETRY"; then CMD+=(--freeze_geometry); fi
+CMD+=(--optimizer "$OPTIMIZER")
+CMD+=(--adam_beta1 "$ADAM_BETA1")
+CMD+=(--adam_beta2 "$ADAM_BETA2")
+CMD+=(--adam_eps "$ADAM_EPS")
 CMD+=(--risgd_momentum "$RISGD_MOMENTUM")
 CMD+=(--weight_decay "$WEIGHT_DECAY")
+if is_true "$WEIGHT_DECAY_BALL"; then CMD+=(--weight_decay_ball); fi
 CMD+=(--risgd_max_grad_norm "$RISGD_MAX_GRAD_NORM")
 CMD+=(--global_max_grad_norm "$GLOBAL_MAX_GRAD_NORM")
 if is_true "$Q_CONTROLLER_ENABLED"; then CMD+=(--q_controller_enabled); fi
@@ -304,6 +371,13 @@ CMD+=(--amp_dtype "$AMP_DTYPE")
 if is_true "$COMPILE"; then CMD+=(--compile); fi
 if is_true "$DETECT_ANOMALY"; then CMD+=(--detect_anomaly); fi
 CMD+=(--max_consecutive_nonfinite "$MAX_CONSECUTIVE_NONFINITE")
+# ---- augmentation of training batches (each transform per clip, probability 1/2)
+if is_true "$AUGMENT"; then CMD+=(--augment); else CMD+=(--no_augment); fi
+if is_true "$AUG_HFLIP"; then CMD+=(--aug_hflip); else CMD+=(--no_aug_hflip); fi
+if is_true "$AUG_VFLIP"; then CMD+=(--aug_vflip); else CMD+=(--no_aug_vflip); fi
+if is_true "$AUG_TRANSPOSE"; then CMD+=(--aug_transpose); else CMD+=(--no_aug_transpose); fi
+if is_true "$AUG_TIME_REVERSE"; then CMD+=(--aug_time_reverse); else CMD+=(--no_aug_time_reverse); fi
+if is_true "$AUG_CHANNEL_PERMUTE"; then CMD+=(--aug_channel_permute); else CMD+=(--no_aug_channel_permute); fi
 # ---- logging, validation, samples
 if is_true "$WANDB_ENABLED"; then CMD+=(--wandb); fi
 CMD+=(--wandb_project "$WANDB_PROJECT")
@@ -320,6 +394,7 @@ CMD+=(--val_block_size "$VAL_BLOCK_SIZE")
 CMD+=(--val_interval "$VAL_INTERVAL")
 CMD+=(--val_max_clips "$VAL_MAX_CLIPS")
 CMD+=(--val_primary_metric "$VAL_PRIMARY_METRIC")
+CMD+=(--ema_decay "$EMA_DECAY")
 CMD+=(--num_val_samples_to_log "$NUM_VAL_SAMPLES_TO_LOG")
 CMD+=(--demo_num_samples "$DEMO_NUM_SAMPLES")
 CMD+=(--sample_format "$SAMPLE_FORMAT")

@@ -47,6 +47,9 @@ BAT_FLAG_LINE = re.compile(r'^(?:IF (?P<cond>.+?) )?SET "CMD=!CMD! (?P<rest>--.*
 SH_CALL = re.compile(r'run_phase\.sh" (\S+) (\S+)(?: (\S+) (\S+))?$')
 BAT_CALL = re.compile(r'run_phase\.bat" (\S+) (\S+)(?: (\S+) (\S+))?$')
 LAUNCHER_ONLY = {"NPROC_PER_NODE", "PYTHON_EXE", "EXTRA_ARGS", "DRY_RUN", "PAUSE_AT_END"}
+# the only entry-script flags without a setting line: the launchers' headers name them (EXTRA_ARGS)
+LEFT_TO_EXTRA_ARGS = {"--optical_flow_random_init", "--wubu_s_output_dim", "--wubu_m_output_dim",
+                      "--local_rank", "--local-rank", "--help", "-h"}
 ABLATE = "distances rotation"
 
 # phase file stem -> (phase folder, previous phase, settings it must pre-set)
@@ -88,7 +91,8 @@ def branch_values(defaults: dict[str, str], on: bool, tmp_path: Path) -> dict[st
     dummy.write_bytes(b"0")
     optional = {"VALIDATION_VIDEO_PATH": str(VAL_VIDEO), "LOAD_CHECKPOINT": str(dummy),
                 "OPTICAL_FLOW_WEIGHTS": str(dummy), "LPIPS_WEIGHTS": str(dummy), "WANDB_RUN_NAME": "run_x",
-                "WUBU_S_ABLATE": ABLATE, "WUBU_M_ABLATE": ABLATE, "WUBU_T_ABLATE": ABLATE}
+                "WUBU_S_ABLATE": ABLATE, "WUBU_M_ABLATE": ABLATE, "WUBU_T_ABLATE": ABLATE,
+                "MNIST_PATH": str(tmp_path), "RUN_NAME": "run_y"}
     values = {}
     for name, value in defaults.items():
         if name in LAUNCHER_ONLY:
@@ -142,6 +146,25 @@ def test_sh_every_flag_in_every_branch_parses(tmp_path):
         assert args.wubu_m_ablate == (sorted(ABLATE.split()) if on else [])
         assert (args.validation_video_path == str(VAL_VIDEO)) is on
     assert static == emitted, f"flags never emitted: {static - emitted}; unexpected: {emitted - static}"
+
+
+def test_every_parser_flag_is_a_setting_or_documented_as_left_to_extra_args():
+    parser_flags = set(config.build_parser()._option_string_actions)
+    for path in (MASTER_SH, MASTER_BAT):
+        text = path.read_text()
+        emitted = set(re.findall(r"(--\w+)", "\n".join(x for x in _lines(path) if "CMD" in x)))
+        missing = parser_flags - emitted - LEFT_TO_EXTRA_ARGS
+        assert missing == set(), f"{path.name}: flags without a setting line: {sorted(missing)}"
+        assert LEFT_TO_EXTRA_ARGS & emitted == set()
+        header = text[:text.index("EXTRA_ARGS", text.index("Launcher-only")) + 700]
+        for flag in LEFT_TO_EXTRA_ARGS - {"--local-rank", "-h"}:
+            assert flag in header, f"{path.name}: the header must name {flag} as left to EXTRA_ARGS"
+
+
+def test_optimizer_setting_selects_the_optimizer_and_risgd_lines_reach_it():
+    args = parse(training_argv(dry_run_tokens(MASTER_SH, {"OPTIMIZER": "risgd", "RISGD_MOMENTUM": "0.8"})))
+    assert (args.optimizer, args.risgd_momentum) == ("risgd", 0.8)
+    assert parse(training_argv(dry_run_tokens(MASTER_SH, {}))).optimizer == "riemannian_adam"
 
 
 def test_sh_research_defaults_are_the_v01_configuration():
