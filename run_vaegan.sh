@@ -120,10 +120,12 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${WUBU_DROPOUT:=0.1}"
 : "${WUBU_REPLACE_WITH_MLP:=false}"
 : "${WUBU_T_NUM_HEADS:=4}"
+# SO(n) rotations between levels are on in all three stacks (the seed's recipe; the ablation study
+# found removing them within noise: bench/RESULTS.md)
 : "${WUBU_S_NUM_LEVELS:=2}"
 : "${WUBU_S_HYPERBOLIC_DIMS:=128 64}"
 : "${WUBU_S_INITIAL_CURVATURES:=1.0 0.7}"
-: "${WUBU_S_USE_ROTATION:=false}"
+: "${WUBU_S_USE_ROTATION:=true}"
 : "${WUBU_S_PHI_INFLUENCE_CURVATURE:=true}"
 : "${WUBU_S_PHI_INFLUENCE_ROTATION_INIT:=false}"
 : "${WUBU_S_BOUNDARY_POINTS:=4}"
@@ -141,7 +143,7 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${WUBU_T_NUM_LEVELS:=2}"
 : "${WUBU_T_HYPERBOLIC_DIMS:=256 128}"
 : "${WUBU_T_INITIAL_CURVATURES:=1.0 0.7}"
-: "${WUBU_T_USE_ROTATION:=false}"
+: "${WUBU_T_USE_ROTATION:=true}"
 : "${WUBU_T_PHI_INFLUENCE_CURVATURE:=true}"
 : "${WUBU_T_PHI_INFLUENCE_ROTATION_INIT:=false}"
 : "${WUBU_T_BOUNDARY_POINTS:=4}"

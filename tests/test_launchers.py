@@ -64,7 +64,7 @@ PHASES = {
     "phase3_disc_film": ("phase3", "phase2c_kl_1e-1",
                          {"DISC_USE_GAAD_FILM_CONDITION": "true", "LOAD_STRICT": "false"}),
     "phase4_finetune": ("phase4", "phase3_disc_film",
-                        {"LEARNING_RATE_GEN": "5e-5", "LEARNING_RATE_DISC": "2e-5"}),
+                        {"LEARNING_RATE_GEN": "5e-5", "LEARNING_RATE_DISC": "2e-5", "LAMBDA_GAN": "0.2"}),
 }
 
 
@@ -172,7 +172,8 @@ def test_sh_research_defaults_are_the_v01_configuration():
     assert (args.image_h, args.image_w, args.num_input_frames, args.num_predict_frames) == (256, 256, 10, 3)
     assert (args.latent_dim, args.gaad_num_regions, args.encoder_initial_tangent_dim) == (512, 24, 192)
     assert args.wubu_s_hyperbolic_dims == [128, 64] and args.wubu_t_hyperbolic_dims == [256, 128]
-    assert args.wubu_m_initial_curvatures == [1.0, 0.8] and args.wubu_m_use_rotation
+    assert args.wubu_m_initial_curvatures == [1.0, 0.8]
+    assert args.wubu_s_use_rotation and args.wubu_m_use_rotation and args.wubu_t_use_rotation
     assert args.use_wubu_motion_branch and args.freeze_flow_net and args.disc_apply_spectral_norm
     assert (args.lambda_kl, args.learning_rate_gen, args.learning_rate_disc) == (1e-4, 3e-4, 1e-4)
     assert args.q_controller_enabled and args.wandb and args.load_strict and not args.use_amp
@@ -323,6 +324,16 @@ def test_phase_launchers_pair_up_and_chain(stem):
               **{k: v for k, v in bat_set.items() if v}}
     args = parse(bat_argv(values))
     assert args.lambda_kl == float(sh_set["LAMBDA_KL"])
+
+
+def test_training_guide_phase_table_lists_every_setting_each_phase_sets():
+    guide = (ROOT / "TRAINING_GUIDE.md").read_text(encoding="utf-8")
+    for stem in PHASES:
+        row = next(x for x in guide.splitlines() if x.startswith("| ") and f"`draftPY/{stem}.sh`" in x)
+        listed = dict(re.findall(r"`(\w+)=([^`]*)`", row.split(" | ")[3]))
+        own = {k: v for k, v in _settings(DRAFT / f"{stem}.sh", SH_DEFAULT).items()
+               if k not in ("RUN_DIR", "LOAD_CHECKPOINT", "CHECKPOINT_OUTPUT_DIR")}
+        assert listed == own, f"TRAINING_GUIDE.md's row for {stem} differs from the phase file"
 
 
 @pytest.mark.parametrize("stem", sorted(PHASES))
