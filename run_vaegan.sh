@@ -29,7 +29,7 @@ set -uo pipefail   # no -e: the training exit code is captured and reported belo
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-is_true() { [[ "${1,,}" == "true" ]]; }
+source "$SCRIPT_DIR/draftPY/launcher_lib.sh"
 
 # ---- launcher
 : "${NPROC_PER_NODE:=1}"
@@ -211,15 +211,7 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${SAMPLE_FORMAT:=mp4}"
 
 # ---- interpreter: the project's venv when there is one
-if [[ -z "$PYTHON_EXE" ]]; then
-    if [[ -x "$SCRIPT_DIR/venv/bin/python" ]]; then
-        PYTHON_EXE="$SCRIPT_DIR/venv/bin/python"
-    elif command -v python3 >/dev/null 2>&1; then
-        PYTHON_EXE=python3
-    else
-        PYTHON_EXE=python
-    fi
-fi
+use_project_python "$SCRIPT_DIR"
 ENTRY="$SCRIPT_DIR/draftPY/WuBuGAADHybridGen_v0.1.py"
 if ! [[ "$NPROC_PER_NODE" =~ ^[1-9][0-9]*$ ]]; then
     echo "ERROR: NPROC_PER_NODE must be a whole number >= 1 (got '$NPROC_PER_NODE')" >&2
@@ -416,21 +408,9 @@ echo " D-FiLM: $DISC_USE_GAAD_FILM_CONDITION, motion branch: $USE_WUBU_MOTION_BR
 echo "==================================================="
 
 if is_true "$DRY_RUN"; then
-    printf 'DRY_RUN:'
-    printf ' %q' "${LAUNCH[@]}" "${CMD[@]}"
-    printf '\n'
+    print_dry_run "${LAUNCH[@]}" "${CMD[@]}"
     exit 0
 fi
 
 mkdir -p "$CHECKPOINT_OUTPUT_DIR" "$CACHE_DIR"
-"${LAUNCH[@]}" "${CMD[@]}"
-EXIT_CODE=$?
-if (( EXIT_CODE == 0 )); then
-    echo "Training finished successfully. Outputs: $CHECKPOINT_OUTPUT_DIR"
-else
-    echo "Training FAILED with exit code $EXIT_CODE (see the messages above)." >&2
-fi
-if is_true "$PAUSE_AT_END"; then
-    read -r -p "Press Enter to close..." _ || true
-fi
-exit "$EXIT_CODE"
+run_and_exit "Training" " Outputs: $CHECKPOINT_OUTPUT_DIR" "${LAUNCH[@]}" "${CMD[@]}"

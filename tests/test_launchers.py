@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from _winbatch import (
     cmd_unquoted_specials,
+    flag_line_taken,
     lint_bat,
     lint_setup,
     normalise_path,
@@ -235,17 +236,8 @@ def bat_command_line(values: dict[str, str], lines: list[str] | None = None, npr
         m = BAT_FLAG_LINE.match(line.strip())
         if not m:
             continue
-        cond = m["cond"]
-        if cond is not None:
-            c = re.fullmatch(r'/I (NOT )?"!(\w+)!"=="true"|DEFINED (\w+)', cond)
-            assert c, f"unreadable condition in run_vaegan.bat: {line}"
-            if c[3]:
-                take = values[c[3]] != ""
-            else:
-                take = (values[c[2]].lower() == "true") != bool(c[1])
-            if not take:
-                continue
-        cmd += " " + m["rest"]
+        if flag_line_taken(m["cond"], values):
+            cmd += " " + m["rest"]
     return re.sub(r"!(\w+)!", lambda v: values[v[1]], cmd)
 
 
