@@ -122,6 +122,13 @@ def copy_last_baseline(context_last: torch.Tensor, targets: torch.Tensor) -> tor
     return context_last.unsqueeze(1).expand_as(targets)
 
 
+def lpips_weights_file(weights_path: str | os.PathLike | None = None) -> Path:
+    """The AlexNet backbone file LPIPS loads: ``weights_path``, or without it the torch hub cache file."""
+    if weights_path:
+        return Path(weights_path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_HUB_FILE
+
+
 class LPIPSMetric:
     """LPIPS (AlexNet, v0.1 linear heads shipped with the ``lpips`` package) per frame, or unavailable.
 
@@ -136,8 +143,7 @@ class LPIPSMetric:
         self.device = torch.device(device)
         self.model: torch.nn.Module | None = None
         self.reason = ""
-        hub_file = Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_HUB_FILE
-        source = Path(weights_path) if weights_path else hub_file
+        source = lpips_weights_file(weights_path)
         if not source.is_file():
             fix = "check --lpips_weights" if weights_path else "put them there or pass --lpips_weights"
             self._disable(f"AlexNet backbone weights not found at {source} ({fix})")
