@@ -23,6 +23,8 @@ REM                   Explorer (never in a console, a calling script or CI); tru
 REM Paths: relative ones are relative to the project root (this folder), whatever the current folder;
 REM each is made a full path without a trailing backslash. Paths must not contain "!" or a percent sign.
 REM
+REM Without a GPU (PyTorch sees no CUDA device) it first states the CPU step time and the hours, suggests
+REM run_demo.bat, and asks once when double-clicked (0 and "Not started." when declined).
 REM Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 4 non-finite
 REM abort, 5 a file could not be written, 130/143 interrupted; TRAINING_GUIDE.md lists them).
 REM With NPROC_PER_NODE > 1 it is torchrun's instead: 1 whenever a worker failed, whatever its code.
@@ -449,6 +451,33 @@ IF /I "%DRY_RUN%"=="true" (
     GOTO :finish
 )
 
+REM ---- no GPU: say what the research configuration costs on a CPU before it starts, and point to the demo.
+REM CPU_SECONDS_PER_STEP: measured, bench\RESULTS.md ("Research configuration against the v0.1 script").
+REM A double-clicked launcher asks once (cmd.exe /c, not under CI, not with PAUSE_AT_END=false).
+SET "CPU_SECONDS_PER_STEP=35"
+"!PYTHON_EXE!" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)" 2>NUL
+SET "CUDA_CHECK=!ERRORLEVEL!"
+IF NOT "!CUDA_CHECK!"=="3" GOTO :start_training
+SET /A "CPU_TENTHS=CPU_SECONDS_PER_STEP*10000/3600"
+SET /A "CPU_HOURS=CPU_TENTHS/10"
+SET /A "CPU_TENTH=CPU_TENTHS%%10"
+ECHO NOTE: PyTorch sees no GPU here, so this research configuration trains on the CPU at about
+ECHO       !CPU_SECONDS_PER_STEP! s a step - measured: bench\RESULTS.md - !CPU_HOURS!.!CPU_TENTH! hours per 1000 steps.
+SET /A "CPU_MAX_HOURS=MAX_STEPS*CPU_SECONDS_PER_STEP/3600"
+IF !MAX_STEPS! GTR 0 ECHO       MAX_STEPS=!MAX_STEPS!: about !CPU_MAX_HOURS! hours.
+ECHO       For a first look double-click run_demo.bat instead - the quick demo, a few minutes.
+IF /I "!PAUSE_AT_END!"=="false" GOTO :start_training
+IF DEFINED CI GOTO :start_training
+SET "CMDLINE=!CMDCMDLINE!"
+IF /I "!CMDLINE:/c =!"=="!CMDLINE!" GOTO :start_training
+SET "ANSWER="
+SET /P "ANSWER=Train the research configuration on the CPU anyway? [y/N] "
+IF /I "!ANSWER!"=="y" GOTO :start_training
+ECHO Not started.
+SET "EXIT_CODE=0"
+GOTO :finish
+
+:start_training
 IF NOT EXIST "%CHECKPOINT_OUTPUT_DIR%" MKDIR "%CHECKPOINT_OUTPUT_DIR%"
 IF NOT EXIST "%CACHE_DIR%" MKDIR "%CACHE_DIR%"
 %CMD%

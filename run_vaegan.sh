@@ -21,6 +21,8 @@
 #   PAUSE_AT_END     true: wait for Enter before exiting; auto (default) and false: never (auto pauses only
 #                    a double-clicked run_vaegan.bat)
 #
+# Without a GPU (PyTorch sees no CUDA device) it first states the CPU step time and the hours, suggests
+# run_demo.sh, and asks once when a person is at the terminal (0 and "Not started." when declined).
 # Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 4 non-finite
 # abort, 5 a file could not be written, 130/143 interrupted; TRAINING_GUIDE.md lists them).
 # With NPROC_PER_NODE > 1 it is torchrun's instead: 1 whenever a worker failed, whatever its code.
@@ -410,6 +412,28 @@ echo "==================================================="
 if is_true "$DRY_RUN"; then
     print_dry_run "${LAUNCH[@]}" "${CMD[@]}"
     exit 0
+fi
+
+# ---- no GPU: say what the research configuration costs on a CPU before it starts, and point to the demo.
+# CPU_SECONDS_PER_STEP: measured, bench/RESULTS.md ("Research configuration against the v0.1 script").
+# A person at a terminal is asked once (not with PAUSE_AT_END=false); otherwise training goes on.
+CPU_SECONDS_PER_STEP=35
+"$PYTHON_EXE" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)" 2>/dev/null
+if (( $? == 3 )); then
+    tenths=$(( CPU_SECONDS_PER_STEP * 10000 / 3600 ))
+    echo "NOTE: PyTorch sees no GPU here, so this research configuration trains on the CPU at about"
+    echo "      $CPU_SECONDS_PER_STEP s a step (measured: bench/RESULTS.md): $(( tenths / 10 )).$(( tenths % 10 )) hours per 1000 steps."
+    if (( MAX_STEPS > 0 )); then
+        echo "      MAX_STEPS=$MAX_STEPS: about $(( MAX_STEPS * CPU_SECONDS_PER_STEP / 3600 )) hours."
+    fi
+    echo "      For a first look run the quick demo instead: ./run_demo.sh (a few minutes)."
+    if [[ -t 0 && -t 1 && "${PAUSE_AT_END,,}" != "false" ]]; then
+        read -r -p "Train the research configuration on the CPU anyway? [y/N] " answer || answer=""
+        if [[ "${answer,,}" != "y" ]]; then
+            echo "Not started."
+            exit 0
+        fi
+    fi
 fi
 
 mkdir -p "$CHECKPOINT_OUTPUT_DIR" "$CACHE_DIR"

@@ -198,6 +198,33 @@ def test_sh_reports_the_real_exit_code(tmp_path):
     assert "--batch_size" in done.stderr and "FAILED with exit code 2" in done.stderr
 
 
+def _python_seeing(tmp_path: Path, gpu: bool) -> Path:
+    """The real interpreter, except that the launcher's GPU check gets the answer of a machine with (or
+    without) a GPU."""
+    fake = tmp_path / ("python_gpu" if gpu else "python_cpu")
+    answer = 0 if gpu else 3
+    fake.write_text(f'#!/bin/bash\nif [[ "$*" == *torch.cuda.is_available* ]]; then exit {answer}; fi\n'
+                    f'exec "{sys.executable}" "$@"\n')
+    fake.chmod(0o755)
+    return fake
+
+
+def test_sh_without_a_gpu_states_the_cpu_cost_and_suggests_the_demo_without_asking(tmp_path):
+    seconds = int(re.search(r"^CPU_SECONDS_PER_STEP=(\d+)$", MASTER_SH.read_text(), re.M)[1])
+    assert f'SET "CPU_SECONDS_PER_STEP={seconds}"' in MASTER_BAT.read_text()
+    env = {"BATCH_SIZE": "0", "MAX_STEPS": "2000", "CHECKPOINT_OUTPUT_DIR": str(tmp_path / "run"),
+           "CACHE_DIR": str(tmp_path / "cache")}
+    cpu = run_sh(MASTER_SH, {**env, "PYTHON_EXE": str(_python_seeing(tmp_path, gpu=False))})
+    note = cpu.stdout[cpu.stdout.index("NOTE:"):]
+    assert f"{seconds} s a step" in note and "bench/RESULTS.md" in note and "hours per 1000 steps" in note
+    assert f"MAX_STEPS=2000: about {2000 * seconds // 3600} hours" in note and "./run_demo.sh" in note
+    # no terminal: nobody is asked, the training starts (and stops at the bad batch size)
+    assert "anyway?" not in cpu.stdout + cpu.stderr and "Not started" not in cpu.stdout
+    assert cpu.returncode == 2 and "--batch_size" in cpu.stderr
+    gpu = run_sh(MASTER_SH, {**env, "PYTHON_EXE": str(_python_seeing(tmp_path, gpu=True))})
+    assert gpu.returncode == 2 and "NOTE:" not in gpu.stdout
+
+
 # ---------------------------------------------------------------- .bat: static reading --------------------
 
 
