@@ -6,7 +6,10 @@ REM only IF NOT DEFINED, so your own wrappers can override it. The phase launche
 REM (phase1_reconstruction.bat, ...) set LOAD_CHECKPOINT and CHECKPOINT_OUTPUT_DIR themselves: for a
 REM phase, set those two in the phase file, not here. Booleans are true/false. Lists
 REM (WUBU_S_HYPERBOLIC_DIMS=128 64) use spaces.
-REM Values: the research configuration of the v0.1 launcher (CLI_CONTRACT 15.2).
+REM Values: the research configuration: the v0.1 launcher's sizes (256x256, 10 context + 3 predicted frames,
+REM RAFT motion branch, D-FiLM, LPIPS, Q-controller, WandB) with this version's loss weights, learning rates,
+REM optimizer, GAN warm-up and best-checkpoint metric (README.md, "Defaults that differ from v0.1") and SO(n)
+REM rotations in every stack. The quick CPU demo is run_demo.bat; the phases: TRAINING_GUIDE.md.
 REM
 REM Launcher-only settings:
 REM   NPROC_PER_NODE  processes (GPUs) on this machine; > 1 runs torchrun --standalone (one node)

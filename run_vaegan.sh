@@ -5,8 +5,10 @@
 #     LAMBDA_KL=1e-3 EPOCHS=20 ./run_vaegan.sh
 # The phase launchers in draftPY/ (phase1_reconstruction.sh, ...) pre-set some of them and call this file.
 # Booleans are true/false. List settings (WUBU_S_HYPERBOLIC_DIMS="128 64") are space-separated.
-# Values: the research configuration of the v0.1 launcher (CLI_CONTRACT §15.2); see README.md for the
-# quick CPU demo (run the entry script without arguments) and TRAINING_GUIDE.md for the phases.
+# Values: the research configuration: the v0.1 launcher's sizes (256x256, 10 context + 3 predicted frames,
+# RAFT motion branch, D-FiLM, LPIPS, Q-controller, WandB) with this version's loss weights, learning rates,
+# optimizer, GAN warm-up and best-checkpoint metric (README.md, "Defaults that differ from v0.1") and SO(n)
+# rotations in every stack. The quick CPU demo is run_demo.sh; the phases: TRAINING_GUIDE.md.
 #
 # Launcher-only settings:
 #   NPROC_PER_NODE   processes (GPUs) on this machine; > 1 runs torchrun --standalone (one node)
