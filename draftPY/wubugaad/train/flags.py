@@ -197,6 +197,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                 "spatial generator: a head channel e_p (0 at init) adds e_p·k_p·(x_last − x_before) per "
                 "pixel, the last frame's change continued in time, where warping cannot explain the change "
                 "(e.g. shading or a texture drifting in place)")
+    _add_on_off(g, "gen_flow_confidence", False,
+                "spatial generator with the flow prior: a head channel u_p (0 at init) scales the classical "
+                "flow per pixel by 1 + tanh(u_p) in (0, 2): 0 falls back towards copying where the flow is "
+                "wrong, 2 continues a motion that speeds up")
     g.add_argument("--gen_flow_prior", choices=FLOW_PRIORS, default="dis",
                    help="spatial generator: classical optical flow (OpenCV, computed by the data loader) of "
                         "the last context pair, extrapolated at constant velocity as the warp's starting "
@@ -392,8 +396,7 @@ def add_logging_flags(p: argparse.ArgumentParser) -> None:
                         "the last 100 steps); training steps the raw weights; 0 = validate the raw weights")
     g.add_argument("--num_val_samples_to_log", type=int, default=2,
                    help="clips whose frames are logged as images")
-    g.add_argument("--demo_num_samples", type=int, default=4,
-                   help="samples generated at the end of the run; also the number of fixed latents behind "
-                        "the fixed-noise samples (samples/fixed_noise_generated) during training")
+    g.add_argument("--demo_num_samples", type=int, default=4, help="samples generated at the end of the run; "
+                   "also the number of fixed latents behind samples/fixed_noise_generated")
     g.add_argument("--sample_format", choices=("mp4", "gif", "png"), default="mp4",
                    help="format of sample clips (PNG grids are always written)")
