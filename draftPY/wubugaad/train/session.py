@@ -28,7 +28,7 @@ from torch.utils.data import Sampler, Subset, default_collate
 from torchvision.models import AlexNet_Weights
 
 from wubugaad.data import datasets as data
-from wubugaad.data import moving_objects
+from wubugaad.data import demo_stream, moving_objects
 from wubugaad.model import vaegan as model_lib
 from wubugaad.model.flow_reads import flow_reads
 from wubugaad.model.losses import LossConfig
@@ -141,6 +141,7 @@ class Session:
     lap_started: float = 0.0  # time.monotonic() at the last log step (train/seconds_per_step)
     lap_step: int = 0  # the step of that log step
     paused_s: float = 0.0  # validation and checkpoint time since then, left out of the step time
+    baseline_scores: dict = field(default_factory=dict)  # the baselines' validation means, scored once
 
     @property
     def run_dir(self) -> Path:
@@ -157,13 +158,25 @@ def _determinism(args, device: torch.device) -> None:
 
 
 def _datasets(args, info: distributed.DistInfo):
-    """(train, validation or None) of the chosen source; the moving-object sources validate on their
-    fixed test set."""
+    """(train, validation or None) of the chosen source; the generated sources (moving objects, the demo
+    stream) validate on their fixed test set."""
     if args.dataset == "video":
         return data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier,
                                    flow=flow_reads(args).loader_method)
+    if args.dataset == demo_stream.NAME:
+        return demo_stream.build_datasets(config.demo_stream_config(args))
     return moving_objects.build_datasets(config.moving_objects_config(args), info.rank, info.world_size,
                                          barrier=distributed.barrier)
+
+
+def _describe(ds) -> str:
+    """What a dataset draws from, for the start-up summary (``describe()`` where the source has one)."""
+    if ds is None or len(ds) == 0:
+        return "nothing (no validation set)"
+    if hasattr(ds, "describe"):
+        return ds.describe()
+    fresh = "fresh " if getattr(ds, "fresh_each_epoch", False) else ""
+    return f"{len(ds)} {fresh}sequences" + (" per epoch" if fresh else "")
 
 
 def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
@@ -172,6 +185,8 @@ def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
     for note in getattr(train_ds, "notes", []) + getattr(val_ds, "notes", []):
         if tracker is not None:
             tracker.info(note)
+    if tracker is not None:
+        tracker.info(f"data: training on {_describe(train_ds)}; validating on {_describe(val_ds)}")
     sampler = EpochSampler(len(train_ds), info.rank, info.world_size, args.seed,
                            with_epoch=getattr(train_ds, "fresh_each_epoch", False))
     train_loader = data.build_dataloader(train_ds, args, shuffle=False, sampler=sampler)
