@@ -65,6 +65,8 @@ source "$SCRIPT_DIR/draftPY/launcher_lib.sh"
 : "${MNIST_PATH:=}"
 : "${MOVING_TRAIN_SEQUENCES:=10000}"
 : "${MOVING_TEST_SEQUENCES:=10000}"
+: "${STREAM_TRAIN_SCENES:=2000}"
+: "${STREAM_VAL_SCENES:=64}"
 : "${MIN_DECODED_FRACTION:=0.9}"
 : "${SCENE_CUT_THRESHOLD:=3.0}"
 : "${SEED:=42}"
@@ -254,6 +256,8 @@ CMD+=(--dataset "$DATASET")
 if [[ -n "$MNIST_PATH" ]]; then CMD+=(--mnist_path "$MNIST_PATH"); fi
 CMD+=(--moving_train_sequences "$MOVING_TRAIN_SEQUENCES")
 CMD+=(--moving_test_sequences "$MOVING_TEST_SEQUENCES")
+CMD+=(--stream_train_scenes "$STREAM_TRAIN_SCENES")
+CMD+=(--stream_val_scenes "$STREAM_VAL_SCENES")
 CMD+=(--min_decoded_fraction "$MIN_DECODED_FRACTION")
 CMD+=(--scene_cut_threshold "$SCENE_CUT_THRESHOLD")
 CMD+=(--seed "$SEED")
