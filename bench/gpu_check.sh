@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check (issues 7, 32): one command on a CUDA machine, at most 10 minutes in all. Installs nothing.
+# GPU check: one command on a CUDA machine, at most 10 minutes in all. Installs nothing.
 #
 #     bash bench/gpu_check.sh             # results in $OUT when set, else ./bench_out
 #     bash bench/gpu_check.sh --dry-run   # CPU / CI: every part's command line parses and starts (tiny
