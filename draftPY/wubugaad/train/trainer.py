@@ -305,6 +305,7 @@ def _discriminator_step(s: Session, clip: torch.Tensor, out, accum: int):
     cond = out.condition
     both_cond = None if cond is None else torch.cat([cond, cond]).detach()
     with s.autocast():
+        # float32 logits: D's loss, like G's, is computed outside autocast (model/losses.py)
         logits = s.disc_fwd(torch.cat([real, fake.detach()]), both_cond).float()
     d_loss, d_parts = discriminator_loss(*logits.chunk(2))
     backward(d_loss / accum, s.scaler_d)
