@@ -248,6 +248,8 @@ def probe(path: Path, opts, device) -> dict:
     folder = fmnist_folder(args, opts.fmnist)
     if folder is None:
         row["hierarchy"] = {"skipped": "no Fashion-MNIST: give --fmnist DIR"}
+    elif model.encoder.appearance.adaptive:
+        row["hierarchy"] = {"skipped": "motion-adaptive boxes need flow, which a still image has not"}
     else:
         images = moving_objects.read_idx_images(_find(folder, IMAGE_FILE))[:opts.images]
         labels = read_idx_labels(_find(folder, LABEL_FILE))[:opts.images]
