@@ -133,7 +133,7 @@ def run(opts, extra: list[str]) -> dict:
         "batch_size": args.batch_size, "sequences_seen": s.step * args.batch_size * args.grad_accum_steps,
         "train_s": wall - s.val_loader.seconds, "final_validation_s": s.val_loader.seconds,
         "test_sequences": args.moving_test_sequences, "model_params": _count(s.model),
-        "discriminator_params": _count(s.disc), "discriminator_trained": config.trains_discriminator(args),
+        "discriminator_params": _count(s.disc), "discriminator_trained": s.losses.trains_discriminator,
         "extra_flags": extra,
         "ours": ours, "copy_last": copy, "per_step": per_step,
     }

@@ -33,6 +33,7 @@ from torch.utils.data import default_collate  # noqa: E402
 from wubugaad.data import datasets as data  # noqa: E402
 from wubugaad.data import video_cache  # noqa: E402
 from wubugaad.model import vaegan as model_lib  # noqa: E402
+from wubugaad.model.flow_reads import flow_reads  # noqa: E402
 from wubugaad.model.motion import MissingWeightsError  # noqa: E402
 from wubugaad.train import checkpoint, config, exits  # noqa: E402
 from wubugaad.train.validation import generate, prepare_batch, write_clip, write_grid  # noqa: E402
@@ -97,7 +98,7 @@ def video_clips(args, video: str, count: int) -> dict:
     check_video(args, video)
     args = argparse.Namespace(**{**vars(args), "video_data_path": video, "validation_video_path": None,
                                  "validation_split_fraction": 0.0})
-    ds, _ = data.build_datasets(args)
+    ds, _ = data.build_datasets(args, flow=flow_reads(args).loader_method)
     index = torch.linspace(0, len(ds) - 1, count).round().long().tolist()
     return default_collate([ds[i] for i in index])
 

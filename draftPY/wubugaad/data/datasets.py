@@ -28,7 +28,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from wubugaad.data import scene_cuts
 from wubugaad.data.config import DataConfig
-from wubugaad.data.flow import loader_flow_method
 from wubugaad.data.flow_cache import ensure_flow_cached, open_flow_cache
 from wubugaad.data.video_cache import (
     VIDEO_EXTENSIONS,
@@ -255,9 +254,11 @@ def _train_and_val(cfg: DataConfig, clip_len: int, span: int, flow: str | None,
 
 def build_datasets(
     settings: Any, rank: int = 0, world_size: int = 1, barrier: Callable[[], None] | None = None,
+    flow: str | None = None,
 ) -> tuple[VideoClipDataset, VideoClipDataset | None]:
     """(train dataset, validation dataset or None) from a ``DataConfig`` or anything carrying its fields
-    (the parser's namespace).
+    (the parser's namespace). ``flow``: the OpenCV method whose flow the items carry (None: none), as the
+    model's settings decide it (``model.flow_reads``).
 
     Caches are safe to build concurrently without ``barrier``. When one is given and ``world_size > 1``,
     rank 0 generates/decodes first while the other ranks wait at the barrier, then they find everything
@@ -272,7 +273,6 @@ def build_datasets(
         raise DataError(f"a clip needs ≥ 1 frame and --frame_skip ≥ 1 (got {clip_len} frames, "
                         f"frame_skip {cfg.frame_skip})")
     span = (clip_len - 1) * cfg.frame_skip + 1
-    flow = loader_flow_method(cfg)
     use_barrier = barrier is not None and world_size > 1
 
     def prepare() -> None:

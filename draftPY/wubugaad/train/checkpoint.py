@@ -33,6 +33,7 @@ from torch import nn
 
 from wubugaad import tempfiles
 from wubugaad.train import exits
+from wubugaad.train.upgrade import upgrade
 
 CHECKPOINT_PREFIX = "wubugaad_hybridgen_ckpt_v01"
 FORMAT_VERSION = 1
@@ -203,7 +204,8 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a payload with ``weights_only=True``.
+    """Load a payload with ``weights_only=True``, in today's layout whatever version wrote it
+    (``upgrade.upgrade``).
 
     Missing file → ``FileNotFoundError``; unreadable, truncated, non-plain or newer-format file →
     ``CheckpointError`` with one line naming the file.
@@ -222,7 +224,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if payload["format_version"] > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{path}' has format {payload['format_version']}; "
                               f"this code reads up to {FORMAT_VERSION} (update the code)")
-    return payload
+    return upgrade(payload)
 
 
 def restore_model(module: nn.Module, state: Mapping[str, torch.Tensor] | None,

@@ -197,6 +197,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                 "spatial generator: a head channel e_p (0 at init) adds e_p·k_p·(x_last − x_before) per "
                 "pixel, the last frame's change continued in time, where warping cannot explain the change "
                 "(e.g. shading or a texture drifting in place)")
+    _add_on_off(g, "gen_flow_confidence", False,
+                "spatial generator with the flow prior: a head channel u_p (0 at init) scales the classical "
+                "flow per pixel by 1 + tanh(u_p) in (0, 2): 0 falls back towards copying where the flow is "
+                "wrong, 2 continues a motion that speeds up")
     g.add_argument("--gen_flow_prior", choices=FLOW_PRIORS, default="dis",
                    help="spatial generator: classical optical flow (OpenCV, computed by the data loader) of "
                         "the last context pair, extrapolated at constant velocity as the warp's starting "

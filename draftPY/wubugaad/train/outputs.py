@@ -11,7 +11,6 @@ import time
 
 import torch
 
-from wubugaad.model.losses import gan_weight
 from wubugaad.report.page import write_report
 from wubugaad.train import checkpoint, config
 from wubugaad.train.session import Session, rng_state
@@ -26,7 +25,7 @@ from wubugaad.train.validation import (
 )
 
 __all__ = ["REPORT_INTERVAL_S", "save", "scored_model", "validate", "build_report", "log_images", "log_step",
-           "log_model_size", "final_line", "lambda_gan_at"]
+           "log_model_size", "final_line"]
 
 # report.html is rebuilt at a validation only when the last build is this old (and always at the end):
 # drawing its charts takes about a second, which frequent validations of a short run should not pay
@@ -152,10 +151,10 @@ def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
     args = s.args
     scalars = {LOSS_TO_KEY[k]: losses[k] for k in LOSS_TO_KEY if k in losses}  # D's only when it trains
     scalars["train/lr_gen"] = s.opt_g.current_lr()  # of the step just taken
-    if config.trains_discriminator(args):
+    if s.losses.trains_discriminator:
         scalars["train/lr_disc"] = s.opt_d.current_lr()
     scalars["train/lambda_kl_eff"] = args.lambda_kl
-    scalars["train/lambda_gan_eff"] = lambda_gan_at(args, s.step - 1)
+    scalars["train/lambda_gan_eff"] = s.losses.gan_weight(s.step - 1)
     now = time.monotonic()
     if s.step > s.lap_step:  # wall time per step since the last log step, validation and saves left out
         scalars["train/seconds_per_step"] = (now - s.lap_started - s.paused_s) / (s.step - s.lap_step)
@@ -197,7 +196,3 @@ def final_line(scores: dict[str, float]) -> str:
     return (f"final validation: val/pred_psnr={pred:.3f} dB  val/copy_last_psnr={copy:.3f} dB  "
             f"pred - copy_last = {pred - copy:+.3f} dB  (reconstruction {recon:.3f} dB)")
 
-
-def lambda_gan_at(args, step: int) -> float:
-    """The adversarial weight in effect at optimizer ``step`` (``losses.gan_weight`` of the flags)."""
-    return gan_weight(max(step, 0), args.lambda_gan, args.gan_start_step, args.gan_ramp_steps)
