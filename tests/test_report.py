@@ -194,6 +194,23 @@ def test_keys_are_grouped_by_prefix_so_new_keys_get_panels():
     assert [p.title for p in panels] == ["SSIM", "Δ SSIM: prediction − copy-last", "bench_mse"]
 
 
+def test_prediction_both_baselines_and_the_learned_gain_are_drawn(tmp_path):
+    keys = ["val/pred_psnr", "val/copy_last_psnr", "val/flow_extrap_psnr", "val/learned_gain_db"]
+    panels = build_panels(keys)["validation"]
+    psnr = next(p for p in panels if p.title == "PSNR")
+    assert [label for label, _ in psnr.series] == ["prediction", "copy-last", "flow extrapolation"]
+    gain = next(p for p in panels if p.title == "learned gain (dB)")
+    assert gain.zero_line and gain.series == (("prediction − better baseline", "val/learned_gain_db"),)
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": s, "val/pred_psnr": 24.0 + s, "val/copy_last_psnr": 22.0, "val/flow_extrap_psnr": 25.0,
+             "val/learned_gain_db": s - 1.0} for s in (1, 2, 3)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = report.write_report(run).read_text(encoding="utf-8")
+    assert "flow extrapolation" in text and "learned gain (dB)" in text
+    assert "+2.000 dB: prediction PSNR minus the better of copy-last and flow extrapolation" in text
+
+
 def test_per_step_and_unknown_keys_are_drawn(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
@@ -271,3 +288,30 @@ def test_browser_renders_charts_without_console_errors(tiny_run, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=int)
     coloured = (pixels.max(axis=2) - pixels.min(axis=2)) > 80  # curves are coloured; axes, grid, text grey
     assert coloured.sum() > 200, "the chart shows no drawn curve"
+
+
+def test_report_png_script_pictures_a_run_folder_and_refuses_bad_input(tiny_run, tmp_path):
+    """bench/make_report_png.py (the README's docs/report.png): the run's rebuilt page, top part, at the
+    asked size, with curves drawn; a folder that is not a run, or no browser, is one error line, exit 2."""
+    script = ROOT / "bench" / "make_report_png.py"
+    nope = tmp_path / "nope"
+    missing = subprocess.run([sys.executable, str(script), str(tiny_run), "--browser", str(nope)],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "apt-get install chromium" in missing.stderr
+    not_a_run = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True,
+                               timeout=60)
+    assert not_a_run.returncode == 2 and "not a training run folder" in not_a_run.stderr
+    if not CHROMIUM.exists():
+        pytest.skip("no browser: /usr/bin/chromium is missing (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    from PIL import Image
+
+    out = tmp_path / "pictures" / "report.png"
+    done = subprocess.run([sys.executable, str(script), str(tiny_run), "--output", str(out), "--width", "900",
+                           "--height", "700"], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    image = Image.open(out).convert("RGB")
+    assert image.size == (900, 700)
+    pixels = np.asarray(image, dtype=int)
+    assert ((pixels.max(axis=2) - pixels.min(axis=2)) > 80).sum() > 200, "no coloured curve in the picture"

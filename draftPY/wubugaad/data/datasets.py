@@ -61,7 +61,8 @@ def frames_to_model(x: torch.Tensor) -> torch.Tensor:
 class VideoClipDataset(Dataset):
     """Clips read from raw uint8 caches. Pickles as cache paths plus two small index arrays.
 
-    Item ``i`` is ``{"frames": uint8 (T, C, H, W), "index": i}`` plus ``"flow"`` float32 (T−1, 2, H, W)
+    Item ``i`` is ``{"frames": uint8 (T, C, H, W), "index": i, "video": v}`` (``v`` indexes
+    ``video_names``, which validation reports figures per video by) plus ``"flow"`` float32 (T−1, 2, H, W)
     when flow files are given (``flow_cache``: the classical flow of every pair of each video, computed
     once). Memory maps are opened lazily in the process that reads (a DataLoader worker) and are not
     pickled.
@@ -69,8 +70,10 @@ class VideoClipDataset(Dataset):
 
     def __init__(self, cache_files: list[str], height: int, width: int, channels: int,
                  video_ids: np.ndarray, starts: np.ndarray, clip_len: int, frame_skip: int,
-                 flow_files: list[str] | None = None):
+                 flow_files: list[str] | None = None, video_names: list[str] | None = None):
         self.cache_files = [str(f) for f in cache_files]
+        # what the per-video figures are called: the source videos' paths (relative to the folder given)
+        self.video_names = [Path(f).stem for f in cache_files] if video_names is None else list(video_names)
         self.flow_files = None if flow_files is None else [str(f) for f in flow_files]
         self.height, self.width, self.channels = height, width, channels
         self.video_ids = np.asarray(video_ids, dtype=np.int32)
@@ -83,6 +86,11 @@ class VideoClipDataset(Dataset):
 
     def __len__(self) -> int:
         return int(self.starts.shape[0])
+
+    def describe(self) -> str:
+        """``"3 videos, 412 windows"``: how much the windows draw from (videos with at least one window)."""
+        videos = np.unique(self.video_ids).shape[0]
+        return f"{videos} video{'s' * (videos != 1)}, {len(self)} windows"
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -112,6 +120,7 @@ class VideoClipDataset(Dataset):
         item: dict[str, Any] = {
             "frames": torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(),  # (T, C, H, W)
             "index": i,
+            "video": vid,
         }
         if self.flow_files is not None:
             # pair t of the flow file is (t, t + skip): the window's pairs start at s, every skip-th
@@ -216,8 +225,10 @@ def _dataset_for(path_str: str, what: str, flag: str, cfg: DataConfig, span: int
         raise DataError(
             f"{what} video too short: {videos[0]} has {counts[0]} frames but one clip needs {span} "
             f"(num_input_frames + num_predict_frames = {clip_len}, frame_skip = {cfg.frame_skip})")
+    root = Path(path_str)
+    names = [v.name if v == root else v.relative_to(root).as_posix() for v in videos]
     ds = VideoClipDataset([str(p) for p, _ in cached], H, W, C, vids, starts, clip_len, cfg.frame_skip,
-                          flow_files)
+                          flow_files, names)
     note = _cut_note(what, cuts, counts, span, vids.shape[0], threshold)
     ds.notes = [note] if note else []
     return ds, vids, starts
@@ -245,9 +256,11 @@ def _train_and_val(cfg: DataConfig, clip_len: int, span: int, flow: str | None,
             f"{cfg.val_block_size} (lower --validation_split_fraction/--val_block_size, set it to 0, "
             f"or give --validation_video_path)")
     geometry = (train.cache_files, train.height, train.width, train.channels)
-    notes, flows = train.notes, train.flow_files
-    val = VideoClipDataset(*geometry, vids[val_mask], starts[val_mask], clip_len, cfg.frame_skip, flows)
-    train = VideoClipDataset(*geometry, vids[train_mask], starts[train_mask], clip_len, cfg.frame_skip, flows)
+    notes, flows, names = train.notes, train.flow_files, train.video_names
+    val = VideoClipDataset(*geometry, vids[val_mask], starts[val_mask], clip_len, cfg.frame_skip, flows,
+                           names)
+    train = VideoClipDataset(*geometry, vids[train_mask], starts[train_mask], clip_len, cfg.frame_skip, flows,
+                             names)
     train.notes = notes
     return train, val
 

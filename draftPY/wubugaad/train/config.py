@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from pathlib import PurePath
 
-from wubugaad.data import moving_objects
+from wubugaad.data import demo_stream, moving_objects
 from wubugaad.data.augment import AugmentConfig
 from wubugaad.model.config import STACK_KEYS, ModelConfig
 from wubugaad.model.flow_reads import flow_reads
@@ -37,7 +37,7 @@ POSITIVE_INTS = (
     "grad_accum_steps", "log_interval", "gaad_num_regions", "gaad_min_size_px", "latent_dim",
     "encoder_shallow_cnn_channels", "encoder_roi_align_output_h", "encoder_roi_align_output_w",
     "encoder_pixel_patch_size", "encoder_initial_tangent_dim", "val_block_size", "max_consecutive_nonfinite",
-    "moving_train_sequences", "moving_test_sequences",
+    "moving_train_sequences", "moving_test_sequences", "stream_train_scenes", "stream_val_scenes",
 )
 # Counts, intervals and sizes where 0 has a meaning (none / never / no limit / all).
 NON_NEGATIVE_INTS = (
@@ -124,6 +124,8 @@ def _source_problems(args: argparse.Namespace) -> list[str]:
     if args.frame_skip != 1:
         problems.append(f"--frame_skip applies to --dataset video only (drop it for --dataset "
                         f"{args.dataset})")
+    if args.dataset == demo_stream.NAME:
+        return problems
     problem = moving_objects.source_problem(args.dataset, args.mnist_path)
     return problems + ([problem] if problem else [])
 
@@ -143,6 +145,16 @@ def moving_objects_config(args: argparse.Namespace) -> moving_objects.MovingObje
         channels=args.num_channels, frames=args.num_input_frames + args.num_predict_frames,
         train_sequences=args.moving_train_sequences, test_sequences=args.moving_test_sequences,
         seed=args.seed, cache_dir=args.cache_dir, flow=reads.loader_method, flow_pairs=reads.loader_pairs)
+
+
+def demo_stream_config(args: argparse.Namespace) -> demo_stream.DemoStreamConfig:
+    """The demo stream's settings of a parsed command line (the loader's flow: what the model reads)."""
+    reads = flow_reads(args)
+    return demo_stream.DemoStreamConfig(
+        height=args.image_h, width=args.image_w, channels=args.num_channels,
+        frames=args.num_input_frames + args.num_predict_frames, train_scenes=args.stream_train_scenes,
+        test_scenes=args.stream_val_scenes, seed=args.seed, flow=reads.loader_method,
+        flow_pairs=reads.loader_pairs)
 
 
 def resolve_generator_type(args: argparse.Namespace) -> str:
@@ -178,14 +190,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def metric_mode(name: str) -> str:
-    """'min' for losses/distances (mse, lpips), 'max' for similarities (psnr, ssim): best-checkpoint rule."""
+    """'min' for losses/distances (mse, lpips), 'max' for similarities (psnr, ssim) and gains in dB
+    (learned_gain_db): best-checkpoint rule."""
     kind = name.rsplit("_", 1)[-1]
     if kind in ("mse", "mae", "lpips"):
         return "min"
-    if kind in ("psnr", "ssim"):
+    if kind in ("psnr", "ssim", "db"):
         return "max"
-    raise ValueError(f"metric_mode: unknown metric '{name}' (names end in _mse, _mae, _psnr, _ssim or "
-                     f"_lpips)")
+    raise ValueError(f"metric_mode: unknown metric '{name}' (names end in _mse, _mae, _psnr, _ssim, _lpips "
+                     f"or _db)")
 
 
 def augment_config(args: argparse.Namespace) -> AugmentConfig:

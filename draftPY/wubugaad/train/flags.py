@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from wubugaad.data.demo_stream import NAME as DEMO_STREAM
 from wubugaad.data.moving_objects import SOURCES as MOVING_SOURCES
 from wubugaad.data.scene_cuts import DEFAULT_THRESHOLD as SCENE_CUT_THRESHOLD
 from wubugaad.data.video_cache import DEFAULT_MIN_DECODED_FRACTION
@@ -19,7 +20,7 @@ from wubugaad.model.losses import RECON_LOSSES
 from wubugaad.model.motion import FLOW_TYPES, RAFT_TYPES, STAT_COMPONENTS
 from wubugaad.model.spatial import FLOW_PRIORS, GENERATOR_TYPES, MASK_INIT_LOGIT
 from wubugaad.optim.schedules import SCHEDULES
-from wubugaad.train.validation import BENCH_METRIC_KEYS, PRED_METRIC_KEYS, RECON_METRIC_KEYS
+from wubugaad.train.validation import CHECKPOINT_METRIC_KEYS as KNOWN_METRICS
 from wubugaad.wubu.stack import ABLATIONS
 
 __all__ = ["RAFT_TYPES", "STACKS", "KNOWN_METRICS", "LPIPS_METRICS", "DATASETS", "OPTIMIZERS",
@@ -27,10 +28,7 @@ __all__ = ["RAFT_TYPES", "STACKS", "KNOWN_METRICS", "LPIPS_METRICS", "DATASETS",
 
 FLOW_STATS = tuple(STAT_COMPONENTS)
 OPTIMIZERS = ("risgd", "riemannian_adam")
-DATASETS = ("video", *MOVING_SOURCES)
-# metrics that can select the best checkpoint (not the copy-last baseline: it does not train)
-KNOWN_METRICS = (RECON_METRIC_KEYS + PRED_METRIC_KEYS
-                 + tuple(k for k in BENCH_METRIC_KEYS if not k.startswith("copy_last_")))
+DATASETS = ("video", *MOVING_SOURCES, DEMO_STREAM)
 LPIPS_METRICS = tuple(k for k in KNOWN_METRICS if k.endswith("_lpips"))
 
 # Per stack: (key, readable name, num_levels, hyperbolic dims, curvatures, v0.1 dims when changed).
@@ -106,11 +104,12 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--keep_last_n", type=int, default=3,
                    help="periodic checkpoints kept on disk (best and last are always kept; 0 = keep all)")
 
-    g = p.add_argument_group("other data sources (generated moving-object sequences)")
+    g = p.add_argument_group("other data sources (generated sequences, fresh every epoch)")
     g.add_argument("--dataset", choices=DATASETS, default="video",
                    help="video: --video_data_path; moving_fmnist / moving_mnist: sequences of 2 moving "
                         "28x28 objects from idx files (64x64, 3.6 px/frame, bouncing; use "
-                        "--num_input_frames 10 --num_predict_frames 10 --num_channels 1 for the benchmark)")
+                        "--num_input_frames 10 --num_predict_frames 10 --num_channels 1 for the benchmark); "
+                        "demo_stream: demo-video scenes with more variety, a new one for every item")
     g.add_argument("--mnist_path", type=str, default=None,
                    help="folder with the idx files train-images-idx3-ubyte(.gz) and t10k-images-idx3-ubyte"
                         "(.gz) (default for moving_fmnist: /usr/share/datasets/fashion-mnist, from "
@@ -120,6 +119,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--moving_test_sequences", type=int, default=10000,
                    help="size of the fixed seed-0 test set used for validation, cached in --cache_dir "
                         "(10000 = the published protocol; fewer for CPU runs)")
+    g.add_argument("--stream_train_scenes", type=int, default=2000, help="demo_stream: new scenes per epoch")
+    g.add_argument("--stream_val_scenes", type=int, default=64, help="demo_stream: fixed validation scenes")
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -172,9 +173,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("generator and discriminator")
     g.add_argument("--generator_type", choices=GENERATOR_TYPES, default=None,
                    help="spatial: U-Net over the context frames that warps the last frame by a predicted "
-                        "flow and blends in a synthesised correction; global: z and the context code through "
-                        "3-D transposed convolutions (the first build; the only one without context). "
-                        "Default: spatial with context frames, global without")
+                        "flow (a synthesised correction is blended in only with --gen_synthesis); global: z "
+                        "and the context code through 3-D transposed convolutions (the first build; the only "
+                        "one without context). Default: spatial with context frames, global without")
     g.add_argument("--gen_base_channels", type=int, default=32,
                    help="generator width: global — widest 3-D conv (halved per upsampling block); spatial — "
                         "a quarter of it at full resolution, doubling per level (stride) up to 4x")
@@ -388,14 +389,15 @@ def add_logging_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--val_max_clips", type=int, default=0, help="validation clips used at most (0 = all)")
     g.add_argument("--val_primary_metric", choices=KNOWN_METRICS, default="pred_psnr",
                    help="metric that selects the best checkpoint: prediction PSNR by default, since the "
-                        "reconstruction metrics (avg_val_*) let the posterior see the targets (v0.1 names "
-                        "allowed; v0.1 default: avg_val_psnr)")
+                        "reconstruction metrics (avg_val_*) let the posterior see the targets; or the "
+                        "learned gain over the baselines (v0.1 names allowed; v0.1 default: avg_val_psnr)")
     g.add_argument("--ema_decay", type=float, default=0.99,
                    help="validation, samples and the best checkpoint use an exponential moving average of "
                         "the model's weights, θ̄ ← θ̄ + (1 − d)(θ − θ̄) after every optimizer step (0.99: about "
                         "the last 100 steps); training steps the raw weights; 0 = validate the raw weights")
     g.add_argument("--num_val_samples_to_log", type=int, default=2,
                    help="clips whose frames are logged as images")
-    g.add_argument("--demo_num_samples", type=int, default=4, help="samples generated at the end of the run")
+    g.add_argument("--demo_num_samples", type=int, default=4, help="samples generated at the end of the run; "
+                   "also the number of fixed latents behind samples/fixed_noise_generated")
     g.add_argument("--sample_format", choices=("mp4", "gif", "png"), default="mp4",
                    help="format of sample clips (PNG grids are always written)")

@@ -16,10 +16,12 @@ from wubugaad.train import checkpoint, config
 from wubugaad.train.session import Session, rng_state
 from wubugaad.train.tracking import LOSS_TO_KEY, MODEL_SIZE_KEYS, format_step_line
 from wubugaad.train.validation import (
+    LEARNED_GAIN_KEY,
     evaluate,
     generate,
     image_grid,
     is_per_step,
+    is_per_video,
     prepare_batch,
     write_samples,
 )
@@ -83,9 +85,11 @@ def _validate(s: Session, tag: str) -> dict[str, float]:
     with torch.random.fork_rng(devices=devices):
         scores = {}
         if s.val_loader is not None:
+            held_out = s.val_loader.dataset  # this rank's Subset of the validation set
             scores = evaluate(model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
                               s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc),
-                              num_predict_frames=args.num_predict_frames)
+                              num_predict_frames=args.num_predict_frames, baseline_cache=s.baseline_scores,
+                              video_names=getattr(held_out.dataset, "video_names", None))
         if s.dist.is_main:
             clip, flow = prepare_batch(s.sample_batch, s.dist.device)
             with s.autocast():
@@ -94,7 +98,8 @@ def _validate(s: Session, tag: str) -> dict[str, float]:
             s.tracker.log_images(s.step, grids)
     if scores:
         s.tracker.log_scalars(s.step, {f"val/{k}": v for k, v in scores.items()}, epoch=s.epoch)
-        summary = ", ".join(f"{k}={v:.4f}" for k, v in scores.items() if not is_per_step(k))
+        summary = ", ".join(f"{k}={v:.4f}" for k, v in scores.items()
+                            if not (is_per_step(k) or is_per_video(k)))
         s.tracker.info(f"validation @ step {s.step}: {summary}")
         value = scores.get(args.val_primary_metric)
         if value is not None and math.isfinite(value):
@@ -188,11 +193,18 @@ def log_model_size(s: Session) -> None:
 
 
 def final_line(scores: dict[str, float]) -> str:
-    """The run's last line: prediction against copying the last context frame on the validation set."""
+    """The run's last line: prediction against copying the last context frame on the validation set, then
+    against the flow extrapolation and the learned gain over the better of the two (appended, so readers
+    of the older line still find its numbers in the same place and format)."""
     if "pred_psnr" not in scores or "copy_last_psnr" not in scores:
         return "final validation: no prediction-vs-copy-last figures (no validation set or no context)"
     pred, copy = scores["pred_psnr"], scores["copy_last_psnr"]
     recon = scores.get("avg_val_psnr", float("nan"))
-    return (f"final validation: val/pred_psnr={pred:.3f} dB  val/copy_last_psnr={copy:.3f} dB  "
+    line = (f"final validation: val/pred_psnr={pred:.3f} dB  val/copy_last_psnr={copy:.3f} dB  "
             f"pred - copy_last = {pred - copy:+.3f} dB  (reconstruction {recon:.3f} dB)")
+    if "flow_extrap_psnr" in scores:
+        line += f"  val/flow_extrap_psnr={scores['flow_extrap_psnr']:.3f} dB"
+    if LEARNED_GAIN_KEY in scores:
+        line += f"  learned gain = {scores[LEARNED_GAIN_KEY]:+.3f} dB"
+    return line
 

@@ -3,7 +3,9 @@
 Order: process group and device → seeds and determinism → run folder and tracker → datasets, samplers and
 loaders → model and discriminator (shared seed, so every rank starts from the same weights; DDP also
 broadcasts rank 0's) → optimizers and scalers → resume from ``--load_checkpoint`` → DDP wrappers and
-``torch.compile``. Errors of bad input (``DataError``, ``CheckpointError``, ``MissingWeightsError``,
+``torch.compile``. Before all of it, every pretrained weight file the settings need is checked
+(``check_weight_files``), so a missing one stops the run in seconds, not after the caches are built. Errors
+of bad input (``DataError``, ``CheckpointError``, ``MissingWeightsError``,
 ``ValueError``) propagate from here, before any training, so the entry script can report them in one line.
 
 Resume is exact on CPU with ``--deterministic`` and ``--num_workers 0``: the data order is a function of
@@ -23,12 +25,14 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler, Subset, default_collate
+from torchvision.models import AlexNet_Weights
 
 from wubugaad.data import datasets as data
-from wubugaad.data import moving_objects
+from wubugaad.data import demo_stream, moving_objects
 from wubugaad.model import vaegan as model_lib
 from wubugaad.model.flow_reads import flow_reads
 from wubugaad.model.losses import LossConfig
+from wubugaad.model.motion import RAFT_TYPES, MissingWeightsError, raft_weights_path
 from wubugaad.optim import groups
 from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer
 from wubugaad.optim.qcontrol import HAKMEMQController
@@ -37,7 +41,7 @@ from wubugaad.optim.risgd import RiemannianEnhancedSGD
 from wubugaad.optim.schedules import Schedule
 from wubugaad.train import amp, checkpoint, config, distributed
 from wubugaad.train.ema import WeightAverage
-from wubugaad.train.metrics import LPIPSMetric
+from wubugaad.train.metrics import ALEXNET_HUB_FILE, LPIPSMetric, lpips_weights_file
 from wubugaad.train.tracking import Tracker
 
 __all__ = ["EpochSampler", "Session", "setup", "rng_state", "set_rng_state", "RESUME_IGNORED_SETTINGS"]
@@ -137,6 +141,7 @@ class Session:
     lap_started: float = 0.0  # time.monotonic() at the last log step (train/seconds_per_step)
     lap_step: int = 0  # the step of that log step
     paused_s: float = 0.0  # validation and checkpoint time since then, left out of the step time
+    baseline_scores: dict = field(default_factory=dict)  # the baselines' validation means, scored once
 
     @property
     def run_dir(self) -> Path:
@@ -153,13 +158,25 @@ def _determinism(args, device: torch.device) -> None:
 
 
 def _datasets(args, info: distributed.DistInfo):
-    """(train, validation or None) of the chosen source; the moving-object sources validate on their
-    fixed test set."""
+    """(train, validation or None) of the chosen source; the generated sources (moving objects, the demo
+    stream) validate on their fixed test set."""
     if args.dataset == "video":
         return data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier,
                                    flow=flow_reads(args).loader_method)
+    if args.dataset == demo_stream.NAME:
+        return demo_stream.build_datasets(config.demo_stream_config(args))
     return moving_objects.build_datasets(config.moving_objects_config(args), info.rank, info.world_size,
                                          barrier=distributed.barrier)
+
+
+def _describe(ds) -> str:
+    """What a dataset draws from, for the start-up summary (``describe()`` where the source has one)."""
+    if ds is None or len(ds) == 0:
+        return "nothing (no validation set)"
+    if hasattr(ds, "describe"):
+        return ds.describe()
+    fresh = "fresh " if getattr(ds, "fresh_each_epoch", False) else ""
+    return f"{len(ds)} {fresh}sequences" + (" per epoch" if fresh else "")
 
 
 def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
@@ -168,6 +185,8 @@ def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
     for note in getattr(train_ds, "notes", []) + getattr(val_ds, "notes", []):
         if tracker is not None:
             tracker.info(note)
+    if tracker is not None:
+        tracker.info(f"data: training on {_describe(train_ds)}; validating on {_describe(val_ds)}")
     sampler = EpochSampler(len(train_ds), info.rank, info.world_size, args.seed,
                            with_epoch=getattr(train_ds, "fresh_each_epoch", False))
     train_loader = data.build_dataloader(train_ds, args, shuffle=False, sampler=sampler)
@@ -303,8 +322,23 @@ def _resume_average(s: Session, payload: dict, exact: bool) -> None:
         s.tracker.info("the checkpoint holds no averaged weights: the average starts from its model")
 
 
+def check_weight_files(args) -> None:
+    """``MissingWeightsError`` (one line: the file, where to put it, the other ways out) unless every
+    pretrained weight file the settings need exists: RAFT's for a RAFT motion branch, AlexNet's for LPIPS."""
+    if (args.use_wubu_motion_branch and args.optical_flow_net_type in RAFT_TYPES
+            and not args.optical_flow_random_init):
+        raft_weights_path(args.optical_flow_net_type, args.optical_flow_weights)
+    path = lpips_weights_file(args.lpips_weights)
+    if args.use_lpips_for_verification and not path.is_file():
+        raise MissingWeightsError(
+            f"LPIPS backbone weights not found: looked for {path}. Either put the file there (torchvision's "
+            f"{ALEXNET_HUB_FILE}, from {AlexNet_Weights.IMAGENET1K_V1.url}) or pass --lpips_weights PATH, or "
+            f"leave out --use_lpips_for_verification.")
+
+
 def setup(args) -> Session:
     """Build the whole training session (see the module docstring for the order)."""
+    check_weight_files(args)
     info = distributed.setup()
     _determinism(args, info.device)
     # Python / NumPy share the seed on all ranks (identical Q-controller and data decisions); torch noise
