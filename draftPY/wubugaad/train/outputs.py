@@ -15,6 +15,7 @@ from wubugaad.model.losses import gan_weight
 from wubugaad.report.page import write_report
 from wubugaad.train import checkpoint, config
 from wubugaad.train.session import Session, rng_state
+from wubugaad.train.stopping import raise_if_stopped, until_stopped
 from wubugaad.train.tracking import LOSS_TO_KEY, MODEL_SIZE_KEYS, format_step_line
 from wubugaad.train.validation import (
     evaluate,
@@ -71,7 +72,9 @@ def scored_model(s: Session) -> torch.nn.Module:
 def validate(s: Session, tag: str) -> dict[str, float]:
     """Metrics over the whole validation set, samples on rank 0, best checkpoint by the primary metric.
 
-    Runs under ``fork_rng`` so the training noise stream does not depend on the validation schedule.
+    Runs under ``fork_rng`` so the training noise stream does not depend on the validation schedule. A stop
+    signal abandons it between batches (``stopping.ValidationAbandonedError``): nothing of it is logged or
+    saved.
     """
     with _paused(s):
         return _validate(s, tag)
@@ -84,9 +87,10 @@ def _validate(s: Session, tag: str) -> dict[str, float]:
     with torch.random.fork_rng(devices=devices):
         scores = {}
         if s.val_loader is not None:
+            batches = lambda it, desc: s.tracker.progress(until_stopped(it, s.stop), desc=desc)  # noqa: E731
             scores = evaluate(model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
-                              s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc),
-                              num_predict_frames=args.num_predict_frames)
+                              s.autocast, progress=batches, num_predict_frames=args.num_predict_frames)
+        raise_if_stopped(s.stop)
         if s.dist.is_main:
             clip, flow = prepare_batch(s.sample_batch, s.dist.device)
             with s.autocast():

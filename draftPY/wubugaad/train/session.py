@@ -36,6 +36,7 @@ from wubugaad.optim.schedules import Schedule
 from wubugaad.train import amp, checkpoint, config, distributed
 from wubugaad.train.ema import WeightAverage
 from wubugaad.train.metrics import LPIPSMetric
+from wubugaad.train.stopping import StopFlag
 from wubugaad.train.tracking import Tracker
 
 __all__ = ["EpochSampler", "Session", "setup", "rng_state", "set_rng_state", "RESUME_IGNORED_SETTINGS"]
@@ -134,6 +135,7 @@ class Session:
     lap_started: float = 0.0  # time.monotonic() at the last log step (train/seconds_per_step)
     lap_step: int = 0  # the step of that log step
     paused_s: float = 0.0  # validation and checkpoint time since then, left out of the step time
+    stop: StopFlag | None = None  # the stop-signal flag while `trainer.train` runs (validations read it)
 
     @property
     def run_dir(self) -> Path:
