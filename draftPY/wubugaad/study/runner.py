@@ -32,7 +32,8 @@ from wubugaad.train import config
 
 STACK_FLAGS = ("--wubu_s_ablate", "--wubu_t_ablate", "--wubu_m_ablate")
 # flags the runner sets for every run; a base configuration or grid may not set them
-RUNNER_FLAGS = ("--seed", "--checkpoint_dir", "--max_steps", "--max_train_minutes", "--load_checkpoint")
+RUNNER_FLAGS = ("--seed", "--checkpoint_dir", "--max_steps", "--max_train_minutes", "--load_checkpoint",
+                "--overwrite")
 MANY_EPOCHS = "1000000"  # the step budget ends a run; --epochs is absolute, so it must not end it first
 OUTPUT_FILES = {"csv": "ablation.csv", "table": "ablation.md", "chart": "ablation.png"}  # in the study folder
 SIGNAL_EXITS = (130, 143, -signal.SIGTERM, -signal.SIGINT, -signal.SIGKILL)
@@ -262,8 +263,9 @@ class Runner:
                 *self._budget(steps)]
         if "--epochs" not in _flags_in(argv):
             argv += ["--epochs", MANY_EPOCHS]
-        if any(run.folder.glob("*.pt")):
-            argv += ["--load_checkpoint", "auto"]
+        # the runner owns its run folders: it resumes a run with a checkpoint, and moves aside what an attempt
+        # killed before its first checkpoint left (`train/run_folder.py` refuses such a folder otherwise)
+        argv += ["--load_checkpoint", "auto"] if any(run.folder.glob("*.pt")) else ["--overwrite"]
         started = time.monotonic()
         with open(run.folder / "train.log", "a", encoding="utf-8") as log:
             with self._lock:

@@ -281,18 +281,20 @@ def find_latest_checkpoint(folder: str | os.PathLike) -> Path | None:
     return max(candidates, key=lambda c: c[:2])[2] if candidates else None
 
 
-def prune_checkpoints(folder: str | os.PathLike, keep_last_n: int) -> list[Path]:
+def prune_checkpoints(folder: str | os.PathLike, keep_last_n: int,
+                      up_to_step: int | None = None) -> list[Path]:
     """Delete all but the newest ``keep_last_n`` periodic (``_ep*_step*``/``_step*``) checkpoints.
 
-    ``_best.pt`` and ``_last.pt`` are never touched; ``keep_last_n <= 0`` keeps everything. Returns the
-    deleted paths.
+    ``_best.pt`` and ``_last.pt`` are never touched; ``keep_last_n <= 0`` keeps everything. With
+    ``up_to_step`` (the current run's step) checkpoints of later steps are neither deleted nor counted:
+    they are not the current run's (resumed from an earlier step). Returns the deleted paths.
     """
     if keep_last_n <= 0:
         return []
     periodic = []
     for path in _checkpoints(Path(folder)):
         match = _PERIODIC_RE.match(path.name)
-        if match:
+        if match and (up_to_step is None or int(match.group(2)) <= up_to_step):
             periodic.append((int(match.group(2)), path.stat().st_mtime_ns, path))
     periodic.sort(key=lambda c: c[:2], reverse=True)
     doomed = [path for *_, path in periodic[keep_last_n:]]

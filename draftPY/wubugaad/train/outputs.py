@@ -60,7 +60,7 @@ def _save(s: Session, kind: str, name_epoch: int | None) -> None:
     name = checkpoint.checkpoint_name(kind, epoch=s.epoch if name_epoch is None else name_epoch, step=s.step)
     checkpoint.save_checkpoint(s.run_dir / name, payload)
     if kind in ("epoch", "step"):
-        checkpoint.prune_checkpoints(s.run_dir, s.args.keep_last_n)
+        checkpoint.prune_checkpoints(s.run_dir, s.args.keep_last_n, up_to_step=s.step)
 
 
 def scored_model(s: Session) -> torch.nn.Module:

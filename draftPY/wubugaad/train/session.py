@@ -1,10 +1,11 @@
 """Everything the training loop needs, built before the first step: ``setup(args) → Session``.
 
-Order: process group and device → seeds and determinism → run folder and tracker → datasets, samplers and
-loaders → model and discriminator (shared seed, so every rank starts from the same weights; DDP also
-broadcasts rank 0's) → optimizers and scalers → resume from ``--load_checkpoint`` → DDP wrappers and
-``torch.compile``. Errors of bad input (``DataError``, ``CheckpointError``, ``MissingWeightsError``,
-``ValueError``) propagate from here, before any training, so the entry script can report them in one line.
+Order: process group and device → seeds and determinism → run folder (refused when it holds another run's
+outputs, ``run_folder``) and tracker → datasets, samplers and loaders → model and discriminator (shared
+seed, so every rank starts from the same weights; DDP also broadcasts rank 0's) → optimizers and scalers →
+resume from ``--load_checkpoint`` → ``config.json`` → DDP wrappers and ``torch.compile``. Errors of bad
+input (``DataError``, ``CheckpointError``, ``MissingWeightsError``, ``ValueError``) propagate from here,
+before any training, so the entry script can report them in one line.
 
 Resume is exact on CPU with ``--deterministic`` and ``--num_workers 0``: the data order is a function of
 (seed, epoch) (``EpochSampler``), the position within the epoch is stored (``extra.batch_in_epoch``) and
@@ -33,7 +34,7 @@ from wubugaad.optim.qcontrol import HAKMEMQController
 from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
 from wubugaad.optim.schedules import Schedule
-from wubugaad.train import amp, checkpoint, config, distributed
+from wubugaad.train import amp, checkpoint, config, distributed, run_folder
 from wubugaad.train.ema import WeightAverage
 from wubugaad.train.metrics import LPIPSMetric
 from wubugaad.train.stopping import StopFlag
@@ -310,7 +311,10 @@ def setup(args) -> Session:
     # (dropout, ε) differs per rank.
     distributed.seed_everything(args.seed)
     config_dict = config.resolved_config(args)
+    moved = run_folder.claim(args, info.is_main)  # before anything is written into the run folder
     tracker = Tracker(args, info.is_main, config_dict)
+    if moved:
+        tracker.info(moved)
     if args.use_amp and info.device.type != "cuda":
         tracker.info("note: --use_amp applies on CUDA only; training in float32 on the CPU")
     train_loader, sampler, val_loader, sample_batch = _loaders(args, info, tracker)
@@ -339,6 +343,7 @@ def setup(args) -> Session:
                 ema=WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None)
     if args.load_checkpoint:
         _resume(s)
+    tracker.write_config(config_dict)  # only once set-up succeeded: a failed start leaves the old one
     if info.world_size > 1:
         ids = [info.device.index] if info.device.type == "cuda" else None
         s.model_fwd = DistributedDataParallel(model, device_ids=ids)

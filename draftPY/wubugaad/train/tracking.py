@@ -132,10 +132,6 @@ class Tracker:
         self._make_folders()
         tempfiles.remove_stale(self.dir)
         self.metrics_path = self.dir / "metrics.jsonl"
-        if resolved_config is not None:
-            with exits.writing(self.dir / "config.json"):
-                (self.dir / "config.json").write_text(json.dumps(resolved_config, indent=2, sort_keys=True,
-                                                                 default=str))
         with exits.writing(self.metrics_path):
             self._metrics = open(self.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
         if args.wandb:
@@ -156,6 +152,15 @@ class Tracker:
         if not os.access(self.dir, os.W_OK | os.X_OK):
             raise exits.OutputFolderError(f"{flag}: the run folder '{self.dir}' is not writable "
                                           f"(choose another folder or fix its permissions)")
+
+    def write_config(self, resolved_config: Mapping) -> None:
+        """``config.json``: the resolved settings (written once set-up has succeeded, so a start that fails
+        leaves the folder's earlier one in place)."""
+        if not self.is_main:
+            return
+        path = self.dir / "config.json"
+        with exits.writing(path):
+            path.write_text(json.dumps(resolved_config, indent=2, sort_keys=True, default=str))
 
     def info(self, message: str) -> None:
         """A console line (tqdm-safe)."""
