@@ -12,9 +12,11 @@ and the sampling script read them.
 Frozen pretrained weights (the RAFT flow estimator) are left out: every model ``state_dict`` key that starts
 with one of ``model.excluded_state_prefixes`` is neither saved nor restored nor reported.
 
-Writes go to a temporary file in the target folder (named after the writing process, see
-``wubugaad.tempfiles``), are flushed and fsync'ed, then ``os.replace``d over the target: a crash or kill
-at any moment leaves either the old or the new complete file.
+Every file carries a checksum of its contents (``checksum``, written by ``save_checkpoint``, verified by
+``load_checkpoint``): a file whose bytes changed after writing is refused, naming the newest intact
+checkpoint of its folder. Writes go to a temporary file in the target folder (named after the writing
+process, see ``wubugaad.tempfiles``), are flushed and fsync'ed, then ``os.replace``d over the target: a
+crash or kill at any moment leaves either the old or the new complete file.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from torch import nn
 
 from wubugaad import tempfiles
 from wubugaad.train import exits
+from wubugaad.train.checksum import CHECKSUM_KEY, payload_checksum
 
 CHECKPOINT_PREFIX = "wubugaad_hybridgen_ckpt_v01"
 FORMAT_VERSION = 1
@@ -179,6 +182,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     ``OutputWriteError`` naming the file and saying so.
     """
     path = Path(path)
+    payload = {**payload, CHECKSUM_KEY: payload_checksum(payload)}
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,8 +209,9 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Load a payload with ``weights_only=True``.
 
-    Missing file → ``FileNotFoundError``; unreadable, truncated, non-plain or newer-format file →
-    ``CheckpointError`` with one line naming the file.
+    Missing file → ``FileNotFoundError``; unreadable, truncated, non-plain, newer-format file or one whose
+    contents do not match its checksum → ``CheckpointError`` with one line naming the file (and, for a
+    checksum mismatch, the newest intact checkpoint of its folder).
     """
     path = Path(path)
     if not path.is_file():
@@ -222,7 +227,31 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if payload["format_version"] > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{path}' has format {payload['format_version']}; "
                               f"this code reads up to {FORMAT_VERSION} (update the code)")
+    if not _checksum_matches(payload):
+        raise CheckpointError(f"checkpoint '{path}' is corrupt: its contents do not match the checksum "
+                              f"written with it (the file changed after it was saved); "
+                              f"{_newest_intact(path)}")
     return payload
+
+
+def _newest_intact(damaged: Path) -> str:
+    """Where to resume from instead of ``damaged``: the most recently written checkpoint of its folder that
+    loads."""
+    others = [p for p in _checkpoints(damaged.parent) if p.resolve() != damaged.resolve()]
+    for candidate in sorted(others, key=lambda p: p.stat().st_mtime_ns, reverse=True):
+        try:
+            payload = torch.load(candidate, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - an unreadable candidate is simply not intact
+            continue
+        if isinstance(payload, dict) and _checksum_matches(payload):
+            return f"the newest intact checkpoint there is '{candidate}' (pass it to --load_checkpoint)"
+    return f"no intact checkpoint is left in '{damaged.parent}'"
+
+
+def _checksum_matches(payload: dict) -> bool:
+    """True when ``payload`` matches its stored checksum, or carries none (written before checksums)."""
+    stored = payload.get(CHECKSUM_KEY)
+    return stored is None or stored == payload_checksum(payload)
 
 
 def restore_model(module: nn.Module, state: Mapping[str, torch.Tensor] | None,
