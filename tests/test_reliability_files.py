@@ -67,3 +67,73 @@ def test_resume_auto_from_a_damaged_newest_checkpoint_is_refused(tmp_path, fake)
         trainer.setup(args)
     assert str(last) in str(caught.value)
     assert [r["step"] for r in read_metrics(tmp_path / "run") if "train/loss_g_total" in r] == [1, 2, 3, 4]
+
+
+class _Code:
+    """Unpickling this runs a function: what a malicious checkpoint holds."""
+
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+def test_a_checkpoint_holding_code_is_refused_without_torchs_advice_to_load_it_anyway(tmp_path, capsys):
+    path = tmp_path / checkpoint_name("last")
+    torch.save({"format_version": 1, "step": 1, "hook": _Code()}, path)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert str(path) in message and "could run code" in message and "print" in message
+    assert "weights_only" not in message and "\n" not in message
+    assert "this ran" not in capsys.readouterr().out
+
+
+def test_an_undecodable_byte_in_metrics_jsonl_is_dropped_on_resume(tmp_path, fake):
+    assert trainer.run(config.parse_args(tiny_argv(tmp_path, "--max_steps", "2", "--save_interval", "2",
+                                                   "--val_interval", "100"))) == 0
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    with open(metrics, "ab") as fh:
+        fh.write(b'{"step": 1, "train/loss_recon": 1.0\xff}\n')
+    args = config.parse_args(tiny_argv(tmp_path, "--max_steps", "3", "--load_checkpoint", "auto",
+                                       "--val_interval", "100"))
+    assert trainer.run(args) == 0
+    assert b"\xff" not in metrics.read_bytes()
+    assert [r["step"] for r in read_metrics(tmp_path / "run") if "train/loss_g_total" in r] == [1, 2, 3]
+
+
+def test_resuming_a_finished_run_adds_no_second_validation(tmp_path, fake):
+    argv = tiny_argv(tmp_path, "--max_steps", "2", "--val_interval", "100")
+    assert trainer.run(config.parse_args(argv)) == 0
+    assert trainer.run(config.parse_args([*argv, "--load_checkpoint", "auto"])) == 0
+    validations = [r["step"] for r in read_metrics(tmp_path / "run") if "val/pred_psnr" in r]
+    assert validations == [2]
+
+
+def test_a_damaged_gz_idx_file_is_one_data_error_naming_it(tmp_path):
+    import gzip
+
+    from wubugaad.data import moving_objects
+    from wubugaad.data.video_cache import DataError
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    data = bytearray(gzip.compress(bytes(range(256)) * 64))
+    data[40:60] = bytes(20)  # the deflate stream, not the header
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=str(path)):
+        moving_objects.read_idx_images(path)
+
+
+def test_orphaned_report_temporaries_are_removed_at_start_up(tmp_path):
+    import os
+    import time
+
+    from wubugaad import tempfiles
+    from wubugaad.train import tracking
+
+    run = tmp_path / "run"
+    run.mkdir()
+    orphan, fresh = run / ".report.html.4242.tmp", run / ".report.html.4343.tmp"
+    for path in (orphan, fresh):
+        path.write_text("<html>")
+    os.utime(orphan, (time.time() - 2 * tempfiles.LEGACY_AGE_S,) * 2)
+    tracking.Tracker(config.parse_args(tiny_argv(tmp_path)), True).close()
+    assert not orphan.exists() and fresh.exists()  # a report being written right now is kept

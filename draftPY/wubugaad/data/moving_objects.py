@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import logging
 import os
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,7 @@ def read_idx_images(path: str | os.PathLike) -> np.ndarray:
     try:
         with opener(path, "rb") as fh:
             raw = fh.read()
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:  # zlib.error: damaged compressed data
         raise DataError(f"cannot read idx file {path}: {err} (replace it, or point --mnist_path elsewhere)") \
             from err
     header = np.frombuffer(raw[:16], dtype=">u4") if len(raw) >= 16 else np.zeros(0)

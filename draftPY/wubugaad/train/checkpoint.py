@@ -219,8 +219,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for bad files; all mean "unreadable"
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise CheckpointError(f"checkpoint '{path}' is corrupt or unreadable: {reason}") from err
+        raise CheckpointError(f"checkpoint '{path}' {_unreadable_reason(err)}") from err
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"checkpoint '{path}' is not a WuBuGAADHybridGen checkpoint "
                               f"(no format_version)")
@@ -232,6 +231,20 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
                               f"written with it (the file changed after it was saved); "
                               f"{_newest_intact(path)}")
     return payload
+
+
+def _unreadable_reason(err: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in words for this program's users: a file holding
+    Python objects (which could run code when unpickled) is refused as such; torch's advice to load it with
+    ``weights_only=False`` is not repeated (this program never does that)."""
+    text = str(err)
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if "Weights only load failed" in text:
+        what = f" ({found.group(1)})" if found else ""
+        return (f"holds Python objects other than tensors and plain data{what}: refused, since loading them "
+                f"could run code (this program writes no such checkpoints; use one it wrote)")
+    reason = (text.strip().splitlines() or [type(err).__name__])[0]
+    return f"is corrupt or unreadable: {reason}"
 
 
 def _newest_intact(damaged: Path) -> str:

@@ -173,10 +173,14 @@ def _train(s: Session) -> int:
     reached_at = torch.zeros((), dtype=torch.long, device=device)  # step the limit was reached (0: not)
     limit = args.max_consecutive_nonfinite
     anomaly = torch.autograd.detect_anomaly() if args.detect_anomaly else contextlib.nullcontext()
-    done = s.step >= args.max_steps > 0
+    done = s.step >= args.max_steps > 0 or s.epoch >= args.epochs
+    if done:
+        s.tracker.info(f"nothing to train: step {s.step}, epoch {s.epoch} already reach --max_steps "
+                       f"{args.max_steps} / --epochs {args.epochs} (both are absolute; raise them to go on)")
     budget_min = args.max_train_minutes  # wall-clock budget (benchmarks); 0 = none
     deadline = time.monotonic() + 60.0 * budget_min if budget_min > 0 else math.inf
-    validated_at = -1
+    # a finished run resumed has its final validation logged already (one stopped during it has not)
+    validated_at = s.step if done and _validated_before(s) else -1
     final_scores: dict[str, float] = {}
     augment = config.augment_config(args)
     with_disc = config.trains_discriminator(args)
@@ -288,6 +292,13 @@ def _train(s: Session) -> int:
     _close(s, f"finished at step {s.step}")
     # a signal during the last save or the report: everything is written, the code still says it came
     return exit_code(stop.signum) if stop.signum else 0
+
+
+def _validated_before(s: Session) -> bool:
+    """Whether the run's log holds a validation at the current step: rank 0 reads it, every rank follows."""
+    seen = torch.tensor([float(s.tracker.validated_at(s.step))], device=s.dist.device)
+    distributed.all_reduce_sum(seen)
+    return seen.tolist()[0] > 0
 
 
 def _discriminator_step(s: Session, clip: torch.Tensor, out, lambda_gan: float, accum: int):
