@@ -5,13 +5,24 @@ report temporaries, and a finished run resumed again.
 
 from __future__ import annotations
 
+import errno
+import gzip
+import os
+import shutil
 import struct
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from test_entry import VIDEO
+from test_reliability import _damaged_copy
 from test_trainer import fake_build, read_metrics, tiny_argv
-from wubugaad.train import checkpoint, config, session, trainer
+from wubugaad import tempfiles
+from wubugaad.data import moving_objects, scene_cuts, video_cache
+from wubugaad.data.video_cache import DataError
+from wubugaad.train import checkpoint, config, session, tracking, trainer
 from wubugaad.train.checkpoint import CheckpointError, checkpoint_name, load_checkpoint
 
 
@@ -109,11 +120,6 @@ def test_resuming_a_finished_run_adds_no_second_validation(tmp_path, fake):
 
 
 def test_a_damaged_gz_idx_file_is_one_data_error_naming_it(tmp_path):
-    import gzip
-
-    from wubugaad.data import moving_objects
-    from wubugaad.data.video_cache import DataError
-
     path = tmp_path / "train-images-idx3-ubyte.gz"
     data = bytearray(gzip.compress(bytes(range(256)) * 64))
     data[40:60] = bytes(20)  # the deflate stream, not the header
@@ -123,12 +129,6 @@ def test_a_damaged_gz_idx_file_is_one_data_error_naming_it(tmp_path):
 
 
 def test_orphaned_report_temporaries_are_removed_at_start_up(tmp_path):
-    import os
-    import time
-
-    from wubugaad import tempfiles
-    from wubugaad.train import tracking
-
     run = tmp_path / "run"
     run.mkdir()
     orphan, fresh = run / ".report.html.4242.tmp", run / ".report.html.4343.tmp"
@@ -137,3 +137,36 @@ def test_orphaned_report_temporaries_are_removed_at_start_up(tmp_path):
     os.utime(orphan, (time.time() - 2 * tempfiles.LEGACY_AGE_S,) * 2)
     tracking.Tracker(config.parse_args(tiny_argv(tmp_path)), True).close()
     assert not orphan.exists() and fresh.exists()  # a report being written right now is kept
+
+
+# ---- caches of decoded videos --------------------------------------------------------------------
+
+def test_a_frame_cache_cut_to_whole_frames_is_decoded_again(tmp_path):
+    out, n = video_cache.ensure_cached(VIDEO, tmp_path, 32, 16, 3, "crop")
+    assert n == 72
+    with open(out, "r+b") as fh:
+        fh.truncate(30 * 32 * 16 * 3)
+    again, n = video_cache.ensure_cached(VIDEO, tmp_path, 32, 16, 3, "crop")
+    assert again == out and n == 72 and out.stat().st_size == 72 * 32 * 16 * 3
+
+
+def test_a_video_replaced_with_the_same_size_and_mtime_gets_a_new_cache(tmp_path):
+    video = tmp_path / "clip.mp4"
+    shutil.copy(VIDEO, video)
+    stamp = video.stat().st_mtime_ns
+    assert video_cache.ensure_cached(video, tmp_path / "cache", 32, 16, 3, "crop", 0.0)[1] == 72
+    damaged = _damaged_copy(tmp_path / "other.mp4")  # same size, most frames gone
+    assert damaged.stat().st_size == video.stat().st_size
+    os.replace(damaged, video)
+    os.utime(video, ns=(stamp, stamp))
+    assert video_cache.ensure_cached(video, tmp_path / "cache", 32, 16, 3, "crop", 0.0)[1] < 72
+
+
+def test_scene_cut_series_in_a_read_only_cache_is_used_unstored(tmp_path, monkeypatch):
+    def read_only(*a, **k):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(scene_cuts, "open", read_only, raising=False)
+    frames = np.zeros((5, 8, 8, 3), np.uint8)
+    series = scene_cuts.cached_difference_series(tmp_path / "x.u8", frames)
+    assert series.shape == (4,) and not list(tmp_path.iterdir())
