@@ -328,8 +328,9 @@ def test_sampler_errors_name_its_own_flags(tmp_path, tiny_checkpoint, case):
 
 
 def test_sampler_reports_the_clip_it_really_wrote(tmp_path, tiny_checkpoint):
-    # 300 clips side by side: too wide for MPEG-4
-    done = _sample(tmp_path, tiny_checkpoint, "--num_samples", "300")
+    # 300 clips side by side: too wide for MPEG-4 (a video long enough for 300 distinct clips)
+    long_video = video_cache.make_demo_video(tmp_path / "long.mp4", 320, 32, 16)
+    done = _sample(tmp_path, tiny_checkpoint, "--num_samples", "300", "--video", str(long_video))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Failed to initialize VideoWriter" not in done.stderr
     written = re.search(r"wrote predict samples: (\S+) and (\S+)", done.stdout)
