@@ -27,9 +27,11 @@ __all__ = ["temp_path", "open_temp", "remove_stale", "LEGACY_AGE_S"]
 LEGACY_AGE_S = 3600.0
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 _CURRENT = re.compile(r"^\..+\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}\.tmp(?:\.\w+)?$")
-# older names: checkpoints `.{name}.{mkstemp 8}.tmp`, caches `{name}.tmp-{pid}-{hex 8}[.ext]`; and the
-# report's `.{name}.{pid}.tmp` (the report imports nothing of the package, so it names its own: no host)
-_LEGACY = re.compile(r"^(?:\..+\.\w{8}\.tmp|.+\.tmp-\d+-[0-9a-f]{8}(?:\.\w+)?|\..+\.\d+\.tmp)$")
+# older names: checkpoints `.{name}.{mkstemp 8}.tmp`, caches `{name}.tmp-{pid}-{hex 8}[.ext]`, the
+# moving-object test sets `{stem}.tmp{pid}.npy`; and the report's `.{name}.{pid}.tmp` (the report imports
+# nothing of the package, so it names its own: no host)
+_LEGACY = re.compile(r"^(?:\..+\.\w{8}\.tmp|.+\.tmp-\d+-[0-9a-f]{8}(?:\.\w+)?|\..+\.\d+\.tmp"
+                     r"|.+\.tmp\d+\.npy)$")
 
 
 def temp_path(target: str | os.PathLike, ext: str = "") -> Path:
