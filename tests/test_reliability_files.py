@@ -170,3 +170,20 @@ def test_scene_cut_series_in_a_read_only_cache_is_used_unstored(tmp_path, monkey
     frames = np.zeros((5, 8, 8, 3), np.uint8)
     series = scene_cuts.cached_difference_series(tmp_path / "x.u8", frames)
     assert series.shape == (4,) and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("field", "value"), [("step", "abc"), ("config", [1, 2]), ("model", [1]),
+                                              ("extra", [1]), ("epoch", True)])
+def test_a_checkpoint_field_of_the_wrong_type_is_one_error(tmp_path, field, value):
+    path = checkpoint.save_checkpoint(tmp_path / checkpoint_name("last"),
+                                      {"format_version": 1, "step": 1, "epoch": 0, field: value})
+    with pytest.raises(CheckpointError, match=rf"'{field}' field of type") as caught:
+        load_checkpoint(path)
+    assert str(path) in str(caught.value)
+
+
+def test_resuming_from_a_checkpoint_without_a_step_is_one_error(tmp_path, fake):
+    path = checkpoint.save_checkpoint(tmp_path / "foreign.pt", {"format_version": 1, "model": {}})
+    args = config.parse_args(tiny_argv(tmp_path, "--load_checkpoint", str(path)))
+    with pytest.raises(CheckpointError, match="no step or epoch field"):
+        trainer.setup(args)

@@ -13,7 +13,8 @@ Frozen pretrained weights (the RAFT flow estimator) are left out: every model ``
 with one of ``model.excluded_state_prefixes`` is neither saved nor restored nor reported.
 
 Every file carries a checksum of its contents (``checksum``, written by ``save_checkpoint``, verified by
-``load_checkpoint``): a file whose bytes changed after writing is refused, naming the newest intact
+``load_checkpoint``, ``train/integrity.py``, which also checks the types of the fields this program
+reads): a file whose bytes changed after writing is refused, naming the newest intact
 checkpoint of its folder. Writes go to a temporary file in the target folder (named after the writing
 process, see ``wubugaad.tempfiles``), are flushed and fsync'ed, then ``os.replace``d over the target: a
 crash or kill at any moment leaves either the old or the new complete file.
@@ -35,7 +36,7 @@ from torch import nn
 
 from wubugaad import tempfiles
 from wubugaad.train import exits
-from wubugaad.train.checksum import CHECKSUM_KEY, payload_checksum
+from wubugaad.train.integrity import CHECKSUM_KEY, odd_field, payload_checksum
 
 CHECKPOINT_PREFIX = "wubugaad_hybridgen_ckpt_v01"
 FORMAT_VERSION = 1
@@ -226,6 +227,10 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if payload["format_version"] > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{path}' has format {payload['format_version']}; "
                               f"this code reads up to {FORMAT_VERSION} (update the code)")
+    odd = odd_field(payload)
+    if odd:
+        raise CheckpointError(f"checkpoint '{path}' {odd}: it was not written by this program, or was edited "
+                              f"(use a checkpoint the trainer wrote)")
     if not _checksum_matches(payload):
         raise CheckpointError(f"checkpoint '{path}' is corrupt: its contents do not match the checksum "
                               f"written with it (the file changed after it was saved); "

@@ -36,6 +36,7 @@ from wubugaad.optim.risgd import RiemannianEnhancedSGD
 from wubugaad.optim.schedules import Schedule
 from wubugaad.train import amp, checkpoint, config, distributed, run_folder
 from wubugaad.train.ema import WeightAverage
+from wubugaad.train.integrity import REQUIRED_FOR_RESUME
 from wubugaad.train.metrics import LPIPSMetric
 from wubugaad.train.stopping import StopFlag
 from wubugaad.train.tracking import Tracker
@@ -234,6 +235,10 @@ def _resume(s: Session) -> None:
         raise checkpoint.CheckpointError(f"--load_checkpoint: no checkpoint file at '{path}' "
                                          f"(check the path, or 'auto' for the newest in --checkpoint_dir)")
     payload = checkpoint.load_checkpoint(path, map_location=s.dist.device)
+    missing = [key for key in REQUIRED_FOR_RESUME if key not in payload]
+    if missing:
+        raise checkpoint.CheckpointError(f"checkpoint '{path}' has no {' or '.join(missing)} field to resume "
+                                         f"from (use a checkpoint the trainer wrote)")
     strict = args.load_strict
     exact = True
     for name, module in (("model", s.model), ("discriminator", s.disc)):

@@ -1,4 +1,5 @@
-"""A checksum of a checkpoint payload, stored in it when it is written and verified when it is read.
+"""Is a loaded checkpoint payload the one that was written? A checksum of its contents, stored in it when it
+is written and verified when it is read, and the types of the fields this program reads.
 
 A checkpoint is a zip whose tensor data PyTorch reads back without checking: bytes flipped by a disk, a
 copy or a transfer load silently as wrong weights. ``payload_checksum`` is the CRC-32 of every tensor's
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 
 import torch
 
-__all__ = ["CHECKSUM_KEY", "payload_checksum"]
+__all__ = ["CHECKSUM_KEY", "REQUIRED_FOR_RESUME", "payload_checksum", "odd_field"]
 
 CHECKSUM_KEY = "checksum"  # payload key: {"crc32": int}; checkpoints written before it carry none
 
@@ -41,3 +42,23 @@ def payload_checksum(payload: Mapping) -> dict[str, int]:
     for key in sorted((k for k in payload if k != CHECKSUM_KEY), key=repr):
         crc = _update(crc, repr(key), payload[key])
     return {"crc32": crc}
+
+
+# the payload fields this program reads, by the types it reads them as (absent fields are allowed: the
+# readers that need one say so); bool is excluded from the numbers, as JSON-minded editors produce it
+_FIELD_TYPES = {"step": (int,), "epoch": (int,), "best_metric": (int, float, type(None)),
+                "config": (Mapping, type(None)), "model": (Mapping, type(None)),
+                "discriminator": (Mapping, type(None)), "ema": (Mapping, type(None)),
+                "extra": (Mapping, type(None)), "opt_g": (Mapping, type(None)),
+                "opt_d": (Mapping, type(None))}
+REQUIRED_FOR_RESUME = ("step", "epoch")
+
+
+def odd_field(payload: dict) -> str | None:
+    """Words for the first field of ``payload`` whose type is not the one this program reads, or None."""
+    for key, types in _FIELD_TYPES.items():
+        if key in payload and (not isinstance(payload[key], types) or isinstance(payload[key], bool)):
+            wanted = " or ".join("a mapping" if t is Mapping else "None" if t is type(None) else t.__name__
+                                 for t in types)
+            return f"has a '{key}' field of type {type(payload[key]).__name__} (expected {wanted})"
+    return None
