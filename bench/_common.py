@@ -95,15 +95,9 @@ def run_control_argv(work: Path, max_steps: int) -> list[str]:
 def concat_video(src: Path, dst: Path, factor: int) -> int:
     """Write ``src``'s frames ``factor`` times in a row into ``dst`` (mp4v); returns the frame count."""
     import cv2
+    from wubugaad.data.video_cache import decoded_frames
 
-    cap = cv2.VideoCapture(str(src))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
+    frames = list(decoded_frames(src))
     if not frames:
         raise ValueError(f"--video {src}: no decodable frames")
     h, w = frames[0].shape[:2]

@@ -1,5 +1,5 @@
 """Moving Fashion-MNIST 10 → 10: train the default model, score it in the benchmark's metrics, and put it
-beside the published table and copy-last.
+beside the published table and the two baselines that learn nothing (copy-last, flow extrapolation).
 
     python3 bench/bench_mfmnist.py --minutes 20                      # CPU preset, 500 test sequences
     python3 bench/bench_mfmnist.py --epochs 2 --test-sequences 200
@@ -9,9 +9,10 @@ beside the published table and copy-last.
 Trains with the real session and trainer (``--dataset moving_fmnist``, 10 context + 10 target frames, grey,
 64×64) for ``--minutes`` (``--max_train_minutes``) or ``--epochs``, with no validation until the end; the
 trainer's final validation on the fixed seed-0 test set writes ``val/bench_*`` (and per future step
-``val/bench_*_t{k}``, and ``val/copy_last_bench_*``) to ``metrics.jsonl``, which this script reads. Writes
-``mfmnist_<preset>.json`` and ``mfmnist_<preset>.md`` (our row beside the published rows and copy-last,
-with parameters, training time, steps and machine) into ``--out``; prints the JSON record on stdout.
+``val/bench_*_t{k}``, and ``val/copy_last_bench_*``, ``val/flow_extrap_bench_*``) to ``metrics.jsonl``,
+which this script reads. Writes ``mfmnist_<preset>.json`` and ``mfmnist_<preset>.md`` (our row beside the
+published rows, copy-last and the flow extrapolation, with parameters, training time, steps and machine)
+into ``--out``; prints the JSON record on stdout.
 """
 
 from __future__ import annotations
@@ -124,8 +125,10 @@ def run(opts, extra: list[str]) -> dict:
         scores = final_scores(s.run_dir / "metrics.jsonl")
     ours = {m: scores[f"val/bench_{m}"] for m in METRICS}
     copy = {m: scores[f"val/copy_last_bench_{m}"] for m in METRICS}
+    flow = {m: scores[f"val/flow_extrap_bench_{m}"] for m in METRICS}
     per_step = [{"k": k, **{m: scores[f"val/bench_{m}_t{k}"] for m in METRICS},
-                 "copy_last_mse": scores[f"val/copy_last_bench_mse_t{k}"]} for k in range(1, FUTURE + 1)]
+                 "copy_last_mse": scores[f"val/copy_last_bench_mse_t{k}"],
+                 "flow_extrap_mse": scores[f"val/flow_extrap_bench_mse_t{k}"]} for k in range(1, FUTURE + 1)]
     return {
         "benchmark": "moving_fmnist 10->10 64x64", "preset": opts.preset,
         "date": datetime.date.today().isoformat(), "machine": machine(),
@@ -133,9 +136,9 @@ def run(opts, extra: list[str]) -> dict:
         "batch_size": args.batch_size, "sequences_seen": s.step * args.batch_size * args.grad_accum_steps,
         "train_s": wall - s.val_loader.seconds, "final_validation_s": s.val_loader.seconds,
         "test_sequences": args.moving_test_sequences, "model_params": _count(s.model),
-        "discriminator_params": _count(s.disc), "discriminator_trained": config.trains_discriminator(args),
+        "discriminator_params": _count(s.disc), "discriminator_trained": s.losses.trains_discriminator,
         "extra_flags": extra,
-        "ours": ours, "copy_last": copy, "per_step": per_step,
+        "ours": ours, "copy_last": copy, "flow_extrap": flow, "per_step": per_step,
     }
 
 
@@ -154,10 +157,13 @@ def markdown(r: dict) -> str:
     rows += [_row(n, f"{p:.1f} M", dict(zip(METRICS, v, strict=True)), "200 epochs, 1× V100")
              for n, p, *v in PUBLISHED]
     rows.append(_row("copy last frame", "0", r["copy_last"], "none"))
+    rows.append(_row("flow extrapolation (DIS, constant velocity)", "0", r["flow_extrap"], "none"))
     ours = f"{r['train_s'] / 60:.1f} min, {r['steps']} steps (batch {r['batch_size']}), {where}"
     rows.append(_row("**WuBuGAADHybridGen**", f"{r['model_params'] / 1e6:.2f} M", r["ours"], ours))
-    steps = ["| step | MSE | MAE | SSIM | PSNR | copy-last MSE |", "|---|---|---|---|---|---|"]
-    steps += [f"| t+{p['k']} | {_cells(p)} | {p['copy_last_mse']:.2f} |" for p in r["per_step"]]
+    steps = ["| step | MSE | MAE | SSIM | PSNR | copy-last MSE | flow-extrapolation MSE |",
+             "|---|---|---|---|---|---|---|"]
+    steps += [f"| t+{p['k']} | {_cells(p)} | {p['copy_last_mse']:.2f} | {p['flow_extrap_mse']:.2f} |"
+              for p in r["per_step"]]
     disc = (f"the discriminator (training only) has {r['discriminator_params'] / 1e6:.2f} M parameters"
             if r["discriminator_trained"] else "no discriminator was trained (the reconstruction loss alone)")
     notes = (f"Ours: {r['test_sequences']} test sequences of the fixed seed-0 set (the published protocol "

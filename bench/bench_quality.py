@@ -1,15 +1,18 @@
-"""Quality after a fixed wall-clock training budget: prediction vs. the copy-last-frame baseline.
+"""Quality after a fixed wall-clock training budget: prediction vs. the copy-last and flow baselines.
 
     python3 bench/bench_quality.py [--minutes 10] [--config cpu-small] [--train-video PATH]
                                    [--val-video PATH] [training flags, e.g. --num_workers 1]
     python3 bench/bench_quality.py --video demo   # held-out synthetic: demo seed 1 → demo seed 2
+    python3 bench/bench_quality.py --video stream # fresh demo scenes every epoch → their held-out set
     python3 bench/bench_quality.py --split-fraction 0.2   # within one video: held-out blocks of windows
 
 Trains configuration ``--config`` with the real trainer (``--max_train_minutes``: it stops after the first
 optimizer step that ends past the budget) on ``--train-video`` (default: the real fixture
 tests/data/bbb_excerpt.mp4) and validates on ``--val-video`` (default: tests/data/bbb_excerpt_val.mp4,
 frames the training never sees); ``--video demo`` trains on a generated demo video (seed 1, 600 frames)
-and validates on another one (seed 2, 160 frames: other shapes, paths and background); ``--split-fraction
+and validates on another one (seed 2, 160 frames: other shapes, paths and background); ``--video stream``
+trains on ``--dataset demo_stream`` (a new scene for every item) and validates on its fixed held-out
+scenes; ``--split-fraction
 F`` validates instead on held-out blocks of the training video's own windows (``--validation_split_fraction
 F``: whole blocks of ``--val_block_size`` windows, never overlapping a training window). Scores come from
 the trainer's own validation (``validation.evaluate``)
@@ -18,7 +21,10 @@ over every validation clip, read back from the run's ``metrics.jsonl``, all on t
 - reconstruction (``mode="reconstruct"``, z = posterior mean, the clip's targets visible to the encoder):
   ``avg_val_psnr``, ``avg_val_ssim``;
 - prediction (``mode="predict"``, context frames only, z = prior mean): ``pred_psnr``, ``pred_ssim``;
-- copy-last-frame baseline (every target = the last context frame): ``copy_last_psnr``, ``copy_last_ssim``.
+- copy-last-frame baseline (every target = the last context frame): ``copy_last_psnr``, ``copy_last_ssim``;
+- flow-extrapolation baseline (the loader's DIS flow of the last context pair, continued at constant
+  velocity): ``flow_extrap_psnr``, ``flow_extrap_ssim``; ``learned_gain_db`` = ``pred_psnr`` minus the
+  better of the two baselines, the figure that says what training added.
 
 PSNR per frame, ``10·log10(4 / MSE)`` for values in [-1, 1], averaged. The same scores before the first
 step are reported too (``at_start``): the residual generator starts as an exact copy of the last frame.
@@ -40,7 +46,8 @@ from _common import CONFIGS, FIXTURE, FIXTURE_VAL, config_argv, demo_pair, emit,
 from wubugaad.train import config, session, trainer
 from wubugaad.train.validation import evaluate
 
-KEYS = ("avg_val_psnr", "avg_val_ssim", "pred_psnr", "pred_ssim", "copy_last_psnr", "copy_last_ssim")
+KEYS = ("avg_val_psnr", "avg_val_ssim", "pred_psnr", "pred_ssim", "copy_last_psnr", "copy_last_ssim",
+        "flow_extrap_psnr", "flow_extrap_ssim", "learned_gain_db")
 
 
 def _pick(scores: dict) -> dict:
@@ -59,12 +66,14 @@ def final_validation(metrics_file: Path) -> dict:
 
 
 def run(name: str, minutes: float, train_video: Path, val_video: Path | None, extra: list[str],
-        split_fraction: float = 0.0) -> dict:
+        split_fraction: float = 0.0, stream: bool = False) -> dict:
     """Train ``name`` for ``minutes`` and score it on ``val_video`` (or, when it is None, on the held-out
-    ``split_fraction`` of the training video's windows); returns the JSON record."""
+    ``split_fraction`` of the training video's windows; with ``stream``, on the demo stream and its
+    held-out scenes); returns the JSON record."""
     with tempfile.TemporaryDirectory(prefix="wubugaad-quality-") as tmp:
         work = Path(tmp)
-        validation = (["--validation_video_path", str(val_video)] if val_video is not None
+        validation = (["--dataset", "demo_stream"] if stream
+                      else ["--validation_video_path", str(val_video)] if val_video is not None
                       else ["--validation_split_fraction", str(split_fraction)])
         argv = [*config_argv(name, train_video, work), "--num_workers", "1",
                 *run_control_argv(work, 0), *validation,
@@ -84,8 +93,10 @@ def run(name: str, minutes: float, train_video: Path, val_video: Path | None, ex
     end = _pick(final)
     return {
         "config": name, "date": datetime.date.today().isoformat(), "machine": machine(),
-        "minutes": minutes, "train_video": str(train_video),
-        "val_video": str(val_video) if val_video is not None else f"held-out {split_fraction} of the windows",
+        "minutes": minutes, "train_video": "demo stream" if stream else str(train_video),
+        "val_video": ("the demo stream's held-out scenes" if stream
+                      else str(val_video) if val_video is not None
+                      else f"held-out {split_fraction} of the windows"),
         "image": f"{args.image_w}x{args.image_h}",
         "frames": f"{args.num_input_frames}+{args.num_predict_frames}",
         "batch_size": args.batch_size, "steps": s.step, "epoch": s.epoch,
@@ -94,6 +105,7 @@ def run(name: str, minutes: float, train_video: Path, val_video: Path | None, ex
         "at_start": _pick(start), **end,
         "pred_minus_copy_last_psnr_db": end["pred_psnr"] - end["copy_last_psnr"],
         "pred_beats_copy_last": end["pred_psnr"] > end["copy_last_psnr"],
+        "pred_beats_both_baselines": end.get("learned_gain_db", float("nan")) > 0,
     }
 
 
@@ -103,10 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=10.0, help="training wall-clock budget in minutes")
     p.add_argument("--config", choices=[n for n, v in CONFIGS.items() if v is not None], default="cpu-small",
                    help="named configuration (see _common.py)")
-    p.add_argument("--train-video", type=Path, default=FIXTURE, help="training video")
+    p.add_argument("--train-video", type=Path, default=FIXTURE, help="training video, or a folder of videos")
     p.add_argument("--val-video", type=Path, default=FIXTURE_VAL, help="held-out validation video")
-    p.add_argument("--video", choices=("fixture", "demo"), default="fixture",
-                   help="demo: train on a generated demo video, validate on another (replaces both paths)")
+    p.add_argument("--video", choices=("fixture", "demo", "stream"), default="fixture",
+                   help="demo: train on a generated demo video, validate on another (replaces both paths); "
+                        "stream: train on --dataset demo_stream, validate on its held-out scenes")
     p.add_argument("--split-fraction", type=float, default=0.0,
                    help="validate on this held-out fraction of the training video's windows instead of a "
                         "second video")
@@ -120,11 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--minutes must be > 0 (got {opts.minutes})")
     if not 0 <= opts.split_fraction < 1:
         p.error(f"--split-fraction must be in [0, 1) (got {opts.split_fraction})")
-    val_video = None if opts.split_fraction > 0 else opts.val_video
-    for flag, path in (("--train-video", opts.train_video), ("--val-video", val_video)):
-        if path is not None and not path.is_file():
-            p.error(f"{flag}: no file at '{path}'")
-    emit(run(opts.config, opts.minutes, opts.train_video, val_video, extra, opts.split_fraction))
+    stream = opts.video == "stream"
+    val_video = None if opts.split_fraction > 0 or stream else opts.val_video
+    if not opts.train_video.exists():
+        p.error(f"--train-video: nothing at '{opts.train_video}' (a video file or a folder of videos)")
+    if val_video is not None and not val_video.is_file():
+        p.error(f"--val-video: no file at '{val_video}'")
+    emit(run(opts.config, opts.minutes, opts.train_video, val_video, extra, opts.split_fraction, stream))
     return 0
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from _common import CONFIGS, config_argv, demo_pair, emit, machine, run_control_argv
 from wubugaad.data.datasets import build_dataloader, build_datasets
+from wubugaad.model.flow_reads import flow_reads
 from wubugaad.train import config, metrics, session, trainer
 from wubugaad.train.validation import prepare_batch
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         val_args = config.parse_args([*config_argv(opts.config, val_video, Path(tmp) / "val"),
                                       "--validation_split_fraction", "0", "--num_workers", "0",
                                       "--cache_dir", str(Path(tmp) / "cache"), "--no_augment"])
-        val_ds, _ = build_datasets(val_args, 0, 1)
+        val_ds, _ = build_datasets(val_args, 0, 1, flow=flow_reads(val_args).loader_method)
         record.update(score(models, build_dataloader(val_ds, val_args, shuffle=False), num_input, frames))
     emit(record)
     return 0

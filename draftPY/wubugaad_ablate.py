@@ -9,7 +9,9 @@ variant names to extra training flags (the first variant is the base). Each vari
 own subprocess through the real training entry script; a crash is recorded with its exit code and the
 study goes on. Rerunning the same command finishes only what is missing. Outputs in ``--out``:
 ``ablation.csv`` (one row per run), ``ablation.md`` (mean ± std over seeds, paired effect against the
-base with a 95 % interval, a verdict) and ``ablation.png`` (the effects with their intervals).
+base with a 95 % interval, a verdict) and ``ablation.png`` (the effects with their intervals). The
+verdicts are about prediction PSNR, or with ``--metric learned_gain_db`` about the learned gain over the
+better of copy-last and flow extrapolation (rerunning with another ``--metric`` only redoes the tables).
 
 Exit codes: 0 every run finished (failed runs are rows, not errors); 2 bad input, before anything ran,
 or another runner using ``--out`` (its PID and host named); 130 interrupted (rerun to continue).
@@ -47,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="runs at once (CPU threads are split between them)")
     p.add_argument("--out", required=True, help="study folder (created; a rerun continues it)")
     p.add_argument("--retry_failed", action="store_true", help="rerun runs that finished with an error")
+    p.add_argument("--metric", choices=tuple(ablation_stats.METRICS), default=ablation_stats.METRIC,
+                   help="what the verdicts are about: prediction PSNR, or the learned gain over the better "
+                        "baseline (copy-last, flow extrapolation)")
     return p
 
 
@@ -56,17 +61,18 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return own, [token for token in base if token != "--"]
 
 
-def write_outputs(out: Path, study: ablation.Study, rows: list[dict]) -> str:
+def write_outputs(out: Path, study: ablation.Study, rows: list[dict],
+                  metric: str = ablation_stats.METRIC) -> str:
     rows = ablation_stats.add_deltas(sorted(rows, key=lambda r: (list(study.grid).index(r["variant"]),
-                                                                 int(r["seed"]))), study.base_variant)
+                                                                 int(r["seed"]))), study.base_variant, metric)
     names = ablation.OUTPUT_FILES
     ablation_stats.write_csv(out / names["csv"], rows)
-    summary = ablation_stats.summarise(rows, study.base_variant, list(study.grid))
-    table = ablation_stats.markdown_table(summary, f"Ablation study ({len(rows)} runs)")
+    summary = ablation_stats.summarise(rows, study.base_variant, list(study.grid), metric)
+    table = ablation_stats.markdown_table(summary, f"Ablation study ({len(rows)} runs)", metric)
     tmp = out / f"{names['table']}.tmp"
     tmp.write_text(table, encoding="utf-8")
     tmp.replace(out / names["table"])
-    ablation_stats.effect_chart(out / names["chart"], summary)
+    ablation_stats.effect_chart(out / names["chart"], summary, metric)
     return table
 
 
@@ -95,8 +101,10 @@ def _run(own: argparse.Namespace, study: ablation.Study, out: Path) -> int:
     def on_finish(row: dict) -> None:
         finished.append(row)
         bar.update(1)
+        gain = row.get("learned_gain_db")
         bar.write(f"{row['variant']} seed {row['seed']}: {row['status']}, step {row['steps']}, "
-                  f"prediction PSNR {row.get('pred_psnr', float('nan')):.2f} dB")
+                  f"prediction PSNR {row.get('pred_psnr', float('nan')):.2f} dB"
+                  + ("" if gain is None else f", learned gain {gain:+.2f} dB"))
 
     runner = ablation.Runner(study, out, ENTRY, own.jobs, own.retry_failed, on_finish)
     bar.update(sum(1 for run in runs if runner.result(run) is not None))
@@ -115,7 +123,7 @@ def _run(own: argparse.Namespace, study: ablation.Study, out: Path) -> int:
         return 2
     finally:
         bar.close()
-    print(write_outputs(out, study, rows))
+    print(write_outputs(out, study, rows, own.metric))
     if interrupted or len(rows) < len(runs):
         print(f"interrupted: {len(rows)} of {len(runs)} runs finished; rerun the same command to continue",
               file=sys.stderr)

@@ -35,6 +35,7 @@ from torch.utils.data import default_collate  # noqa: E402
 from wubugaad.data import datasets as data  # noqa: E402
 from wubugaad.data import video_cache  # noqa: E402
 from wubugaad.model import vaegan as model_lib  # noqa: E402
+from wubugaad.model.flow_reads import flow_reads  # noqa: E402
 from wubugaad.model.motion import MissingWeightsError  # noqa: E402
 from wubugaad.train import checkpoint, config, exits  # noqa: E402
 from wubugaad.train.validation import generate, prepare_batch, write_clip, write_grid  # noqa: E402
@@ -106,7 +107,7 @@ def video_clips(args, video: str, count: int) -> dict:
     check_video(args, video)
     args = argparse.Namespace(**{**vars(args), "video_data_path": video, "validation_video_path": None,
                                  "validation_split_fraction": 0.0})
-    ds, _ = data.build_datasets(args)
+    ds, _ = data.build_datasets(args, flow=flow_reads(args).loader_method)
     if len(ds) < count:
         print(f"note: --video '{video}' has {len(ds)} clips of the checkpoint's length; sampling those "
               f"{len(ds)}, not {count}")

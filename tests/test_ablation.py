@@ -56,6 +56,26 @@ def test_statistics_on_hand_made_csv(tmp_path):
     assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_verdicts_can_be_about_the_learned_gain(tmp_path):
+    """A variant that raises prediction PSNR only as much as it raises the flow baseline (say, it changes
+    the loader's flow) gains nothing: judged by the learned gain it is within noise, not a help."""
+    rows = []
+    for seed, (pred, flow) in enumerate([(22.0, 21.5), (23.0, 22.4), (22.5, 22.1)]):
+        for variant, lift in (("base", 0.0), ("new_flow", 1.0)):
+            row = _row(variant, seed, pred + lift)
+            gain = pred + lift + (0.05 * seed if variant == "new_flow" else 0.0) - (flow + lift)
+            row.update(flow_extrap_psnr=str(flow + lift), learned_gain_db=str(gain))
+            rows.append(row)
+    path = tmp_path / "ablation.csv"
+    ablation_stats.write_csv(path, rows)
+    for metric, verdict in (("pred_psnr", "helps"), ("learned_gain_db", "within noise")):
+        read = ablation_stats.add_deltas(ablation_stats.read_csv(path), "base", metric)
+        summary = ablation_stats.summarise(read, "base", ["base", "new_flow"], metric)
+        assert summary[1]["verdict"] == verdict, metric
+    table = ablation_stats.markdown_table(summary, "t", "learned_gain_db")
+    assert "learned gain over the better baseline" in table and "| new_flow | 3 (0) |" in table
+
+
 def _study(base, grid, **kw):
     return ablation.Study(tuple(base), grid, kw.pop("seeds", 2), kw.pop("max_steps", 3), **kw)
 

@@ -13,6 +13,8 @@ from wubugaad.data import datasets as data
 from wubugaad.data import flow, video_cache
 from wubugaad.data.datasets import DataError, build_dataloader, build_datasets, frames_to_model, split_windows
 from wubugaad.data.video_cache import make_demo_video
+from wubugaad.model import build
+from wubugaad.model.flow_reads import flow_reads
 
 FIXTURE = Path(__file__).parent / "data" / "bbb_excerpt.mp4"
 FIXTURE_VAL = Path(__file__).parent / "data" / "bbb_excerpt_val.mp4"
@@ -32,15 +34,7 @@ def make_args(tmp_path, **overrides):
 
 def decode_all(path: Path) -> np.ndarray:
     """Every BGR frame of a video, straight from OpenCV (the reference the cache is checked against)."""
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return np.stack(frames)
+    return np.stack(list(video_cache.decoded_frames(path)))
 
 
 def frames_of(ds, i) -> set[tuple[int, int]]:
@@ -172,13 +166,13 @@ def test_barrier_order(tmp_path):
     calls = []
     args = make_args(tmp_path, validation_video_path=str(FIXTURE_VAL))
     cache = tmp_path / "cache"
-    build_datasets(args, rank=0, world_size=2,
+    build_datasets(args, rank=0, world_size=2, flow="dis",
                    barrier=lambda: calls.append(sorted(p.suffix for p in cache.iterdir())))
     # rank 0 reaches the barrier with both frame caches, their flow files (the generator's flow prior reads
     # them) and their scene-cut series written
     assert calls == [[".f16", ".f16", ".npy", ".npy", ".u8", ".u8"]]
     other = []
-    build_datasets(args, rank=1, world_size=2, barrier=lambda: other.append("wait"))
+    build_datasets(args, rank=1, world_size=2, flow="dis", barrier=lambda: other.append("wait"))
     assert other == ["wait"]
     failed = []
     with pytest.raises(DataError):
@@ -227,7 +221,7 @@ def test_flow_items_are_each_windows_own_flow_read_from_the_cache(tmp_path, monk
     exactly the flow of its own frames (as computing it per window would give), for any frame skip."""
     args = make_args(tmp_path, use_wubu_motion_branch=True, optical_flow_net_type="dis", image_h=32,
                      image_w=48, frame_skip=skip)
-    train, val = build_datasets(args)
+    train, val = build_datasets(args, flow="dis")
     for ds in (train, val):
         for i in (0, len(ds) // 2, len(ds) - 1):
             item = ds[i]
@@ -239,9 +233,9 @@ def test_flow_items_are_each_windows_own_flow_read_from_the_cache(tmp_path, monk
     assert len(files) == 1 and f"-k{skip}-" in files[0].name
     # a second build finds the complete file and computes nothing
     monkeypatch.setattr(flow, "opencv_flow", lambda *a: pytest.fail("the flow cache was recomputed"))
-    again, _ = build_datasets(args)
+    again, _ = build_datasets(args, flow="dis")
     assert torch.equal(again[0]["flow"], train[0]["flow"])
-    no_flow, _ = build_datasets(make_args(tmp_path, use_wubu_motion_branch=True, image_h=32, image_w=48))
+    no_flow, _ = build_datasets(args)  # a RAFT motion branch: the model estimates flow itself
     assert "flow" not in no_flow[0]
 
 
@@ -309,6 +303,11 @@ def test_module_exports():
     assert data.make_demo_video is make_demo_video and data.DataError is video_cache.DataError
 
 
+def reads(**overrides):
+    """The flow reads of the parser's defaults (the generator type resolved as the parser does)."""
+    return flow_reads(defaults(**{"generator_type": "spatial", **overrides}))
+
+
 @pytest.mark.parametrize("overrides, method", [
     ({}, "dis"),  # the default: the spatial generator's flow prior
     ({"gen_flow_prior": "farneback"}, "farneback"),
@@ -321,7 +320,7 @@ def test_module_exports():
     ({"use_wubu_motion_branch": True, "optical_flow_net_type": "raft_small"}, None),  # RAFT runs in the model
 ])
 def test_the_loader_computes_flow_only_when_something_reads_it(overrides, method):
-    assert flow.loader_flow_method(defaults(**overrides)) == method
+    assert reads(**overrides).loader_method == method
 
 
 @pytest.mark.parametrize("overrides, pairs", [
@@ -331,7 +330,21 @@ def test_the_loader_computes_flow_only_when_something_reads_it(overrides, method
     ({"use_wubu_motion_branch": True, "optical_flow_net_type": "dis"}, None),  # the branch reads all
 ])
 def test_loader_flow_pairs_name_the_pairs_a_clip_is_read_at(overrides, pairs):
-    assert flow.loader_flow_pairs(defaults(**overrides)) == pairs
+    assert reads(**overrides).loader_pairs == pairs
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"gen_flow_prior": "none"}, {"num_input_frames": 1}, {"gen_use_warp": False},
+    {"use_wubu_motion_branch": True, "optical_flow_net_type": "dis"},
+])
+def test_the_generator_reads_the_flow_the_loader_is_asked_for(overrides):
+    """The generator's own flags come from the same answer as the loader's: one owner."""
+    settings = defaults(**{"generator_type": "spatial", **overrides})
+    model, _ = build(settings)
+    answer = flow_reads(settings)
+    assert model.generator.use_flow_prior == answer.generator_prior
+    assert model.generator.use_flow_input == answer.generator_input
+    assert (answer.loader_method is not None) == answer.generator_input
 
 
 def test_opencv_flow_computes_the_pairs_asked_for_and_marks_the_rest_not_computed():

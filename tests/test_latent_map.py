@@ -7,8 +7,8 @@ import pytest
 import torch
 from test_model import clip_and_flow, make
 from wubugaad.model.latent_map import LatentCorrection, sample_map
-from wubugaad.model.losses import generator_losses, kl_divergence, reconstruction_loss
-from wubugaad.model.vaegan import MODES
+from wubugaad.model.losses import LossConfig, generator_losses, kl_divergence, reconstruction_loss
+from wubugaad.model.vaegan import MODES, ModelOutput
 
 
 def _map_model(*extra):
@@ -99,16 +99,19 @@ def test_map_kl_and_the_forecast_term_join_the_generator_loss_with_their_weights
     mu, logvar = torch.randn(2, 4), torch.randn(2, 4)
     map_mu, map_logvar = torch.randn(2, 3, 2, 2), torch.randn(2, 3, 2, 2)
     logits = torch.randn(2, 1)
-    total, parts = generator_losses(pred, target, mu, logvar, logits, 10.0, 0.1, 0.5, recon_loss="l1",
-                                    map_mu=map_mu, map_logvar=map_logvar, lambda_kl_map=0.01,
-                                    forecast=forecast)
+    cfg = LossConfig(lambda_recon=10.0, lambda_kl=0.1, lambda_kl_map=0.01, lambda_gan=0.5, gan_start_step=0,
+                     gan_ramp_steps=0, recon_loss="l1", q_controller_enabled=False)
+    zeros = torch.zeros_like(mu)
+    out = ModelOutput(pred, mu, logvar, None, zeros, zeros, None, map_mu, map_logvar, forecast)
+    total, parts = generator_losses(out, target, cfg, 0, logits)
     kl_map = kl_divergence(map_mu, map_logvar)[0]  # to N(0, I)
     assert torch.equal(parts["loss_g_kl_map"], kl_map)
     assert torch.equal(parts["loss_g_forecast"], reconstruction_loss(forecast, target, "l1"))
     expected = (10.0 * (parts["loss_g_recon"] + parts["loss_g_forecast"]) + 0.1 * parts["loss_g_kl"]
                 + 0.01 * kl_map + 0.5 * parts["loss_g_adv"])
     assert torch.equal(total, expected)
-    _, without = generator_losses(pred, target, mu, logvar, logits, 10.0, 0.1, 0.5, recon_loss="l1")
+    plain = ModelOutput(pred, mu, logvar, None, zeros, zeros, None)
+    _, without = generator_losses(plain, target, cfg, 0, logits)
     assert without["loss_g_kl_map"] == 0 and without["loss_g_forecast"] == 0
 
 

@@ -12,17 +12,19 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "draftPY" / "wubugaad"
 
 # layer → the layers its modules may import (always including its own). Root modules are layers of
-# their own: `flagconfig` (the typed-config base) and `tempfiles` (atomic-write names), which import
-# nothing of the package, `config` (the shim over train's parser) and the package `__init__`.
+# their own: `flagconfig` (the typed-config base), `tempfiles` (atomic-write names) and `loss_names` (the
+# loss breakdown's keys, read by the model and the Q-controllers), which import nothing of the package,
+# `config` (the shim over train's parser) and the package `__init__`.
 ALLOWED = {
     "flagconfig": {"flagconfig"},
     "tempfiles": {"tempfiles"},
+    "loss_names": {"loss_names"},
     "geometry": {"geometry"},
     "wubu": {"wubu", "geometry"},
     "gaad": {"gaad", "geometry"},
-    "data": {"data", "flagconfig", "tempfiles"},
-    "optim": {"optim", "geometry"},
-    "model": {"model", "wubu", "gaad", "geometry", "data", "flagconfig"},
+    "data": {"data", "geometry", "flagconfig", "tempfiles"},
+    "optim": {"optim", "geometry", "loss_names"},
+    "model": {"model", "wubu", "gaad", "geometry", "data", "flagconfig", "loss_names"},
     "report": {"report"},
     "train": {"train", "report", "model", "optim", "data", "wubu", "gaad", "geometry", "flagconfig",
               "tempfiles"},

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 from wubugaad.data.flow import opencv_flow
-from wubugaad.data.video_cache import make_demo_video
-from wubugaad.model.losses import discriminator_loss, gan_weight, generator_losses
+from wubugaad.data.video_cache import decoded_frames, make_demo_video
+from wubugaad.model.losses import LossConfig, discriminator_loss, generator_losses
 from wubugaad.model.vaegan import aligned_clips, build
 from wubugaad.train.amp import clip_and_step
 from wubugaad.train.config import parse_args
@@ -21,15 +21,7 @@ def demo_clip(tmp_path, T: int, size: int = 32, start: int = 20) -> tuple[torch.
     """`(1, T, 3, size, size)` in [-1, 1]: frames start … start+T−1 of a generated demo video, and their
     DIS flow `(1, T−1, 2, size, size)` as the data loader computes it."""
     path = make_demo_video(tmp_path / "demo.mp4", start + T, size, size, seed=0)
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    frames = np.stack(frames[start : start + T])
+    frames = np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in decoded_frames(path)][start : start + T])
     clip = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     return clip.unsqueeze(0), torch.from_numpy(opencv_flow(frames, "dis")).unsqueeze(0)
 
@@ -41,16 +33,13 @@ def train_step(model, disc, opt_g, opt_d, args, clip, flow, step: int) -> dict:
     logits = disc(torch.cat([real, fake.detach()]))
     d_loss, d_parts = discriminator_loss(*logits.chunk(2))
     d_loss.backward()
-    lam = gan_weight(step, args.lambda_gan, args.gan_start_step, args.gan_ramp_steps)
+    losses = LossConfig.from_args(args)
     fake_logits = logits.chunk(2)[1].detach()
-    if lam > 0:
+    if losses.gan_weight(step) > 0:
         disc.requires_grad_(False)
         fake_logits = disc(fake)
         disc.requires_grad_(True)
-    g_loss, g_parts = generator_losses(out.prediction, clip[:, I:], out.mu, out.logvar, fake_logits,
-                                       args.lambda_recon, args.lambda_kl, lam, recon_loss=args.recon_loss,
-                                       map_mu=out.map_mu, map_logvar=out.map_logvar,
-                                       lambda_kl_map=args.lambda_kl_map, forecast=out.forecast)
+    g_loss, g_parts = generator_losses(out, clip[:, I:], losses, step, fake_logits)
     g_loss.backward()
     clip_and_step(opt_g, model.parameters(), None, args.global_max_grad_norm, False)
     clip_and_step(opt_d, disc.parameters(), None, args.global_max_grad_norm, False)

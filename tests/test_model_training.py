@@ -6,7 +6,7 @@ import pytest
 import torch
 from _sync_guard import OpCounter, no_host_sync
 from test_model import MOTION, RAFT_FLAGS, clip_and_flow, make, plant_raft_weights
-from wubugaad.model.losses import discriminator_loss, generator_losses
+from wubugaad.model.losses import LossConfig, discriminator_loss, generator_losses
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
 
@@ -38,12 +38,8 @@ def d_and_g_backward(model, disc, args, clip, flow):
     disc.requires_grad_(False)
     fake_logits = disc(fake, cond)
     disc.requires_grad_(True)
-    g_loss, g_parts = generator_losses(out.prediction, clip[:, args.num_input_frames:], out.mu, out.logvar,
-                                       fake_logits, args.lambda_recon, args.lambda_kl, args.lambda_gan,
-                                       out.prior_mu if model.learned_prior else None,
-                                       out.prior_logvar if model.learned_prior else None,
-                                       map_mu=out.map_mu, map_logvar=out.map_logvar,
-                                       lambda_kl_map=args.lambda_kl_map, forecast=out.forecast)
+    losses = LossConfig.from_args(args).replace(gan_start_step=0, gan_ramp_steps=0)  # D's term in full
+    g_loss, g_parts = generator_losses(out, clip[:, args.num_input_frames:], losses, 0, fake_logits)
     g_loss.backward()
     return d_parts, g_parts, g_touched, d_grads
 

@@ -10,11 +10,12 @@ import torch
 from _configs import model_config
 from _sync_guard import no_host_sync
 from torch import nn
+from wubugaad.geometry.golden import PHI
 from wubugaad.geometry.manifold_param import ManifoldParameter
 from wubugaad.geometry.poincare import project
 from wubugaad.wubu.level import C_MIN, softplus_inverse
 from wubugaad.wubu.stack import ABLATIONS, StackConfig, WuBuStack
-from wubugaad.wubu.temporal import PHI, phi_time_embedding
+from wubugaad.wubu.temporal import phi_time_embedding
 
 D_IN = 6
 DIMS = [4, 6, 2]

@@ -9,10 +9,11 @@ import torch
 from torch import nn
 from wubugaad.geometry import poincare
 from wubugaad.geometry.manifold_param import ManifoldParameter
-from wubugaad.optim.base import OptimizerStateError, legacy_q_state
+from wubugaad.optim.base import OptimizerStateError
 from wubugaad.optim.qcontrol import HAKMEMQController
 from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
+from wubugaad.train.upgrade import upgrade
 
 
 def _inside(p: torch.Tensor, c: float) -> bool:
@@ -223,7 +224,11 @@ def test_scales_set_lr_and_momentum_and_old_states_still_load():
     # a state written while the controller lived inside the optimizer: no kind, controller state inside
     old = {k: v for k, v in opt.state_dict().items() if k != "kind"}
     old["q_controller"] = ctrl.state_dict()
-    assert legacy_q_state(old) == ctrl.state_dict()
+    with pytest.raises(OptimizerStateError, match="names no optimizer kind"):
+        RiemannianEnhancedSGD([p], lr=0.2).load_state_dict(old)
+    upgraded = upgrade({"format_version": 1, "opt_d": old})
+    assert upgraded["q_controller_d"] == ctrl.state_dict() and "q_controller" not in upgraded["opt_d"]
+    old = upgraded["opt_d"]
     resumed = RiemannianEnhancedSGD([p], lr=0.2, momentum=0.5)
     resumed.load_state_dict(old)  # per-parameter state only: the new settings win
     group = resumed.param_groups[0]

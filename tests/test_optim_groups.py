@@ -12,6 +12,7 @@ from wubugaad.optim.base import OptimizerStateError
 from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
 from wubugaad.train import config
+from wubugaad.train.upgrade import upgrade
 from wubugaad.wubu.level import WuBuLevel
 
 SMALL = ["--image_h", "16", "--image_w", "16", "--num_input_frames", "2", "--latent_dim", "8",
@@ -93,7 +94,7 @@ def test_a_state_saved_before_there_were_groups_is_regrouped():
     old_net, net = _net(), _net()
     flat = RiemannianEnhancedSGD(list(old_net.parameters()), lr=0.1)  # the layout of older checkpoints
     _step(old_net, flat)
-    old_state = {k: v for k, v in flat.state_dict().items() if k != "kind"}
+    old_state = upgrade({"opt_g": {k: v for k, v in flat.state_dict().items() if k != "kind"}})["opt_g"]
     opt = RiemannianEnhancedSGD(groups.param_groups(net, 0.01), lr=0.1)
     with pytest.raises(OptimizerStateError, match="parameter groups"):
         opt.load_state_dict(old_state)

@@ -223,3 +223,11 @@ def test_load_rejects_other_role():
     state = HAKMEMQController(role="gen").state_dict()
     with pytest.raises(ValueError, match="role"):
         HAKMEMQController(role="disc").load_state_dict(state)
+
+
+def test_the_watched_loss_keys_come_from_the_one_list():
+    from wubugaad.loss_names import LOSS_KEYS, pick
+    from wubugaad.optim.qcontrol import DISC_KEYS, GEN_KEYS
+    assert set(GEN_KEYS) <= set(LOSS_KEYS) and set(DISC_KEYS) <= set(LOSS_KEYS)
+    with pytest.raises(KeyError, match="loss_g_l2"):
+        pick("loss_g_total", "loss_g_l2")

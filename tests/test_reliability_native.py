@@ -58,7 +58,7 @@ def test_training_on_24_by_256_frames_runs(tmp_path):
 
 
 def test_warp_of_nonfinite_flow_has_a_backward_and_a_nonfinite_output_there():
-    code = ("import torch\nfrom wubugaad.data.warp import warp\n"
+    code = ("import torch\nfrom wubugaad.geometry.warp import warp\n"
             "frames = torch.rand(2, 3, 8, 16, requires_grad=True)\n"
             "flow = torch.zeros(2, 2, 8, 16)\n"
             "flow[0, 0, 3, 5] = float('nan')\nflow[1, 1, 2, 2] = float('inf')\n"

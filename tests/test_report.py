@@ -194,6 +194,23 @@ def test_keys_are_grouped_by_prefix_so_new_keys_get_panels():
     assert [p.title for p in panels] == ["SSIM", "Δ SSIM: prediction − copy-last", "bench_mse"]
 
 
+def test_prediction_both_baselines_and_the_learned_gain_are_drawn(tmp_path):
+    keys = ["val/pred_psnr", "val/copy_last_psnr", "val/flow_extrap_psnr", "val/learned_gain_db"]
+    panels = build_panels(keys)["validation"]
+    psnr = next(p for p in panels if p.title == "PSNR")
+    assert [label for label, _ in psnr.series] == ["prediction", "copy-last", "flow extrapolation"]
+    gain = next(p for p in panels if p.title == "learned gain (dB)")
+    assert gain.zero_line and gain.series == (("prediction − better baseline", "val/learned_gain_db"),)
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": s, "val/pred_psnr": 24.0 + s, "val/copy_last_psnr": 22.0, "val/flow_extrap_psnr": 25.0,
+             "val/learned_gain_db": s - 1.0} for s in (1, 2, 3)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = report.write_report(run).read_text(encoding="utf-8")
+    assert "flow extrapolation" in text and "learned gain (dB)" in text
+    assert "+2.000 dB: prediction PSNR minus the better of copy-last and flow extrapolation" in text
+
+
 def test_per_step_and_unknown_keys_are_drawn(tmp_path):
     run = tmp_path / "run"
     run.mkdir()

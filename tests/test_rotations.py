@@ -4,7 +4,8 @@ import math
 
 import pytest
 import torch
-from wubugaad.geometry.rotations import PHI, Rotation, phi_angles
+from wubugaad.geometry.golden import PHI
+from wubugaad.geometry.rotations import Rotation, phi_angles
 
 DIMS = [2, 3, 4, 5, 64, 128]
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from _sync_guard import no_host_sync
 from test_model import MOTION, clip_and_flow, make, randomise_output_conv
-from wubugaad.data.warp import warp
 from wubugaad.gaad.boxes import box_masks, cached_box_masks, cached_boxes
 from wubugaad.gaad.regions import paint
+from wubugaad.geometry.warp import warp
 from wubugaad.model.spatial import FLOW_PRIOR_GATE_GAIN
 from wubugaad.model.vaegan import MODES
 
@@ -97,6 +97,7 @@ CASES = [  # (H, W, flags)
               "--latent_map_channels", "2", "--gen_synthesis", "--gen_mask_init_logit", "0"]),
     (32, 32, ["--gen_synthesis", "--num_predict_frames", "3"]),
     (17, 23, [*MOTION, "--gen_flow_prior", "dis", "--gen_extrapolate"]),
+    (32, 32, ["--gen_flow_confidence", "--gen_extrapolate", "--gen_synthesis", "--num_predict_frames", "2"]),
 ]
 
 
@@ -127,6 +128,7 @@ def test_spatial_output_starts_as_the_last_context_frame(H, W, flags):
 @pytest.mark.parametrize("flags", [
     [*MOTION, "--gaad_decomposition_type", "motion_adaptive"],
     ["--gen_flow_prior", "dis", "--latent_map_channels", "2", "--gen_extrapolate"],  # the new paths
+    ["--gen_flow_confidence"],
 ])
 def test_spatial_step_has_no_host_sync(flags):
     model, _, args = make("--image_h", "32", "--image_w", "48", *flags)
@@ -259,6 +261,37 @@ def test_open_flow_prior_gate_warps_along_the_last_flow_at_constant_velocity(rol
     second = (warp(first, _bounded(model, _bounded(model, step))) if rollout
               else warp(last, _bounded(model, 2 * step)))
     assert torch.allclose(pred[:, 0], first, atol=1e-5) and torch.allclose(pred[:, 1], second, atol=1e-5)
+
+
+@pytest.mark.parametrize("rollout", [True, False])
+def test_prior_confidence_scales_the_classical_flow_per_pixel(rollout):
+    """Gate open, head silent but for the confidence channel: 1 + tanh(u) = 1 is the plain extrapolation,
+    0 falls back to the last frame exactly, 2 moves twice as far; the left half may trust and the right
+    half not."""
+    flags = ("--image_h", "32", "--image_w", "32", "--num_predict_frames", "1", "--gen_flow_prior", "dis",
+             "--gen_flow_confidence", "--gen_extrapolate", *([] if rollout else ["--no_gen_rollout"]))
+    model, _, args = make(*flags)
+    gen = model.generator
+    assert gen.use_confidence and gen.per_frame == 4  # flow (2), extrapolation, confidence
+    clip, _ = clip_and_flow(args)
+    flow = _uniform_flow(args, 1.5, -0.5)
+    last, step = clip[:, args.num_input_frames - 1], -flow[:, 0]
+
+    def predict(u: float) -> torch.Tensor:
+        with torch.no_grad():
+            gen.flow_prior_gate.fill_(1 / FLOW_PRIOR_GATE_GAIN)
+            gen.out.bias.view(-1, gen.per_frame)[:, 3] = u
+        return model(clip, mode="predict", flow=flow).prediction[:, 0]
+
+    assert torch.allclose(predict(0.0), warp(last, _bounded(model, step)), atol=1e-5)
+    assert torch.equal(predict(-30.0), last)  # tanh(−30) = −1 in float32: no flow at all
+    assert torch.allclose(predict(30.0), warp(last, _bounded(model, 2 * step)), atol=1e-5)
+    # per pixel: the left half trusts the flow twice over, the right half not at all
+    head = torch.zeros(2, 1, gen.per_frame, 32, 32)
+    head[:, :, 3, :, :16], head[:, :, 3, :, 16:] = 30.0, -30.0
+    out, _ = gen._compose(head, last, None, flow[:, 0], None)
+    assert torch.equal(out[:, 0, ..., 20:], last[..., 20:])  # away from the seam (bilinear reach)
+    assert torch.allclose(out[:, 0, ..., :12], warp(last, _bounded(model, 2 * step))[..., :12], atol=1e-5)
 
 
 def test_flow_prior_gate_learns_from_the_first_step_and_needs_the_loaders_flow():

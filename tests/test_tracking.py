@@ -109,7 +109,7 @@ def test_training_run_logs_section_12_scalars_to_wandb(tmp_path, fake_wandb, mon
 
     monkeypatch.setattr(session.model_lib, "build", fake_build)
     args = config.parse_args(tiny_argv(tmp_path, "--max_steps", "2", "--wandb", "--q_controller_enabled",
-                                       "--wandb_log_train_recon_interval", "1",
+                                       "--log_grad_norm", "--wandb_log_train_recon_interval", "1",
                                        "--wandb_log_fixed_noise_samples_interval", "2"))
     assert trainer.run(args) == 0
     keys = set().union(*(d for _, d in fake_wandb.logged))
@@ -118,3 +118,6 @@ def test_training_run_logs_section_12_scalars_to_wandb(tmp_path, fake_wandb, mon
             "samples/train_recon", "samples/train_context", "samples/train_ground_truth",
             "samples/val_prediction_samples", "samples/fixed_noise_generated"} <= keys
     assert fake_wandb.inits[0]["dir"] == str(tmp_path / "run")
+    # the tracking module's lists are the one record of what a run logs
+    assert not [k for k in keys if not tracking.is_declared_key(k)]
+    assert not tracking.is_declared_key("val/pred_psnr_tX") and not tracking.is_declared_key("train/other")

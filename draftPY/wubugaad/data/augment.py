@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from wubugaad.data.warp import warp
+from wubugaad.geometry.warp import warp
 
 __all__ = ["AugmentConfig", "Choices", "draw_choices", "apply_choices", "augment_batch", "step_seed"]
 

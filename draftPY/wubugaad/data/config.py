@@ -30,12 +30,6 @@ class DataConfig(FlagConfig):
     cache_dir: str
     min_decoded_fraction: float
     scene_cut_threshold: float
-    # OpenCV flow computed by the loader workers when the motion branch or the generator's flow prior uses it
-    use_wubu_motion_branch: bool
-    optical_flow_net_type: str
-    generator_type: str | None
-    gen_use_warp: bool
-    gen_flow_prior: str
     # loading
     batch_size: int
     num_workers: int

@@ -28,7 +28,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from wubugaad.data import scene_cuts
 from wubugaad.data.config import DataConfig
-from wubugaad.data.flow import loader_flow_method
 from wubugaad.data.flow_cache import ensure_flow_cached, open_flow_cache
 from wubugaad.data.video_cache import (
     VIDEO_EXTENSIONS,
@@ -62,7 +61,8 @@ def frames_to_model(x: torch.Tensor) -> torch.Tensor:
 class VideoClipDataset(Dataset):
     """Clips read from raw uint8 caches. Pickles as cache paths plus two small index arrays.
 
-    Item ``i`` is ``{"frames": uint8 (T, C, H, W), "index": i}`` plus ``"flow"`` float32 (T−1, 2, H, W)
+    Item ``i`` is ``{"frames": uint8 (T, C, H, W), "index": i, "video": v}`` (``v`` indexes
+    ``video_names``, which validation reports figures per video by) plus ``"flow"`` float32 (T−1, 2, H, W)
     when flow files are given (``flow_cache``: the classical flow of every pair of each video, computed
     once). Memory maps are opened lazily in the process that reads (a DataLoader worker) and are not
     pickled.
@@ -70,8 +70,10 @@ class VideoClipDataset(Dataset):
 
     def __init__(self, cache_files: list[str], height: int, width: int, channels: int,
                  video_ids: np.ndarray, starts: np.ndarray, clip_len: int, frame_skip: int,
-                 flow_files: list[str] | None = None):
+                 flow_files: list[str] | None = None, video_names: list[str] | None = None):
         self.cache_files = [str(f) for f in cache_files]
+        # what the per-video figures are called: the source videos' paths (relative to the folder given)
+        self.video_names = [Path(f).stem for f in cache_files] if video_names is None else list(video_names)
         self.flow_files = None if flow_files is None else [str(f) for f in flow_files]
         self.height, self.width, self.channels = height, width, channels
         self.video_ids = np.asarray(video_ids, dtype=np.int32)
@@ -84,6 +86,11 @@ class VideoClipDataset(Dataset):
 
     def __len__(self) -> int:
         return int(self.starts.shape[0])
+
+    def describe(self) -> str:
+        """``"3 videos, 412 windows"``: how much the windows draw from (videos with at least one window)."""
+        videos = np.unique(self.video_ids).shape[0]
+        return f"{videos} video{'s' * (videos != 1)}, {len(self)} windows"
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -113,6 +120,7 @@ class VideoClipDataset(Dataset):
         item: dict[str, Any] = {
             "frames": torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(),  # (T, C, H, W)
             "index": i,
+            "video": vid,
         }
         if self.flow_files is not None:
             # pair t of the flow file is (t, t + skip): the window's pairs start at s, every skip-th
@@ -228,8 +236,10 @@ def _dataset_for(path_str: str, what: str, flag: str, cfg: DataConfig, span: int
         raise DataError(
             f"{what} video too short: {videos[0]} has {counts[0]} frames but one clip needs {span} "
             f"(num_input_frames + num_predict_frames = {clip_len}, frame_skip = {cfg.frame_skip})")
+    root = Path(path_str)
+    names = [v.name if v == root else v.relative_to(root).as_posix() for v in videos]
     ds = VideoClipDataset([str(p) for p, _ in cached], H, W, C, vids, starts, clip_len, cfg.frame_skip,
-                          flow_files)
+                          flow_files, names)
     note = _cut_note(what, cuts, counts, span, vids.shape[0], threshold)
     ds.notes = [note] if note else []
     return ds, vids, starts
@@ -257,18 +267,22 @@ def _train_and_val(cfg: DataConfig, clip_len: int, span: int, flow: str | None,
             f"{cfg.val_block_size} (lower --validation_split_fraction/--val_block_size, set it to 0, "
             f"or give --validation_video_path)")
     geometry = (train.cache_files, train.height, train.width, train.channels)
-    notes, flows = train.notes, train.flow_files
-    val = VideoClipDataset(*geometry, vids[val_mask], starts[val_mask], clip_len, cfg.frame_skip, flows)
-    train = VideoClipDataset(*geometry, vids[train_mask], starts[train_mask], clip_len, cfg.frame_skip, flows)
+    notes, flows, names = train.notes, train.flow_files, train.video_names
+    val = VideoClipDataset(*geometry, vids[val_mask], starts[val_mask], clip_len, cfg.frame_skip, flows,
+                           names)
+    train = VideoClipDataset(*geometry, vids[train_mask], starts[train_mask], clip_len, cfg.frame_skip, flows,
+                             names)
     train.notes = notes
     return train, val
 
 
 def build_datasets(
     settings: Any, rank: int = 0, world_size: int = 1, barrier: Callable[[], None] | None = None,
+    flow: str | None = None,
 ) -> tuple[VideoClipDataset, VideoClipDataset | None]:
     """(train dataset, validation dataset or None) from a ``DataConfig`` or anything carrying its fields
-    (the parser's namespace).
+    (the parser's namespace). ``flow``: the OpenCV method whose flow the items carry (None: none), as the
+    model's settings decide it (``model.flow_reads``).
 
     Caches are safe to build concurrently without ``barrier``. When one is given and ``world_size > 1``,
     rank 0 generates/decodes first while the other ranks wait at the barrier, then they find everything
@@ -283,7 +297,6 @@ def build_datasets(
         raise DataError(f"a clip needs ≥ 1 frame and --frame_skip ≥ 1 (got {clip_len} frames, "
                         f"frame_skip {cfg.frame_skip})")
     span = (clip_len - 1) * cfg.frame_skip + 1
-    flow = loader_flow_method(cfg)
     use_barrier = barrier is not None and world_size > 1
 
     def prepare() -> None:

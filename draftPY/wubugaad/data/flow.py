@@ -10,7 +10,6 @@ the last frame by it scores 23.2 dB against 23.0 dB for the forward flow on fram
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import cv2
 import numpy as np
@@ -30,39 +29,6 @@ DIS_MIN_SIDE = 32
 SETTINGS_VERSION = 3  # raise whenever the estimators' settings change: flow caches are keyed by it
 
 
-def loader_flow_method(settings: Any) -> str | None:
-    """The OpenCV method the data loader computes flow with, or None when nothing reads flow from it.
-
-    ``settings`` carries the flags (a ``DataConfig`` or the parser's namespace). The motion branch reads the
-    loader's flow when its estimator is an OpenCV one (RAFT runs inside the model, on the same frames, and
-    then also feeds the generator). Otherwise the spatial generator's flow prior (``--gen_flow_prior``)
-    reads it: it needs warping and two context frames.
-    """
-    if settings.use_wubu_motion_branch:
-        kind = settings.optical_flow_net_type
-        return kind if kind in OPENCV_TYPES else None
-    spatial = settings.generator_type == "spatial" or (settings.generator_type is None
-                                                        and settings.num_input_frames > 0)
-    if spatial and settings.gen_use_warp and settings.num_input_frames >= 2:
-        prior = settings.gen_flow_prior
-        return prior if prior in OPENCV_TYPES else None
-    return None
-
-
-def loader_flow_pairs(settings: Any) -> tuple[int, ...] | None:
-    """Indices of the pairs read from the loader's flow of a training clip, or None when every pair is.
-
-    The motion branch reads every pair. Otherwise only the spatial generator's prior reads the flow: pair
-    ``I−2`` (into the last of the ``I`` context frames), which after a time reversal of the ``T``-frame clip
-    (augmentation) is the original pair ``T−I``. Sources that compute flow per item (fresh sequences) use
-    this to compute just those; the video cache computes every pair once per video and does not need it.
-    """
-    if settings.use_wubu_motion_branch:
-        return None
-    I, T = settings.num_input_frames, settings.num_input_frames + settings.num_predict_frames
-    return tuple(sorted({I - 2, T - I} & set(range(T - 1))))
-
-
 def opencv_flow(frames_uint8: np.ndarray, method: str = "dis",
                 pairs: Sequence[int] | None = None) -> np.ndarray:
     """Dense flow of each consecutive pair of ``(T, H, W, C)`` uint8 frames → float32 ``(T−1, 2, H, W)``.
@@ -73,7 +39,7 @@ def opencv_flow(frames_uint8: np.ndarray, method: str = "dis",
     pairs are looped here (never in a training step). ``pairs``: indices of the pairs to compute (None: all);
     the others are NaN: not computed, never a made-up motion. (A NaN flow does not necessarily surface:
     ``grid_sample`` samples at non-finite coordinates as outside the frame, so which pairs a model reads is
-    pinned by a test instead, ``loader_flow_pairs``.)
+    pinned by a test instead, ``model.flow_reads``.)
     """
     if method not in OPENCV_TYPES:
         raise ValueError(f"opencv_flow: method {method!r} unknown; use one of {', '.join(OPENCV_TYPES)}")

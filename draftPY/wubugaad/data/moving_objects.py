@@ -73,8 +73,8 @@ class MovingObjectsConfig:
     test_sequences: int = 10_000
     seed: int = 42
     cache_dir: str = ".wubugaad_cache"
-    flow: str | None = None          # OpenCV flow method the items carry (``flow.loader_flow_method``)
-    flow_pairs: tuple[int, ...] | None = None  # the pairs computed, None = all (``flow.loader_flow_pairs``)
+    flow: str | None = None          # OpenCV flow method the items carry (``model.flow_reads``)
+    flow_pairs: tuple[int, ...] | None = None  # the pairs computed, None = all (``model.flow_reads``)
 
     @property
     def folder(self) -> str | None:

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -104,26 +105,37 @@ def frame_count(cache_file: Path, width: int, height: int, channels: int) -> int
     return cache_file.stat().st_size // (width * height * channels)
 
 
-def _decode_into(video: Path, handle, width: int, height: int, channels: int, mode: str) -> tuple[int, int]:
-    """Stream-decode ``video`` into the open raw file ``handle``; returns (frames written, frames the
-    header announces, 0 when it does not say)."""
+def decoded_frames(video: str | os.PathLike, announced: list[int] | None = None) -> Iterator[np.ndarray]:
+    """The BGR uint8 frames of ``video`` as OpenCV decodes them, one at a time, until the first frame that
+    does not decode (the capture is released however the loop ends). ``announced``, when given, receives
+    the frame count the header announces (0 when it does not say). ``DataError`` when it does not open."""
     cap = cv2.VideoCapture(str(video))
-    if not cap.isOpened():
-        raise DataError(f"cannot open video {video} (unreadable or not a video file)")
-    announced = cap.get(cv2.CAP_PROP_FRAME_COUNT)
-    n = 0
     try:
+        if not cap.isOpened():
+            raise DataError(f"cannot open video {video} (unreadable or not a video file)")
+        if announced is not None:
+            count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+            announced.append(int(count) if count and count > 0 else 0)
         while True:
             ok, frame = cap.read()
             if not ok:
-                break
-            handle.write(np.ascontiguousarray(resize_frame(frame, width, height, channels, mode)).tobytes())
-            n += 1
-        handle.flush()
-        os.fsync(handle.fileno())
+                return
+            yield frame
     finally:
         cap.release()
-    return n, int(announced) if announced and announced > 0 else 0
+
+
+def _decode_into(video: Path, handle, width: int, height: int, channels: int, mode: str) -> tuple[int, int]:
+    """Stream-decode ``video`` into the open raw file ``handle``; returns (frames written, frames the
+    header announces, 0 when it does not say)."""
+    announced: list[int] = []
+    n = 0
+    for frame in decoded_frames(video, announced):
+        handle.write(np.ascontiguousarray(resize_frame(frame, width, height, channels, mode)).tobytes())
+        n += 1
+    handle.flush()
+    os.fsync(handle.fileno())
+    return n, announced[0]
 
 
 def _announced_frames(video: Path) -> int:

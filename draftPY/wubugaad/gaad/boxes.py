@@ -38,7 +38,8 @@ from collections import deque
 import torch
 import torch.nn.functional as F
 
-PHI = (1.0 + math.sqrt(5.0)) / 2.0
+from wubugaad.geometry.golden import PHI
+
 SPIRAL_B = math.log(PHI) / (math.pi / 2.0)  # r grows by φ per quarter turn
 SUBDIVISION_DEPTH = 6
 MOTION_CANDIDATE_DEPTH = 8

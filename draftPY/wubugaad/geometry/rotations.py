@@ -25,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-PHI = (1 + math.sqrt(5)) / 2
+from wubugaad.geometry.golden import PHI
 
 
 def phi_angles(n: int, level_idx: int) -> torch.Tensor:

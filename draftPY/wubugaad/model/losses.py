@@ -7,9 +7,10 @@ Generator objective::
 
 with ``R`` the per-pixel L1, MSE or their sum (``--recon_loss``), the forecast term only with the spatial
 latent on (``pred`` is then the forecast, detached, plus the latent's correction: each term trains its own
-part, ``model/latent_map.py``) and ``λ_gan,eff = gan_weight(step, …)``,
+part, ``model/latent_map.py``) and ``λ_gan,eff = LossConfig.gan_weight(step)``,
 zero until ``--gan_start_step`` and rising linearly to ``λ_gan`` over ``--gan_ramp_steps``, so D only pushes
-G once G predicts. Discriminator objective::
+G once G predicts. ``LossConfig`` owns every weight, the GAN schedule and whether a discriminator trains at
+all. Discriminator objective::
 
     L_D = ½ · (BCE(D(real), 1) + BCE(D(fake), 0))
 
@@ -19,23 +20,64 @@ macro-batch and converts once per log step). Key names are the ones the Q-contro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["GEN_LOSS_KEYS", "DISC_LOSS_KEYS", "LOSS_KEYS", "RECON_LOSSES", "loss_keys", "reconstruction_loss",
-           "kl_divergence", "gan_weight", "generator_losses", "discriminator_loss"]
+from wubugaad.flagconfig import FlagConfig
+from wubugaad.loss_names import DISC_LOSS_KEYS, GEN_LOSS_KEYS, LOSS_KEYS
 
-# Breakdown keys, the one list of them: the trainer averages these, the Q-controller and the logger read them.
-GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_forecast", "loss_g_kl", "loss_g_kl_map", "loss_g_adv",
-                 "loss_g_total")
-DISC_LOSS_KEYS = ("loss_d_real", "loss_d_fake", "loss_d_total")
-LOSS_KEYS = GEN_LOSS_KEYS + DISC_LOSS_KEYS
+if TYPE_CHECKING:
+    from wubugaad.model.vaegan import ModelOutput
+
+__all__ = ["GEN_LOSS_KEYS", "DISC_LOSS_KEYS", "LOSS_KEYS", "RECON_LOSSES", "LossConfig",
+           "reconstruction_loss", "kl_divergence", "generator_losses", "discriminator_loss"]
+
 RECON_LOSSES = ("l1", "mse", "l1+mse")
 
 
-def loss_keys(adversarial: bool) -> tuple[str, ...]:
-    """The breakdown keys of a run: all of them, or without a discriminator the generator's but ``adv``."""
-    return LOSS_KEYS if adversarial else tuple(k for k in GEN_LOSS_KEYS if k != "loss_g_adv")
+@dataclass(frozen=True)
+class LossConfig(FlagConfig):
+    """The objective's settings, by flag name: the weights, the reconstruction term, the GAN schedule, and
+    (through ``trains_discriminator``) whether the run has a discriminator at all."""
+
+    lambda_recon: float
+    lambda_kl: float
+    lambda_kl_map: float
+    lambda_gan: float
+    gan_start_step: int
+    gan_ramp_steps: int
+    recon_loss: str
+    q_controller_enabled: bool
+
+    @property
+    def trains_discriminator(self) -> bool:
+        """Whether something reads a discriminator: the adversarial term (``--lambda_gan`` > 0) or the
+        Q-controller, which watches its losses. Otherwise (``--lambda_gan 0``, the benchmarks' plain
+        reconstruction training) it is neither run nor trained: on Moving Fashion-MNIST its forward and
+        backward passes took a third of the step time for nothing."""
+        return self.lambda_gan > 0 or self.q_controller_enabled
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The breakdown keys of the run: all of them, or without a discriminator the generator's but
+        ``adv``."""
+        if self.trains_discriminator:
+            return LOSS_KEYS
+        return tuple(k for k in GEN_LOSS_KEYS if k != "loss_g_adv")
+
+    def gan_weight(self, step: int) -> float:
+        """Effective adversarial weight at optimizer ``step`` (steps done so far, negative read as 0): 0
+        before ``gan_start_step``, then ``λ_gan · min(1, (step − start + 1) / ramp)`` (``ramp = 0``: ``λ_gan``
+        at once)."""
+        step = max(int(step), 0)
+        if step < self.gan_start_step:
+            return 0.0
+        if self.gan_ramp_steps <= 0:
+            return float(self.lambda_gan)
+        return float(self.lambda_gan) * min(1.0, (step - self.gan_start_step + 1) / self.gan_ramp_steps)
 
 
 def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
@@ -51,16 +93,6 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "m
     if kind == "l1+mse":
         return F.l1_loss(pred, target) + F.mse_loss(pred, target)
     raise ValueError(f"--recon_loss {kind!r} unknown; use one of {', '.join(RECON_LOSSES)}")
-
-
-def gan_weight(step: int, lambda_gan: float, start_step: int, ramp_steps: int) -> float:
-    """Effective adversarial weight at optimizer ``step`` (steps done so far): 0 before ``start_step``,
-    then ``λ_gan · min(1, (step − start_step + 1) / ramp_steps)`` (``ramp_steps = 0``: ``λ_gan`` at once)."""
-    if step < start_step:
-        return 0.0
-    if ramp_steps <= 0:
-        return float(lambda_gan)
-    return float(lambda_gan) * min(1.0, (step - start_step + 1) / ramp_steps)
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor | None = None,
@@ -88,35 +120,39 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor
     return kl, kl / per_elem.flatten(1).shape[1]
 
 
-def generator_losses(pred: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                     fake_logits: torch.Tensor | None, lambda_recon: float, lambda_kl: float,
-                     lambda_gan: float,
-                     prior_mu: torch.Tensor | None = None, prior_logvar: torch.Tensor | None = None,
-                     recon_loss: str = "mse", map_mu: torch.Tensor | None = None,
-                     map_logvar: torch.Tensor | None = None, lambda_kl_map: float = 0.0,
-                     forecast: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Weighted generator loss and its breakdown.
+def _f32(x: torch.Tensor | None) -> torch.Tensor | None:
+    return None if x is None else x.float()
 
-    ``fake_logits`` is D's output on ``[context ; predictions]`` with gradients flowing into G; the
-    adversarial term is the non-saturating ``BCE(D(fake), 1)``; ``lambda_gan`` is the effective weight
-    (``gan_weight``); ``fake_logits=None`` (no discriminator in the run) leaves the term and its key out;
-    ``recon_loss`` picks the reconstruction term (``reconstruction_loss``).
-    ``map_mu``/``map_logvar`` `(B, N, h, w)` are the spatial latent's posterior; its KL to N(0, I), summed
-    over cells, is weighted by ``lambda_kl_map``. ``forecast`` (same shape as ``pred``) is the generator's
-    output before the latent's correction, scored by the same reconstruction term (0 when None).
+
+def generator_losses(out: ModelOutput, target: torch.Tensor, cfg: LossConfig, step: int,
+                     fake_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Weighted generator loss of a model output on ``target`` frames at optimizer ``step``, and its
+    breakdown.
+
+    Computed in float32 whatever the autocast dtype of the forward (a deliberate island: the sums of the
+    KL and the means of the reconstruction lose bits in half precision). ``fake_logits`` is D's output on
+    ``[context ; predictions]`` with gradients flowing into G; the adversarial term is the non-saturating
+    ``BCE(D(fake), 1)`` weighted by ``cfg.gan_weight(step)``; ``fake_logits=None`` (no discriminator in the
+    run) leaves the term and its key out. The vector latent's KL is taken against the output's prior
+    (zeros, i.e. ``N(0, I)``, for the fixed prior); the spatial latent's (``map_mu``/``map_logvar``
+    `(B, N, h, w)`, when present) against ``N(0, I)``, summed over cells; ``out.forecast`` (the generator's
+    output before the latent's correction, when present) is scored by the same reconstruction term.
     ``loss_g_total`` is built from exactly the same terms, so it equals
-    ``λ_recon·(recon + forecast) + λ_kl·kl + λ_kl,map·kl_map + λ_gan·adv`` bit-for-bit.
+    ``λ_recon·(recon + forecast) + λ_kl·kl + λ_kl,map·kl_map + λ_gan,eff·adv`` bit-for-bit.
     """
-    recon = reconstruction_loss(pred, target, recon_loss)
+    target = target.float()
+    recon = reconstruction_loss(out.prediction.float(), target, cfg.recon_loss)
     zero = recon.new_zeros(())
-    ahead = zero if forecast is None else reconstruction_loss(forecast, target, recon_loss)
-    kl, kl_per_dim = kl_divergence(mu, logvar, prior_mu, prior_logvar)
-    kl_map = zero if map_mu is None else kl_divergence(map_mu, map_logvar)[0]
-    total = lambda_recon * (recon + ahead) + lambda_kl * kl + lambda_kl_map * kl_map
+    forecast = _f32(out.forecast)
+    ahead = zero if forecast is None else reconstruction_loss(forecast, target, cfg.recon_loss)
+    kl, kl_per_dim = kl_divergence(out.mu.float(), out.logvar.float(), _f32(out.prior_mu),
+                                   _f32(out.prior_logvar))
+    kl_map = zero if out.map_mu is None else kl_divergence(out.map_mu.float(), out.map_logvar.float())[0]
+    total = cfg.lambda_recon * (recon + ahead) + cfg.lambda_kl * kl + cfg.lambda_kl_map * kl_map
     adv = None
     if fake_logits is not None:
         adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-        total = total + lambda_gan * adv
+        total = total + cfg.gan_weight(step) * adv
     parts = {"loss_g_recon": recon, "loss_g_forecast": ahead, "loss_g_kl": kl, "loss_g_kl_map": kl_map,
              "loss_g_adv": adv, "loss_g_total": total}
     breakdown = {k: parts[k].detach() for k in GEN_LOSS_KEYS if parts[k] is not None}

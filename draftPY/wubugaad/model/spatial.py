@@ -52,6 +52,10 @@ in a synthesised correction.
   weights start at zero needs thousands of steps to learn a weight of the bound's size, while the
   classical flow alone already warps the held-out demo video to +3.9 dB over copying; it generalises
   to unseen shapes and paths because it is computed, not learned.
+- Prior confidence (`--gen_flow_confidence`, with the flow prior): one more head channel `u_p` (0 at init)
+  scales the prior per pixel by `1 + tanh(u_p)` ∈ (0, 2): where the classical flow is wrong the head can
+  fall back towards copying (0) without learning to cancel a flow of several pixels through its
+  zero-initialised weights, and where motion speeds up it can continue it faster (up to 2×).
 - Spatial latent (`--latent_map_channels`, `model/latent_map.py`): it corrects this generator's output
   from outside, so the generator itself never reads it.
 - Several target frames (`--gen_rollout`, the default): one frame per decoder pass, each warped from the
@@ -75,9 +79,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from wubugaad.data.flow import OPENCV_TYPES
-from wubugaad.data.warp import warp
 from wubugaad.gaad.boxes import box_masks, cached_box_masks
 from wubugaad.gaad.regions import paint
+from wubugaad.geometry.warp import warp
+from wubugaad.model.flow_reads import flow_reads
 
 GENERATOR_TYPES = ("spatial", "global")
 FLOW_PRIORS = ("none", *OPENCV_TYPES)
@@ -229,18 +234,20 @@ class SpatialGenerator(nn.Module):
         self.rollout = bool(cfg.gen_rollout)
         self.use_warp = bool(cfg.gen_use_warp)
         two_frames = int(cfg.num_input_frames) >= 2
-        self.use_flow_prior = self.use_warp and cfg.gen_flow_prior != "none" and two_frames
-        self.use_flow_input = self.use_warp and (bool(cfg.use_wubu_motion_branch) or self.use_flow_prior)
+        reads = flow_reads(cfg)
+        self.use_flow_prior, self.use_flow_input = reads.generator_prior, reads.generator_input
         self.max_flow = float(cfg.gen_max_flow_px)
         latent_dim = int(cfg.latent_dim)
         self.body = SpatialBody(cfg, latent_dim + context_dim + appearance_dim, token_dim)
         c0 = self.body.widths[0]
         self.use_extrapolate = bool(cfg.gen_extrapolate) and two_frames
+        self.use_confidence = bool(cfg.gen_flow_confidence) and self.use_flow_prior
         # without the warp the blended correction is the only thing the head can change
         self.use_synthesis = bool(cfg.gen_synthesis) or not self.use_warp
-        # per target frame: (flow x, flow y)?, extrapolation weight?, (mask logit, correction (C))?
+        # per target frame: (flow x, flow y)?, extrapolation weight?, prior confidence?,
+        # (mask logit, correction (C))?
         self.per_frame = ((2 if self.use_warp else 0) + (1 if self.use_extrapolate else 0)
-                          + (1 + self.C if self.use_synthesis else 0))
+                          + (1 if self.use_confidence else 0) + (1 + self.C if self.use_synthesis else 0))
         ks = int(cfg.gen_final_conv_kernel_spatial)
         if ks % 2 == 0:
             raise ValueError(f"--gen_final_conv_kernel_spatial must be odd (got {ks}) so the output keeps "
@@ -335,7 +342,13 @@ class SpatialGenerator(nn.Module):
         raw = head[:, :, :2]  # (B, F, 2, H, W) pixels before the bound
         if self.flow_prior_gate is not None:
             gain = FLOW_PRIOR_GATE_GAIN * self.flow_prior_gate.to(raw.dtype) * steps  # (F,)
-            raw = raw - gain[:, None, None, None] * flow_in.to(raw.dtype)[:, None]
+            prior = gain[:, None, None, None] * flow_in.to(raw.dtype)[:, None]  # (B, F, 2, H, W)
+            if self.use_confidence:
+                # per pixel, how far the classical flow is trusted: 0 falls back to the head's own flow
+                # (copy-last where it is 0), 2 doubles the velocity (acceleration); 1 at init
+                at = 2 + (1 if self.use_extrapolate else 0)
+                prior = prior * (1.0 + torch.tanh(head[:, :, at : at + 1]))
+            raw = raw - prior
         flow = self.max_flow * torch.tanh(raw / self.max_flow)
         warped = warp(kept.reshape(B * Fr, C, H, W), flow.reshape(B * Fr, 2, H, W)).view(B, Fr, C, H, W)
         return warped + blended, flow

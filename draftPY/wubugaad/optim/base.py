@@ -150,14 +150,17 @@ class RiemannianOptimizer(torch.optim.Optimizer):
         this optimizer was built with (a resumed run or a new phase takes the command line's settings;
         learning rate and momentum are set from them, with the current scales, before each step).
 
-        `OptimizerStateError` when the state is of another optimizer kind (states without a kind come from
-        RiemannianEnhancedSGD, the only optimizer before there were two) or has other parameter groups
-        (names and sizes; see `wubugaad.optim.groups.regroup_flat_state` for states saved before there
-        were groups). Older states also carry the Q-controller's state (``q_controller``); it is dropped
-        here, since the controller is the trainer's collaborator now (see `legacy_q_state`).
+        `OptimizerStateError` when the state is of another optimizer kind, carries none (states of
+        checkpoints written before there were two optimizers get theirs from `train.upgrade`), or has other
+        parameter groups (names and sizes; see `wubugaad.optim.groups.regroup_flat_state` for states saved
+        before there were groups).
         """
         state_dict = dict(state_dict)
-        kind = state_dict.pop("kind", "risgd")
+        kind = state_dict.pop("kind", None)
+        if kind is None:
+            raise OptimizerStateError("saved optimizer state names no optimizer kind (load checkpoints "
+                                      "through wubugaad.train.checkpoint.load_checkpoint: it upgrades old "
+                                      "ones)")
         if kind != self.KIND:
             raise OptimizerStateError(f"saved optimizer state is for '{kind}', this optimizer is "
                                       f"'{self.KIND}'")
@@ -166,16 +169,9 @@ class RiemannianOptimizer(torch.optim.Optimizer):
         if saved != own:
             raise OptimizerStateError(f"saved parameter groups {saved} differ from this optimizer's {own}")
         skipped = state_dict.pop("skipped_steps", None)
-        state_dict.pop("q_controller", None)
         hyper = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
         super().load_state_dict(state_dict)
         for group, own_hyper in zip(self.param_groups, hyper, strict=True):
             group.update(own_hyper)
         if skipped is not None:
             self.skipped_steps = torch.as_tensor(skipped).to(self.skipped_steps.device, torch.int64).clone()
-
-
-def legacy_q_state(optimizer_state: Mapping | None) -> dict | None:
-    """The Q-controller state that checkpoints written while it lived inside the optimizer carry in the
-    optimizer's state (None when there is none)."""
-    return None if optimizer_state is None else optimizer_state.get("q_controller")

@@ -44,12 +44,14 @@ import statistics
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
+from wubugaad.loss_names import pick
 from wubugaad.optim import qrewards
 
 LR_SCALE_OPTIONS = (0.8, 0.9, 1.0, 1.1, 1.2)
 MOMENTUM_SCALE_OPTIONS = (0.95, 0.98, 1.0, 1.01, 1.02)
-GEN_KEYS = ("loss_g_total", "loss_g_recon", "loss_g_kl", "loss_g_adv", "loss_d_total")
-DISC_KEYS = ("loss_d_total", "loss_d_real", "loss_d_fake", "loss_g_adv", "loss_g_total")
+# the breakdown keys each controller watches, checked against the losses' own list
+GEN_KEYS = pick("loss_g_total", "loss_g_recon", "loss_g_kl", "loss_g_adv", "loss_d_total")
+DISC_KEYS = pick("loss_d_total", "loss_d_real", "loss_d_fake", "loss_g_adv", "loss_g_total")
 TREND_EDGES = (-0.15, -0.02, 0.02, 0.15)
 G_ADV_LEVELS = (0.3, 0.6, 1.0)
 D_TOTAL_LEVELS = (0.35, 0.65, 0.85)

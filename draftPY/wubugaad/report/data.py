@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MetricsLog", "Run", "Panel", "panel_for", "per_step_key", "downsample", "SECTIONS"]
+__all__ = ["MetricsLog", "Run", "Panel", "panel_for", "per_step_key", "per_video_key", "downsample",
+           "SECTIONS", "PER_VIDEO"]
 
 # (section id, heading) in page order; "summary" and "samples" are not built from metric keys
 SECTIONS = (("summary", "Run summary"), ("losses", "Losses"), ("validation", "Validation"),
@@ -28,7 +29,12 @@ SECTIONS = (("summary", "Run summary"), ("losses", "Losses"), ("validation", "Va
             ("training", "Other training scalars"), ("other", "Other logged scalars"),
             ("samples", "Latest samples"))
 VAL_MODES = (("avg_val_recon_", "reconstruction"), ("avg_val_", "reconstruction"),
-             ("pred_", "prediction"), ("copy_last_", "copy-last"))
+             ("pred_", "prediction"), ("copy_last_", "copy-last"), ("flow_extrap_", "flow extrapolation"))
+# the headline: prediction PSNR minus the better of the two baselines (train/baselines.py), in dB
+LEARNED_GAIN = ("learned_gain_db", "learned gain (dB)", "prediction − better baseline")
+# one video's figures in a validation set of several: val/video/<name>/<metric> (name may hold "/")
+PER_VIDEO = ("video", ("pred_psnr", "copy_last_psnr", "flow_extrap_psnr", "learned_gain_db"),
+             ("prediction PSNR", "copy-last PSNR", "flow extrapolation PSNR", "learned gain (dB)"))
 LOWER_IS_BETTER = ("mse", "mae", "lpips")
 LOSS_NAMES = {"loss_g_total": "total", "loss_recon": "reconstruction", "loss_forecast": "forecast",
               "loss_kl": "KL", "loss_kl_map": "KL of the map", "loss_g_adv": "adversarial",
@@ -218,8 +224,12 @@ def panel_for(key: str) -> tuple[str, str, str] | None:
     head, rest = parts[0], parts[1:]
     if key in ("step", "epoch") or per_step_key(key) is not None:
         return None
+    if head == "val" and rest[0] == PER_VIDEO[0] and len(rest) > 2:
+        return None  # one video's figures: a table of the last validation (``per_video_key``), not charts
     if head == "val" and len(rest) == 1:
         name = rest[0]
+        if name == LEARNED_GAIN[0]:
+            return "validation", LEARNED_GAIN[1], LEARNED_GAIN[2]
         for prefix, mode in VAL_MODES:
             if name.startswith(prefix):
                 return "validation", name[len(prefix):], mode
@@ -258,6 +268,15 @@ def per_step_key(key: str) -> tuple[str, int] | None:
     return (m.group("base"), int(m.group("k"))) if m else None
 
 
+def per_video_key(key: str) -> tuple[str, str] | None:
+    """``(video, metric)`` of one video's validation figure (``val/video/clip.mp4/pred_psnr``), else None."""
+    head = f"val/{PER_VIDEO[0]}/"
+    if not key.startswith(head):
+        return None
+    video, _, metric = key[len(head):].rpartition("/")
+    return (video, metric) if video else None
+
+
 def build_panels(keys: list[str]) -> dict[str, list[Panel]]:
     """Every key's panel, grouped by section, with a Δ-to-copy-last panel per validation metric that has
     both a prediction and a copy-last key."""
@@ -272,12 +291,15 @@ def build_panels(keys: list[str]) -> dict[str, list[Panel]]:
         if section == "losses":
             series.sort(key=lambda s: (_SERIES_ORDER.index(s[0]) if s[0] in _SERIES_ORDER else 99, s[0]))
         if section == "validation":
-            order = {"prediction": 0, "copy-last": 1, "reconstruction": 2}
-            series.sort(key=lambda s: order.get(s[0], 3))
+            order = {"prediction": 0, "copy-last": 1, "flow extrapolation": 2, "reconstruction": 3}
+            series.sort(key=lambda s: order.get(s[0], 4))
             lower = any(w in title for w in LOWER_IS_BETTER)
             note = "lower is better" if lower else "higher is better"
+        gain = title == LEARNED_GAIN[1]
+        if gain:
+            note = "above 0 = the model adds what neither copy-last nor the flow extrapolation gives"
         out[section].append(Panel(section, title.upper() if section == "validation" and len(title) <= 5
-                                  else title, tuple(series), note))
+                                  else title, tuple(series), note, zero_line=gain))
         labels = dict(series)
         if section == "validation" and "prediction" in labels and "copy-last" in labels:
             better = "below" if any(w in title for w in LOWER_IS_BETTER) else "above"

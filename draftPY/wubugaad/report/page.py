@@ -2,8 +2,9 @@
 
 It reads only what a run writes — ``metrics.jsonl``, ``config.json`` and ``samples/`` — and needs no
 network: charts are inline SVG, sample grids and clips are referenced by relative paths. Sections: run
-summary, losses, validation (prediction vs copy-last vs reconstruction, the Δ to copy-last, per future
-step), geometry, Q-controller, gradient norms, other scalars, latest samples. Keys are grouped by prefix
+summary, losses, validation (prediction vs copy-last vs flow extrapolation vs reconstruction, the Δ to
+copy-last, the learned gain over the better baseline, per future step, per video), geometry,
+Q-controller, gradient norms, other scalars, latest samples. Keys are grouped by prefix
 (``report_data.panel_for``), so new keys show up without changes here; a section with nothing to show
 says what is missing and why.
 
@@ -33,7 +34,7 @@ from wubugaad.report.data import (
     fmt_value,
     per_step_key,
 )
-from wubugaad.report.sections import CSS, summary_section
+from wubugaad.report.sections import CSS, per_video_table, summary_section
 
 __all__ = ["REPORT_NAME", "build_report", "write_report", "write_comparison", "read_status"]
 
@@ -123,7 +124,8 @@ def _per_step_html(runs: list[Run], salt: str) -> str:
         found = per_step_key(key)
         if found:
             base, k = found
-            families.setdefault(re.sub(r"^(pred_|copy_last_|avg_val_)", "", base), []).append((base, k, key))
+            family = re.sub(r"^(pred_|copy_last_|flow_extrap_|avg_val_)", "", base)
+            families.setdefault(family, []).append((base, k, key))
     if not families:
         return ('<p class="missing">No per-future-step metrics (keys like <code>val/pred_psnr_t1</code>, '
                 '<code>val/copy_last_psnr_t1</code>) in metrics.jsonl: this run logs one mean over the '
@@ -201,7 +203,7 @@ def build_report(runs: list[Run], out_dir: Path, status: dict | None = None) -> 
             content = (f'<div class="charts">{"".join(charts)}</div>' if charts
                        else f'<p class="missing">{MISSING[sid]}</p>')
             if sid == "validation":
-                content += f"<h3>Per future step</h3>{_per_step_html(runs, 'perstep')}"
+                content += f"<h3>Per future step</h3>{_per_step_html(runs, 'perstep')}{per_video_table(runs)}"
         body.append(f'<section id="{sid}"><h2>{e(heading)}</h2>{content}</section>')
     nav = " · ".join(f'<a href="#{sid}">{e(h)}</a>' for sid, h in SECTIONS)
     stored = json.dumps(status or {}, sort_keys=True, default=str).replace("</", "<\\/")

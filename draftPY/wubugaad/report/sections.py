@@ -6,7 +6,7 @@ import html
 import json
 import time
 
-from wubugaad.report.data import Run, fmt_value
+from wubugaad.report.data import PER_VIDEO, Run, fmt_value, per_video_key
 
 __all__ = ["CSS", "summary_section", "HIGHLIGHTS"]
 
@@ -90,10 +90,20 @@ def _last_validation(run: Run) -> str:
     for metric, key in pairs:
         _, pred = run.log.curve(key)
         _, copy = run.log.curve(f"val/copy_last_{metric}")
+        _, flow = run.log.curve(f"val/flow_extrap_{metric}")
         if pred.size:
-            delta = f" (Δ copy-last {pred[-1] - copy[-1]:+.4g})" if copy.size else ""
-            cells.append(f"{metric} {fmt_value(pred[-1])}{delta}")
+            deltas = [f"Δ {name} {pred[-1] - base[-1]:+.4g}"
+                      for name, base in (("copy-last", copy), ("flow extrapolation", flow)) if base.size]
+            cells.append(f"{metric} {fmt_value(pred[-1])}" + (f" ({', '.join(deltas)})" if deltas else ""))
     return "; ".join(cells) if cells else "no prediction metrics logged"
+
+
+def _learned_gain(run: Run) -> str:
+    _, gain = run.log.curve("val/learned_gain_db")
+    if not gain.size:
+        return "not logged (no validation with context frames yet)"
+    return (f"{gain[-1]:+.3f} dB: prediction PSNR minus the better of copy-last and flow extrapolation "
+            f"(best {gain.max():+.3f} dB)")
 
 
 def _rows(run: Run) -> dict[str, str]:
@@ -112,8 +122,29 @@ def _rows(run: Run) -> dict[str, str]:
             "last epoch": "—" if log.last_epoch is None else str(log.last_epoch),
             "wall time": _wall_time(run),
             "validations": (f"{len(val_steps)} (last at step {val_steps[-1]})" if val_steps else "none"),
-            "best": _best(run), "last prediction": _last_validation(run),
+            "best": _best(run), "learned gain": _learned_gain(run), "last prediction": _last_validation(run),
             "config": run.config_error or f"{len(run.config)} settings"}
+
+
+def per_video_table(runs: list[Run]) -> str:
+    """Each video's figures at each run's last validation (a validation set of several videos), or ""."""
+    _, metrics, headings = PER_VIDEO
+    rows = []
+    for run in runs:
+        videos = sorted({found[0] for k in run.keys if (found := per_video_key(k))})
+        for video in videos:
+            cells = []
+            for metric in metrics:
+                _, values = run.log.curve(f"val/{PER_VIDEO[0]}/{video}/{metric}")
+                cells.append(fmt_value(values[-1]) if values.size else "—")
+            name = video if len(runs) == 1 else f"{video} · {run.name}"
+            rows.append(f"<tr><th>{e(name)}</th>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
+    if not rows:
+        return ""
+    head = "".join(f"<th>{e(h)}</th>" for h in headings)
+    return (f'<h3>Per video</h3><p class="note">Last validation; learned gain = prediction PSNR − the '
+            f'better of copy-last and flow extrapolation on that video\'s windows.</p>'
+            f'<table><tr><th>video</th>{head}</tr>{"".join(rows)}</table>')
 
 
 def _config_value(value) -> str:

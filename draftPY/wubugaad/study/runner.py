@@ -243,7 +243,9 @@ def read_metrics(folder: Path) -> dict:
         if "val/pred_psnr" in record:
             found.update(pred_psnr=record["val/pred_psnr"], pred_ssim=record.get("val/pred_ssim"),
                          recon_psnr=record.get("val/avg_val_psnr"), recon_ssim=record.get("val/avg_val_ssim"),
-                         copy_last_psnr=record.get("val/copy_last_psnr"))
+                         copy_last_psnr=record.get("val/copy_last_psnr"),
+                         flow_extrap_psnr=record.get("val/flow_extrap_psnr"),
+                         learned_gain_db=record.get("val/learned_gain_db"))
         if "train/seconds_per_step" in record:
             step_times.append(record["train/seconds_per_step"])
         for key in ("params_gen", "params_disc"):

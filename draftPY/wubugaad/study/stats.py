@@ -6,6 +6,10 @@ metric(base, k)``; the effect is ``mean(d)`` with the 95 % interval ``mean(d) ±
 Pairing removes the seed-to-seed spread that variants share (same data order, same initial weights where
 the architecture agrees). The verdict: "helps" when the interval lies above 0, "hurts" when below,
 "within noise" when it contains 0, "needs ≥ 2 seeds" with fewer pairs.
+
+The metric is prediction PSNR by default, or the learned gain (``learned_gain_db``: prediction PSNR minus
+the better of copy-last and flow extrapolation, ``train/baselines.py``), which is what a variant should be
+judged by when it changes the validation set or the loader's flow, and so the baselines themselves.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from scipy import stats
 
 COLUMNS = ("variant", "seed", "status", "exit_code", "flags", "steps", "s_per_step", "params_gen",
            "params_disc", "pred_psnr", "pred_ssim", "recon_psnr", "recon_ssim", "copy_last_psnr",
-           "delta_vs_copy_last", "delta_vs_base")
-METRIC = "pred_psnr"  # the effect every verdict is about: prediction PSNR on the validation windows
+           "flow_extrap_psnr", "learned_gain_db", "delta_vs_copy_last", "delta_vs_base")
+# what a verdict can be about (validation keys of the training script); the first is the default
+METRICS = {"pred_psnr": "prediction PSNR", "learned_gain_db": "learned gain over the better baseline"}
+METRIC = "pred_psnr"
 
 
 def _number(value) -> float | None:
@@ -31,14 +37,15 @@ def _number(value) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def add_deltas(rows: list[dict], base: str) -> list[dict]:
-    """Fill ``delta_vs_copy_last`` and ``delta_vs_base`` (same seed) of every finished row."""
-    base_by_seed = {int(r["seed"]): _number(r.get(METRIC)) for r in rows if r["variant"] == base}
+def add_deltas(rows: list[dict], base: str, metric: str = METRIC) -> list[dict]:
+    """Fill ``delta_vs_copy_last`` (prediction PSNR) and ``delta_vs_base`` (``metric``, same seed) of every
+    finished row."""
+    base_by_seed = {int(r["seed"]): _number(r.get(metric)) for r in rows if r["variant"] == base}
     for row in rows:
-        pred, copy = _number(row.get(METRIC)), _number(row.get("copy_last_psnr"))
+        pred, copy = _number(row.get("pred_psnr")), _number(row.get("copy_last_psnr"))
         row["delta_vs_copy_last"] = None if pred is None or copy is None else pred - copy
-        reference = base_by_seed.get(int(row["seed"]))
-        row["delta_vs_base"] = None if pred is None or reference is None else pred - reference
+        value, reference = _number(row.get(metric)), base_by_seed.get(int(row["seed"]))
+        row["delta_vs_base"] = None if value is None or reference is None else value - reference
     return rows
 
 
@@ -64,13 +71,14 @@ def verdict(low: float, high: float) -> str:
     return "within noise"
 
 
-def summarise(rows: Iterable[Mapping], base: str, order: Sequence[str]) -> list[dict]:
-    """One summary per variant (in ``order``): runs, failures, mean ± std of the metrics, paired effect."""
+def summarise(rows: Iterable[Mapping], base: str, order: Sequence[str], metric: str = METRIC) -> list[dict]:
+    """One summary per variant (in ``order``): runs, failures, mean ± std of the metrics, paired effect on
+    ``metric`` (``add_deltas`` must have used the same one)."""
     rows = list(rows)
     out = []
     for name in order:
         mine = [r for r in rows if r["variant"] == name]
-        done = [r for r in mine if r["status"] == "ok" and _number(r.get(METRIC)) is not None]
+        done = [r for r in mine if r["status"] == "ok" and _number(r.get(metric)) is not None]
 
         def spread(key: str, runs=done) -> tuple[float, float]:
             values = [v for v in (_number(r.get(key)) for r in runs) if v is not None]
@@ -83,7 +91,7 @@ def summarise(rows: Iterable[Mapping], base: str, order: Sequence[str]) -> list[
         mean, low, high = paired_interval(diffs)
         out.append({"variant": name, "runs": len(mine), "failed": len(mine) - len(done),
                     **{key: spread(key) for key in ("pred_psnr", "recon_psnr", "copy_last_psnr",
-                                                    "delta_vs_copy_last", "s_per_step")},
+                                                    "learned_gain_db", "delta_vs_copy_last", "s_per_step")},
                     "effect": (mean, low, high), "pairs": len(diffs),
                     "verdict": "base" if name == base else verdict(low, high)})
     return out
@@ -115,22 +123,24 @@ def _effect(effect: tuple[float, float, float]) -> str:
     return f"{mean:+.2f}" if math.isnan(low) else f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
-def markdown_table(summary: Sequence[Mapping], title: str) -> str:
+def markdown_table(summary: Sequence[Mapping], title: str, metric: str = METRIC) -> str:
     lines = [f"# {title}", "",
-             "Prediction PSNR on the validation windows; mean ± std over seeds; effect = paired difference "
-             "to the base variant (same seed) with its 95 % t-interval.", "",
-             "| variant | runs (failed) | pred PSNR (dB) | Δ vs copy-last (dB) | recon PSNR (dB) | "
-             "effect vs base (dB) | verdict | s/step |",
-             "|---|---|---|---|---|---|---|---|"]
+             "Prediction PSNR on the validation windows; mean ± std over seeds; learned gain = prediction "
+             "PSNR − the better of copy-last and flow extrapolation; effect = paired difference of the "
+             f"{METRICS[metric]} to the base variant (same seed) with its 95 % t-interval.", "",
+             "| variant | runs (failed) | pred PSNR (dB) | Δ vs copy-last (dB) | learned gain (dB) | "
+             "recon PSNR (dB) | effect vs base (dB) | verdict | s/step |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         lines.append(f"| {s['variant']} | {s['runs']} ({s['failed']}) | {_pm(s['pred_psnr'])} | "
-                     f"{_pm(s['delta_vs_copy_last'])} | {_pm(s['recon_psnr'])} | {_effect(s['effect'])} | "
-                     f"{s['verdict']} | {_pm(s['s_per_step'], 3)} |")
+                     f"{_pm(s['delta_vs_copy_last'])} | {_pm(s['learned_gain_db'])} | "
+                     f"{_pm(s['recon_psnr'])} | {_effect(s['effect'])} | {s['verdict']} | "
+                     f"{_pm(s['s_per_step'], 3)} |")
     return "\n".join(lines) + "\n"
 
 
-def effect_chart(path: Path, summary: Sequence[Mapping]) -> None:
-    """PNG: each non-base variant's paired effect on prediction PSNR with its 95 % interval."""
+def effect_chart(path: Path, summary: Sequence[Mapping], metric: str = METRIC) -> None:
+    """PNG: each non-base variant's paired effect on ``metric`` with its 95 % interval."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -146,7 +156,7 @@ def effect_chart(path: Path, summary: Sequence[Mapping]) -> None:
         ax.errorbar(mean, i, xerr=err, fmt="o", capsize=4, color="tab:blue")
     ax.axvline(0.0, color="grey", lw=1)
     ax.set_yticks(range(len(shown)), [s["variant"] for s in shown])
-    ax.set_xlabel("prediction PSNR − base (dB), paired by seed, 95 % interval")
+    ax.set_xlabel(f"{METRICS[metric]} − base (dB), paired by seed, 95 % interval")
     fig.tight_layout()
     tmp = path.with_name(path.name + ".tmp.png")
     fig.savefig(tmp, dpi=100)

@@ -37,6 +37,7 @@ from torch import nn
 from wubugaad import tempfiles
 from wubugaad.train import exits
 from wubugaad.train.integrity import CHECKSUM_KEY, odd_field, payload_checksum
+from wubugaad.train.upgrade import upgrade
 
 CHECKPOINT_PREFIX = "wubugaad_hybridgen_ckpt_v01"
 FORMAT_VERSION = 1
@@ -208,7 +209,8 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a payload with ``weights_only=True``.
+    """Load a payload with ``weights_only=True``, in today's layout whatever version wrote it
+    (``upgrade.upgrade``).
 
     Missing file → ``FileNotFoundError``; unreadable, truncated, non-plain, newer-format file or one whose
     contents do not match its checksum → ``CheckpointError`` with one line naming the file (and, for a
@@ -227,6 +229,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if payload["format_version"] > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{path}' has format {payload['format_version']}; "
                               f"this code reads up to {FORMAT_VERSION} (update the code)")
+    # both checks read the file as written, before the upgrade changes its layout
     odd = odd_field(payload)
     if odd:
         raise CheckpointError(f"checkpoint '{path}' {odd}: it was not written by this program, or was edited "
@@ -235,7 +238,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         raise CheckpointError(f"checkpoint '{path}' is corrupt: its contents do not match the checksum "
                               f"written with it (the file changed after it was saved); "
                               f"{_newest_intact(path)}")
-    return payload
+    return upgrade(payload)
 
 
 def _unreadable_reason(err: BaseException) -> str:

@@ -15,11 +15,10 @@ import os
 from collections.abc import Sequence
 from pathlib import PurePath
 
-from wubugaad.data import moving_objects
+from wubugaad.data import demo_stream, moving_objects
 from wubugaad.data.augment import AugmentConfig
-from wubugaad.data.flow import loader_flow_method, loader_flow_pairs
 from wubugaad.model.config import STACK_KEYS, ModelConfig
-from wubugaad.model.discriminator import stem_stride
+from wubugaad.model.flow_reads import flow_reads
 from wubugaad.model.vaegan import model_problems
 from wubugaad.train.flags import (
     LPIPS_METRICS,
@@ -29,6 +28,7 @@ from wubugaad.train.flags import (
     add_training_flags,
     add_wubu_flags,
 )
+from wubugaad.train.upgrade import upgrade_config
 
 # Counts that must be >= 1 (the network's own limits come from `model_problems`).
 POSITIVE_INTS = (
@@ -36,7 +36,7 @@ POSITIVE_INTS = (
     "grad_accum_steps", "log_interval", "gaad_num_regions", "gaad_min_size_px", "latent_dim",
     "encoder_shallow_cnn_channels", "encoder_roi_align_output_h", "encoder_roi_align_output_w",
     "encoder_pixel_patch_size", "encoder_initial_tangent_dim", "val_block_size", "max_consecutive_nonfinite",
-    "moving_train_sequences", "moving_test_sequences",
+    "moving_train_sequences", "moving_test_sequences", "stream_train_scenes", "stream_val_scenes",
 )
 # Counts, intervals and sizes where 0 has a meaning (none / never / no limit / all).
 NON_NEGATIVE_INTS = (
@@ -127,6 +127,8 @@ def _source_problems(args: argparse.Namespace) -> list[str]:
     if args.frame_skip != 1:
         problems.append(f"--frame_skip applies to --dataset video only (drop it for --dataset "
                         f"{args.dataset})")
+    if args.dataset == demo_stream.NAME:
+        return problems
     problem = moving_objects.source_problem(args.dataset, args.mnist_path)
     return problems + ([problem] if problem else [])
 
@@ -138,21 +140,24 @@ def validate_args(args: argparse.Namespace) -> list[str]:
 
 
 def moving_objects_config(args: argparse.Namespace) -> moving_objects.MovingObjectsConfig:
-    """The moving-object source settings of a parsed command line."""
+    """The moving-object source settings of a parsed command line (the loader's flow: what the model
+    reads)."""
+    reads = flow_reads(args)
     return moving_objects.MovingObjectsConfig(
         name=args.dataset, path=args.mnist_path, height=args.image_h, width=args.image_w,
         channels=args.num_channels, frames=args.num_input_frames + args.num_predict_frames,
         train_sequences=args.moving_train_sequences, test_sequences=args.moving_test_sequences,
-        seed=args.seed, cache_dir=args.cache_dir, flow=loader_flow_method(args),
-        flow_pairs=loader_flow_pairs(args))
+        seed=args.seed, cache_dir=args.cache_dir, flow=reads.loader_method, flow_pairs=reads.loader_pairs)
 
 
-def trains_discriminator(args: argparse.Namespace) -> bool:
-    """Whether the run has a discriminator to train: something reads it — the adversarial term
-    (``--lambda_gan`` > 0) or the Q-controller, which watches its losses. Otherwise (``--lambda_gan 0``, the
-    benchmarks' plain reconstruction training) it is neither run nor trained: on Moving Fashion-MNIST its
-    forward and backward passes took a third of the step time for nothing."""
-    return args.lambda_gan > 0 or args.q_controller_enabled
+def demo_stream_config(args: argparse.Namespace) -> demo_stream.DemoStreamConfig:
+    """The demo stream's settings of a parsed command line (the loader's flow: what the model reads)."""
+    reads = flow_reads(args)
+    return demo_stream.DemoStreamConfig(
+        height=args.image_h, width=args.image_w, channels=args.num_channels,
+        frames=args.num_input_frames + args.num_predict_frames, train_scenes=args.stream_train_scenes,
+        test_scenes=args.stream_val_scenes, seed=args.seed, flow=reads.loader_method,
+        flow_pairs=reads.loader_pairs)
 
 
 def resolve_generator_type(args: argparse.Namespace) -> str:
@@ -188,14 +193,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def metric_mode(name: str) -> str:
-    """'min' for losses/distances (mse, lpips), 'max' for similarities (psnr, ssim): best-checkpoint rule."""
+    """'min' for losses/distances (mse, lpips), 'max' for similarities (psnr, ssim) and gains in dB
+    (learned_gain_db): best-checkpoint rule."""
     kind = name.rsplit("_", 1)[-1]
     if kind in ("mse", "mae", "lpips"):
         return "min"
-    if kind in ("psnr", "ssim"):
+    if kind in ("psnr", "ssim", "db"):
         return "max"
-    raise ValueError(f"metric_mode: unknown metric '{name}' (names end in _mse, _mae, _psnr, _ssim or "
-                     f"_lpips)")
+    raise ValueError(f"metric_mode: unknown metric '{name}' (names end in _mse, _mae, _psnr, _ssim, _lpips "
+                     f"or _db)")
 
 
 def augment_config(args: argparse.Namespace) -> AugmentConfig:
@@ -225,30 +231,13 @@ def resolved_config(args: argparse.Namespace) -> dict:
 
 
 def args_from_config(config: dict) -> argparse.Namespace:
-    """Namespace for a saved resolved config (sampling script): today's defaults, overlaid by saved values.
+    """Namespace for a saved resolved config (sampling script): today's defaults, overlaid by saved values
+    made explicit where a setting changed meaning since (``upgrade.upgrade_config``).
 
     Flags added after the checkpoint was written keep their defaults; unknown old keys are kept as well.
     """
     args = build_parser().parse_args([])
-    # checkpoints written before the spatial generator existed hold the global one
-    args.generator_type = "global"
-    for name, value in config.items():
+    for name, value in upgrade_config(config).items():
         setattr(args, name, value)
     args.generator_type = resolve_generator_type(args)
-    if "optical_flow_scale" not in config and args.disc_stem_stride == 0:
-        # written before the automatic D stem grew to stride 8 at 256 px: its D was built with 4 there
-        args.disc_stem_stride = min(stem_stride(args.image_h, args.image_w, 0), 4)
-    if "gen_flow_prior" not in config:
-        # written before the flow prior existed: its generator has no prior gate
-        args.gen_flow_prior = "none"
-        args.gen_extrapolate = False
-    if "gen_synthesis" not in config:
-        # written before the synthesis became optional: its head always blends one in
-        args.gen_synthesis = True
-    if "latent_map_channels" not in config:
-        # written before the spatial latent existed: only the vector z
-        args.latent_map_channels = 0
-    if "gen_rollout" not in config:
-        # written before the rollout existed: its head predicts all target frames in one pass
-        args.gen_rollout = False
     return broadcast_stack_lists(args)

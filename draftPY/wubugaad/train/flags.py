@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from wubugaad.data.demo_stream import NAME as DEMO_STREAM
 from wubugaad.data.moving_objects import SOURCES as MOVING_SOURCES
 from wubugaad.data.scene_cuts import DEFAULT_THRESHOLD as SCENE_CUT_THRESHOLD
 from wubugaad.data.video_cache import DEFAULT_MIN_DECODED_FRACTION
@@ -19,7 +20,7 @@ from wubugaad.model.losses import RECON_LOSSES
 from wubugaad.model.motion import FLOW_TYPES, RAFT_TYPES, STAT_COMPONENTS
 from wubugaad.model.spatial import FLOW_PRIORS, GENERATOR_TYPES, MASK_INIT_LOGIT
 from wubugaad.optim.schedules import SCHEDULES
-from wubugaad.train.validation import BENCH_METRIC_KEYS, PRED_METRIC_KEYS, RECON_METRIC_KEYS
+from wubugaad.train.validation import CHECKPOINT_METRIC_KEYS as KNOWN_METRICS
 from wubugaad.wubu.stack import ABLATIONS
 
 __all__ = ["RAFT_TYPES", "STACKS", "KNOWN_METRICS", "LPIPS_METRICS", "DATASETS", "OPTIMIZERS",
@@ -27,10 +28,7 @@ __all__ = ["RAFT_TYPES", "STACKS", "KNOWN_METRICS", "LPIPS_METRICS", "DATASETS",
 
 FLOW_STATS = tuple(STAT_COMPONENTS)
 OPTIMIZERS = ("risgd", "riemannian_adam")
-DATASETS = ("video", *MOVING_SOURCES)
-# metrics that can select the best checkpoint (not the copy-last baseline: it does not train)
-KNOWN_METRICS = (RECON_METRIC_KEYS + PRED_METRIC_KEYS
-                 + tuple(k for k in BENCH_METRIC_KEYS if not k.startswith("copy_last_")))
+DATASETS = ("video", *MOVING_SOURCES, DEMO_STREAM)
 LPIPS_METRICS = tuple(k for k in KNOWN_METRICS if k.endswith("_lpips"))
 
 # Per stack: (key, readable name, num_levels, hyperbolic dims, curvatures, v0.1 dims when changed).
@@ -98,9 +96,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--run_name", type=str, default=None,
                    help="name of this run: its folder inside --checkpoint_dir (a plain name) and its WandB "
                         "run name when --wandb_run_name is absent")
-    g.add_argument("--overwrite", action="store_true",
-                   help="start fresh in a run folder that holds another run's outputs, moving them into "
-                        "its sub-folder replaced-<time> (without it such a folder is refused)")
+    g.add_argument("--overwrite", action="store_true", help="start fresh in a run folder holding another "
+                   "run's outputs, moving them into its sub-folder replaced-<time> (else it is refused)")
     g.add_argument("--load_checkpoint", type=str, default=None,
                    help="checkpoint to resume or to start a new phase from (`auto` = newest in "
                         "--checkpoint_dir)")
@@ -109,11 +106,12 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--keep_last_n", type=int, default=3,
                    help="periodic checkpoints kept on disk (best and last are always kept; 0 = keep all)")
 
-    g = p.add_argument_group("other data sources (generated moving-object sequences)")
+    g = p.add_argument_group("other data sources (generated sequences, fresh every epoch)")
     g.add_argument("--dataset", choices=DATASETS, default="video",
                    help="video: --video_data_path; moving_fmnist / moving_mnist: sequences of 2 moving "
                         "28x28 objects from idx files (64x64, 3.6 px/frame, bouncing; use "
-                        "--num_input_frames 10 --num_predict_frames 10 --num_channels 1 for the benchmark)")
+                        "--num_input_frames 10 --num_predict_frames 10 --num_channels 1 for the benchmark); "
+                        "demo_stream: demo-video scenes with more variety, a new one for every item")
     g.add_argument("--mnist_path", type=str, default=None,
                    help="folder with the idx files train-images-idx3-ubyte(.gz) and t10k-images-idx3-ubyte"
                         "(.gz) (default for moving_fmnist: /usr/share/datasets/fashion-mnist, from "
@@ -123,6 +121,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--moving_test_sequences", type=int, default=10000,
                    help="size of the fixed seed-0 test set used for validation, cached in --cache_dir "
                         "(10000 = the published protocol; fewer for CPU runs)")
+    g.add_argument("--stream_train_scenes", type=int, default=2000, help="demo_stream: new scenes per epoch")
+    g.add_argument("--stream_val_scenes", type=int, default=64, help="demo_stream: fixed validation scenes")
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -200,6 +200,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                 "spatial generator: a head channel e_p (0 at init) adds e_p·k_p·(x_last − x_before) per "
                 "pixel, the last frame's change continued in time, where warping cannot explain the change "
                 "(e.g. shading or a texture drifting in place)")
+    _add_on_off(g, "gen_flow_confidence", False,
+                "spatial generator with the flow prior: a head channel u_p (0 at init) scales the classical "
+                "flow per pixel by 1 + tanh(u_p) in (0, 2): 0 falls back towards copying where the flow is "
+                "wrong, 2 continues a motion that speeds up")
     g.add_argument("--gen_flow_prior", choices=FLOW_PRIORS, default="dis",
                    help="spatial generator: classical optical flow (OpenCV, computed by the data loader) of "
                         "the last context pair, extrapolated at constant velocity as the warp's starting "
@@ -387,8 +391,8 @@ def add_logging_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--val_max_clips", type=int, default=0, help="validation clips used at most (0 = all)")
     g.add_argument("--val_primary_metric", choices=KNOWN_METRICS, default="pred_psnr",
                    help="metric that selects the best checkpoint: prediction PSNR by default, since the "
-                        "reconstruction metrics (avg_val_*) let the posterior see the targets (v0.1 names "
-                        "allowed; v0.1 default: avg_val_psnr)")
+                        "reconstruction metrics (avg_val_*) let the posterior see the targets; or the "
+                        "learned gain over the baselines (v0.1 names allowed; v0.1 default: avg_val_psnr)")
     g.add_argument("--ema_decay", type=float, default=0.99,
                    help="validation, samples and the best checkpoint use an exponential moving average of "
                         "the model's weights, θ̄ ← θ̄ + (1 − d)(θ − θ̄) after every optimizer step (0.99: about "

@@ -1,4 +1,5 @@
-"""Validation metrics on frames in [-1, 1]: MSE, PSNR, SSIM, LPIPS, copy-last baseline.
+"""Validation metrics on frames in [-1, 1]: MSE, PSNR, SSIM, LPIPS; the copy-last and flow-extrapolation
+baselines.
 
 All per-frame metrics take ``pred`` and ``target`` of shape (..., C, H, W) and return a tensor of shape
 (...) — one value per frame — computed for every frame in one vectorised call. PSNR and SSIM map the
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from wubugaad.geometry.warp import warp
 
 PSNR_MAX_DB = 100.0
 ALEXNET_HUB_FILE = "alexnet-owt-7be5be79.pth"
@@ -120,6 +123,24 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, gaussian_weights: bool = True
 def copy_last_baseline(context_last: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Predict every target frame as the last context frame: (B, C, H, W) → (B, P, C, H, W) (a view)."""
     return context_last.unsqueeze(1).expand_as(targets)
+
+
+def flow_extrapolation_baseline(context_last: torch.Tensor, last_flow: torch.Tensor,
+                                steps: int) -> torch.Tensor:
+    """Constant-velocity extrapolation of the last context frame by the classical flow of the last
+    context pair: (B, C, H, W), (B, 2, H, W) → (B, steps, C, H, W).
+
+    ``last_flow`` is the motion *into* the last frame on its own grid (``data/flow.py``'s convention), so
+    ``−last_flow`` is the sampling flow that carries the frame one step further; each step warps the
+    previous extrapolated frame by it again (what the generator's rollout does with the prior alone). The
+    loop runs over future frames, a true data dependency (frame k + 1 is warped from frame k).
+    """
+    sampling = -last_flow.to(context_last.dtype)
+    frame, out = context_last, []
+    for _ in range(steps):
+        frame = warp(frame, sampling)
+        out.append(frame)
+    return torch.stack(out, dim=1)
 
 
 class LPIPSMetric:

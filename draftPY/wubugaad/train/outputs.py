@@ -11,23 +11,24 @@ import time
 
 import torch
 
-from wubugaad.model.losses import gan_weight
 from wubugaad.report.page import write_report
 from wubugaad.train import checkpoint, config
 from wubugaad.train.session import Session, rng_state
 from wubugaad.train.stopping import raise_if_stopped, until_stopped
 from wubugaad.train.tracking import LOSS_TO_KEY, MODEL_SIZE_KEYS, format_step_line
 from wubugaad.train.validation import (
+    LEARNED_GAIN_KEY,
     evaluate,
     generate,
     image_grid,
     is_per_step,
+    is_per_video,
     prepare_batch,
     write_samples,
 )
 
 __all__ = ["REPORT_INTERVAL_S", "save", "scored_model", "validate", "build_report", "log_images", "log_step",
-           "log_model_size", "final_line", "lambda_gan_at"]
+           "log_model_size", "final_line"]
 
 # report.html is rebuilt at a validation only when the last build is this old (and always at the end):
 # drawing its charts takes about a second, which frequent validations of a short run should not pay
@@ -87,9 +88,12 @@ def _validate(s: Session, tag: str) -> dict[str, float]:
     with torch.random.fork_rng(devices=devices):
         scores = {}
         if s.val_loader is not None:
+            held_out = s.val_loader.dataset  # this rank's Subset of the validation set
             batches = lambda it, desc: s.tracker.progress(until_stopped(it, s.stop), desc=desc)  # noqa: E731
             scores = evaluate(model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
-                              s.autocast, progress=batches, num_predict_frames=args.num_predict_frames)
+                              s.autocast, progress=batches,
+                              num_predict_frames=args.num_predict_frames, baseline_cache=s.baseline_scores,
+                              video_names=getattr(held_out.dataset, "video_names", None))
         raise_if_stopped(s.stop)
         if s.dist.is_main:
             clip, flow = prepare_batch(s.sample_batch, s.dist.device)
@@ -99,7 +103,8 @@ def _validate(s: Session, tag: str) -> dict[str, float]:
             s.tracker.log_images(s.step, grids)
     if scores:
         s.tracker.log_scalars(s.step, {f"val/{k}": v for k, v in scores.items()}, epoch=s.epoch)
-        summary = ", ".join(f"{k}={v:.4f}" for k, v in scores.items() if not is_per_step(k))
+        summary = ", ".join(f"{k}={v:.4f}" for k, v in scores.items()
+                            if not (is_per_step(k) or is_per_video(k)))
         s.tracker.info(f"validation @ step {s.step}: {summary}")
         value = scores.get(args.val_primary_metric)
         if value is not None and math.isfinite(value):
@@ -156,10 +161,10 @@ def log_step(s: Session, losses: dict[str, float], norms: dict) -> None:
     args = s.args
     scalars = {LOSS_TO_KEY[k]: losses[k] for k in LOSS_TO_KEY if k in losses}  # D's only when it trains
     scalars["train/lr_gen"] = s.opt_g.current_lr()  # of the step just taken
-    if config.trains_discriminator(args):
+    if s.losses.trains_discriminator:
         scalars["train/lr_disc"] = s.opt_d.current_lr()
     scalars["train/lambda_kl_eff"] = args.lambda_kl
-    scalars["train/lambda_gan_eff"] = lambda_gan_at(args, s.step - 1)
+    scalars["train/lambda_gan_eff"] = s.losses.gan_weight(s.step - 1)
     now = time.monotonic()
     if s.step > s.lap_step:  # wall time per step since the last log step, validation and saves left out
         scalars["train/seconds_per_step"] = (now - s.lap_started - s.paused_s) / (s.step - s.lap_step)
@@ -193,15 +198,18 @@ def log_model_size(s: Session) -> None:
 
 
 def final_line(scores: dict[str, float]) -> str:
-    """The run's last line: prediction against copying the last context frame on the validation set."""
+    """The run's last line: prediction against copying the last context frame on the validation set, then
+    against the flow extrapolation and the learned gain over the better of the two (appended, so readers
+    of the older line still find its numbers in the same place and format)."""
     if "pred_psnr" not in scores or "copy_last_psnr" not in scores:
         return "final validation: no prediction-vs-copy-last figures (no validation set or no context)"
     pred, copy = scores["pred_psnr"], scores["copy_last_psnr"]
     recon = scores.get("avg_val_psnr", float("nan"))
-    return (f"final validation: val/pred_psnr={pred:.3f} dB  val/copy_last_psnr={copy:.3f} dB  "
+    line = (f"final validation: val/pred_psnr={pred:.3f} dB  val/copy_last_psnr={copy:.3f} dB  "
             f"pred - copy_last = {pred - copy:+.3f} dB  (reconstruction {recon:.3f} dB)")
+    if "flow_extrap_psnr" in scores:
+        line += f"  val/flow_extrap_psnr={scores['flow_extrap_psnr']:.3f} dB"
+    if LEARNED_GAIN_KEY in scores:
+        line += f"  learned gain = {scores[LEARNED_GAIN_KEY]:+.3f} dB"
+    return line
 
-
-def lambda_gan_at(args, step: int) -> float:
-    """The adversarial weight in effect at optimizer ``step`` (``losses.gan_weight`` of the flags)."""
-    return gan_weight(max(step, 0), args.lambda_gan, args.gan_start_step, args.gan_ramp_steps)

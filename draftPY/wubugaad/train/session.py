@@ -26,10 +26,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler, Subset, default_collate
 
 from wubugaad.data import datasets as data
-from wubugaad.data import moving_objects
+from wubugaad.data import demo_stream, moving_objects
 from wubugaad.model import vaegan as model_lib
+from wubugaad.model.flow_reads import flow_reads
+from wubugaad.model.losses import LossConfig
 from wubugaad.optim import groups
-from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer, legacy_q_state
+from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer
 from wubugaad.optim.qcontrol import HAKMEMQController
 from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
@@ -124,6 +126,7 @@ class Session:
     sample_batch: dict
     fixed_z: torch.Tensor
     lpips: object | None
+    losses: LossConfig              # the objective's weights, GAN schedule and whether D trains
     q_g: HAKMEMQController | None = None  # the Q-controllers steering opt_g / opt_d (None when off)
     q_d: HAKMEMQController | None = None
     ema: WeightAverage | None = None  # the averaged weights validation reads (None: --ema_decay 0)
@@ -137,6 +140,7 @@ class Session:
     lap_started: float = 0.0  # time.monotonic() at the last log step (train/seconds_per_step)
     lap_step: int = 0  # the step of that log step
     paused_s: float = 0.0  # validation and checkpoint time since then, left out of the step time
+    baseline_scores: dict = field(default_factory=dict)  # the baselines' validation means, scored once
     stop: StopFlag | None = None  # the stop-signal flag while `trainer.train` runs (validations read it)
 
     @property
@@ -154,12 +158,25 @@ def _determinism(args, device: torch.device) -> None:
 
 
 def _datasets(args, info: distributed.DistInfo):
-    """(train, validation or None) of the chosen source; the moving-object sources validate on their
-    fixed test set."""
+    """(train, validation or None) of the chosen source; the generated sources (moving objects, the demo
+    stream) validate on their fixed test set."""
     if args.dataset == "video":
-        return data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier)
+        return data.build_datasets(args, info.rank, info.world_size, barrier=distributed.barrier,
+                                   flow=flow_reads(args).loader_method)
+    if args.dataset == demo_stream.NAME:
+        return demo_stream.build_datasets(config.demo_stream_config(args))
     return moving_objects.build_datasets(config.moving_objects_config(args), info.rank, info.world_size,
                                          barrier=distributed.barrier)
+
+
+def _describe(ds) -> str:
+    """What a dataset draws from, for the start-up summary (``describe()`` where the source has one)."""
+    if ds is None or len(ds) == 0:
+        return "nothing (no validation set)"
+    if hasattr(ds, "describe"):
+        return ds.describe()
+    fresh = "fresh " if getattr(ds, "fresh_each_epoch", False) else ""
+    return f"{len(ds)} {fresh}sequences" + (" per epoch" if fresh else "")
 
 
 def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
@@ -168,6 +185,8 @@ def _loaders(args, info: distributed.DistInfo, tracker: Tracker | None = None):
     for note in getattr(train_ds, "notes", []) + getattr(val_ds, "notes", []):
         if tracker is not None:
             tracker.info(note)
+    if tracker is not None:
+        tracker.info(f"data: training on {_describe(train_ds)}; validating on {_describe(val_ds)}")
     sampler = EpochSampler(len(train_ds), info.rank, info.world_size, args.seed,
                            with_epoch=getattr(train_ds, "fresh_each_epoch", False))
     train_loader = data.build_dataloader(train_ds, args, shuffle=False, sampler=sampler)
@@ -260,9 +279,8 @@ def _resume(s: Session) -> None:
     else:
         s.tracker.info("architecture changed: optimizer and scaler states start fresh")
     _resume_average(s, payload, exact)
-    for controller, key, opt_key in ((s.q_g, "q_controller_g", "opt_g"), (s.q_d, "q_controller_d", "opt_d")):
-        # checkpoints written while the controller lived inside the optimizer hold it there as well
-        state = payload.get(key) or legacy_q_state(payload.get(opt_key))
+    for controller, key in ((s.q_g, "q_controller_g"), (s.q_d, "q_controller_d")):
+        state = payload.get(key)
         if controller is not None and state is not None:
             controller.load_state_dict(state)
     extra = payload.get("extra") or {}
@@ -344,7 +362,8 @@ def setup(args) -> Session:
                 scaler_g=amp.make_scaler(args, info.device), scaler_d=amp.make_scaler(args, info.device),
                 autocast=amp.autocast_factory(args, info.device), train_loader=train_loader,
                 train_sampler=sampler, val_loader=val_loader, sample_batch=sample_batch, fixed_z=fixed_z,
-                lpips=lpips, q_g=q_g, q_d=q_d, schedule=_schedule(args, sampler),
+                lpips=lpips, losses=LossConfig.from_args(args), q_g=q_g, q_d=q_d,
+                schedule=_schedule(args, sampler),
                 ema=WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None)
     if args.load_checkpoint:
         _resume(s)

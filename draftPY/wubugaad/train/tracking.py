@@ -18,6 +18,7 @@ import json
 import math
 import netrc
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -29,11 +30,18 @@ from wubugaad import tempfiles
 from wubugaad.model.losses import LOSS_KEYS
 from wubugaad.train import exits
 from wubugaad.train.grad_norms import KEYS as GRAD_NORM_KEYS
-from wubugaad.train.validation import BENCH_METRIC_KEYS, VAL_METRIC_KEYS
+from wubugaad.train.validation import (
+    BENCH_METRIC_KEYS,
+    LEARNED_GAIN_KEY,
+    PER_VIDEO_METRICS,
+    VAL_METRIC_KEYS,
+    per_video_key,
+)
 
 __all__ = ["LOSS_TO_KEY", "WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "BENCH_METRIC_KEYS", "VAL_PER_STEP_PATTERN",
-           "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS", "run_dir", "wandb_mode", "format_step_line",
-           "Tracker"]
+           "VAL_PER_VIDEO_PATTERN",
+           "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS", "is_declared_key", "run_dir", "wandb_mode",
+           "format_step_line", "Tracker"]
 
 # Breakdown key of the losses module → its logged name (v0.1's names).
 LOSS_TO_KEY = dict(zip(LOSS_KEYS, (
@@ -64,6 +72,26 @@ WANDB_IMAGE_KEYS = (
     "samples/train_recon", "samples/train_context", "samples/train_ground_truth",
     "samples/val_reconstruction_samples", "samples/val_prediction_samples", "samples/fixed_noise_generated",
 )
+# With several validation videos, each one's PSNRs and learned gain: {name} is the video's path below the
+# folder given (validation.per_video_key).
+VAL_PER_VIDEO_PATTERN = "val/" + per_video_key("{name}", "{metric}")
+_PER_STEP_METRICS = "|".join(map(re.escape, BENCH_METRIC_KEYS))
+_PER_VIDEO_METRICS = "|".join(map(re.escape, (*PER_VIDEO_METRICS, LEARNED_GAIN_KEY)))
+_DECLARED_PATTERNS = (
+    *(re.compile(re.escape(p).replace(r"\{stack\}", "wubu_[smt]").replace(r"\{i\}", r"\d+"))
+      for p in GEOMETRY_KEY_PATTERNS),
+    re.compile(VAL_PER_STEP_PATTERN.format(metric=f"(?:{_PER_STEP_METRICS})", k=r"\d+")),
+    re.compile(re.escape(VAL_PER_VIDEO_PATTERN).replace(r"\{name\}", ".+")
+               .replace(r"\{metric\}", f"(?:{_PER_VIDEO_METRICS})")),
+)
+
+
+def is_declared_key(key: str) -> bool:
+    """Whether ``key`` is one this module declares (the one list of what a run logs; a test runs a training
+    and requires every key it writes to be declared)."""
+    if key in WANDB_SCALAR_KEYS or key in WANDB_IMAGE_KEYS:
+        return True
+    return any(p.fullmatch(key) for p in _DECLARED_PATTERNS)
 
 
 def run_dir(args) -> Path:

@@ -12,7 +12,7 @@ Per micro-batch (``clip`` (B, T, C, H, W) in [-1, 1], ``T = n_in + P``)::
 linearly to ``--lambda_gan`` over ``--gan_ramp_steps`` (``losses.gan_weight``). While it is 0 the generator
 does not back-propagate through D; the adversarial value is still logged from D's step on the same
 (detached) predictions. With ``--lambda_gan 0`` and no Q-controller nothing reads D
-(``config.trains_discriminator``): it is neither run nor stepped, and D's losses are not logged.
+(``LossConfig.trains_discriminator``): it is neither run nor stepped, and D's losses are not logged.
 
 Both losses are divided by ``grad_accum_steps``; after the last micro-batch of a macro-batch each network's
 gradients are clipped globally (``--global_max_grad_norm``) and its optimizer steps (a non-finite step is
@@ -45,14 +45,13 @@ import torch
 
 from wubugaad.data.augment import augment_batch, step_seed
 from wubugaad.model.discriminator import judging
-from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, generator_losses, loss_keys
+from wubugaad.model.losses import LOSS_KEYS, discriminator_loss, generator_losses
 from wubugaad.model.vaegan import aligned_clips
 from wubugaad.train import checkpoint, config, distributed, exits, grad_norms
 from wubugaad.train.amp import backward, clip_and_step
 from wubugaad.train.outputs import (
     build_report,
     final_line,
-    lambda_gan_at,
     log_images,
     log_model_size,
     log_step,
@@ -97,7 +96,7 @@ def optimizer_steps(s: Session, parts: tuple | None) -> dict[str, torch.Tensor]:
     norms = dict(measured_g)
     if want:
         norms["train/grad_norm_gen"] = norm_g
-    if config.trains_discriminator(s.args):
+    if s.losses.trains_discriminator:
         norm_d, measured_d = clip_and_step(s.opt_d, s.disc.parameters(), s.scaler_d, limit, want, parts_d)
         norms.update(measured_d)
         if want:
@@ -183,8 +182,7 @@ def _train(s: Session) -> int:
     validated_at = s.step if done and _validated_before(s) else -1
     final_scores: dict[str, float] = {}
     augment = config.augment_config(args)
-    with_disc = config.trains_discriminator(args)
-    keys = loss_keys(with_disc)
+    with_disc, keys = s.losses.trains_discriminator, s.losses.keys
     if not with_disc:
         s.tracker.info("--lambda_gan 0 (and no Q-controller): nothing reads the discriminator, so it is "
                        "neither run nor trained")
@@ -212,17 +210,12 @@ def _train(s: Session) -> int:
                         # ---- one generator forward --------------------------------------------------
                         with s.autocast():
                             out = s.model_fwd(clip, mode="train", flow=flow)
-                        pred, target = out.prediction, clip[:, n_in:]
-                        lambda_gan, fake_logits, d_parts = lambda_gan_at(args, s.step), None, {}
+                        pred = out.prediction
+                        fake_logits, d_parts = None, {}
                         if with_disc:
-                            fake_logits, d_parts = _discriminator_step(s, clip, out, lambda_gan, accum)
+                            fake_logits, d_parts = _discriminator_step(s, clip, out, accum)
                         # ---- generator step (through a frozen D while its weight is above 0) ---------
-                        g_loss, g_parts = generator_losses(
-                            pred.float(), target.float(), out.mu.float(), out.logvar.float(), fake_logits,
-                            args.lambda_recon, args.lambda_kl, lambda_gan,
-                            _f(out.prior_mu), _f(out.prior_logvar), recon_loss=args.recon_loss,
-                            map_mu=_f(out.map_mu), map_logvar=_f(out.map_logvar),
-                            lambda_kl_map=args.lambda_kl_map, forecast=_f(out.forecast))
+                        g_loss, g_parts = generator_losses(out, clip[:, n_in:], s.losses, s.step, fake_logits)
                         backward(g_loss / accum, s.scaler_g)
                     parts = {**g_parts, **d_parts}
                     loss_sum += torch.stack([parts[k].float() for k in keys])
@@ -301,10 +294,11 @@ def _validated_before(s: Session) -> bool:
     return seen.tolist()[0] > 0
 
 
-def _discriminator_step(s: Session, clip: torch.Tensor, out, lambda_gan: float, accum: int):
+def _discriminator_step(s: Session, clip: torch.Tensor, out, accum: int):
     """D's backward on the detached predictions (real and fake in one call) → (logits of the fakes for
     the generator's adversarial term, D's loss breakdown). The logits flow into G through a frozen D while
-    ``lambda_gan`` > 0; before that they are D's own, detached (the value is still logged)."""
+    the adversarial weight of this step is above 0; before that they are D's own, detached (the value is
+    still logged)."""
     n_in = s.args.num_input_frames
     # both (B, K + P, C, H, W): the last K context frames, then targets / predictions
     real, fake = aligned_clips(clip, out.prediction, n_in, s.args.disc_context_frames)
@@ -314,7 +308,7 @@ def _discriminator_step(s: Session, clip: torch.Tensor, out, lambda_gan: float, 
         logits = s.disc_fwd(torch.cat([real, fake.detach()]), both_cond).float()
     d_loss, d_parts = discriminator_loss(*logits.chunk(2))
     backward(d_loss / accum, s.scaler_d)
-    if lambda_gan <= 0:
+    if s.losses.gan_weight(s.step) <= 0:
         return logits.chunk(2)[1].detach(), d_parts
     with judging(s.disc), s.autocast():
         return s.disc(fake, cond).float(), d_parts
@@ -332,10 +326,6 @@ def _close(s: Session, state: str) -> None:
     s.tracker.close()
     distributed.barrier()
     distributed.cleanup()
-
-
-def _f(x: torch.Tensor | None) -> torch.Tensor | None:
-    return None if x is None else x.float()
 
 
 def _no_sync(s: Session):

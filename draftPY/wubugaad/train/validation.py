@@ -6,11 +6,16 @@ Every validation clip ``(B, T, C, H, W)`` (``T = n_in + P``) is scored three way
 - reconstruction (``mode="reconstruct"``, z = μ of the posterior): ``avg_val_recon_mse``, ``avg_val_psnr``,
   ``avg_val_ssim``, ``avg_val_lpips``;
 - prediction (``mode="predict"``, context only, z = the prior's mean): ``pred_mse``, ``pred_psnr``, ...;
-- copy-last baseline (every target frame := the last context frame; only with context): ``copy_last_*``.
+- copy-last baseline (every target frame := the last context frame; only with context): ``copy_last_*``;
+- flow-extrapolation baseline (the classical flow of the last context pair continued at constant velocity,
+  ``train/baselines.py``; with two context frames): ``flow_extrap_*``.
 
-Prediction and copy-last are also scored in the published benchmarks' definitions (``metrics.bench_*``):
-``bench_mse``, ``bench_mae``, ``bench_ssim``, ``bench_psnr`` (and ``copy_last_bench_*``), plus, when the
-number of predicted frames is given, the same per future step ``k`` = 1 … P as ``bench_mse_t{k}`` etc.
+Prediction and the baselines are also scored in the published benchmarks' definitions
+(``metrics.bench_*``): ``bench_mse``, ``bench_mae``, ``bench_ssim``, ``bench_psnr`` (and
+``copy_last_bench_*``, ``flow_extrap_bench_*``), plus, when the number of predicted frames is given, the
+same per future step ``k`` = 1 … P as ``bench_mse_t{k}`` etc. The headline is ``learned_gain_db`` =
+``pred_psnr − max(copy_last_psnr, flow_extrap_psnr)``: what the model adds over the better formula.
+The baselines' scores are computed once per validation set when a ``baseline_cache`` is passed.
 
 Each rank scores its own shard (the trainer shards without padding), per-clip values are summed, and one
 ``all_reduce`` of ``[Σ metric..., count]`` gives exact means over the whole set.
@@ -19,7 +24,8 @@ Each rank scores its own shard (the trainer shards without padding), per-clip va
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -29,22 +35,37 @@ from torchvision.utils import make_grid, save_image
 
 from wubugaad.data.datasets import frames_to_model
 from wubugaad.train import distributed, exits, metrics
+from wubugaad.train.baselines import BASELINE_PREFIXES, baseline_predictions, learned_gain
 
-__all__ = ["RECON_METRIC_KEYS", "PRED_METRIC_KEYS", "COPY_LAST_METRIC_KEYS", "BENCH_METRIC_KEYS",
-           "VAL_METRIC_KEYS", "metric_keys", "is_per_step", "per_step_key", "evaluate", "to_unit",
-           "write_grid", "write_clip", "write_samples", "generate", "prepare_batch", "image_grid"]
+__all__ = ["RECON_METRIC_KEYS", "PRED_METRIC_KEYS", "COPY_LAST_METRIC_KEYS", "FLOW_EXTRAP_METRIC_KEYS",
+           "BENCH_METRIC_KEYS", "LEARNED_GAIN_KEY", "CHECKPOINT_METRIC_KEYS", "VAL_METRIC_KEYS",
+           "PER_VIDEO_METRICS", "metric_keys", "is_baseline", "per_video_key", "is_per_video", "is_per_step",
+           "per_step_key", "evaluate", "to_unit", "write_grid", "write_clip", "write_samples", "generate",
+           "prepare_batch", "image_grid"]
 
 
 SCORE_NAMES = ("mse", "psnr", "ssim", "lpips")
 BENCH_NAMES = ("mse", "mae", "ssim", "psnr")
 # The one list of validation metric names. Reconstruction keeps v0.1's names; prediction and the
-# copy-last baseline are `pred_*` and `copy_last_*`; benchmark definitions are `[copy_last_]bench_*`.
+# baselines are `pred_*`, `copy_last_*` and `flow_extrap_*`; benchmark definitions are
+# `[copy_last_|flow_extrap_]bench_*`; the headline gain over the better baseline is `learned_gain_db`.
 RECON_METRIC_KEYS = ("avg_val_recon_mse", "avg_val_psnr", "avg_val_ssim", "avg_val_lpips")
 PRED_METRIC_KEYS = tuple(f"pred_{n}" for n in SCORE_NAMES)
-COPY_LAST_METRIC_KEYS = tuple(f"copy_last_{n}" for n in SCORE_NAMES)
-BENCH_METRIC_KEYS = tuple(f"{prefix}bench_{n}" for prefix in ("", "copy_last_") for n in BENCH_NAMES)
-VAL_METRIC_KEYS = RECON_METRIC_KEYS + PRED_METRIC_KEYS + COPY_LAST_METRIC_KEYS
-_MODE_KEYS = {"recon": RECON_METRIC_KEYS, "pred": PRED_METRIC_KEYS, "copy": COPY_LAST_METRIC_KEYS}
+COPY_LAST_METRIC_KEYS = tuple(f"{BASELINE_PREFIXES['copy']}{n}" for n in SCORE_NAMES)
+FLOW_EXTRAP_METRIC_KEYS = tuple(f"{BASELINE_PREFIXES['flow']}{n}" for n in SCORE_NAMES)
+BENCH_METRIC_KEYS = tuple(f"{prefix}bench_{n}" for prefix in ("", *BASELINE_PREFIXES.values())
+                          for n in BENCH_NAMES)
+LEARNED_GAIN_KEY = "learned_gain_db"
+VAL_METRIC_KEYS = (RECON_METRIC_KEYS + PRED_METRIC_KEYS + COPY_LAST_METRIC_KEYS + FLOW_EXTRAP_METRIC_KEYS
+                   + (LEARNED_GAIN_KEY,))
+_MODE_KEYS = {"recon": RECON_METRIC_KEYS, "pred": PRED_METRIC_KEYS, "copy": COPY_LAST_METRIC_KEYS,
+              "flow": FLOW_EXTRAP_METRIC_KEYS}
+_BENCH_PREFIX = {"pred": "", **BASELINE_PREFIXES}
+# reported per video when the validation set has several (``video/<name>/<metric>``), with the gain
+PER_VIDEO_PREFIX = "video/"
+PER_VIDEO_METRICS = (PRED_METRIC_KEYS[1], COPY_LAST_METRIC_KEYS[1], FLOW_EXTRAP_METRIC_KEYS[1])
+# context frames each baseline needs: copy-last one, the flow extrapolation a pair
+_BASELINE_CONTEXT = {"copy": 1, "flow": 2}
 BENCH_FUNCTIONS = {"mse": metrics.bench_mse, "mae": metrics.bench_mae, "ssim": metrics.bench_ssim,
                    "psnr": metrics.bench_psnr}
 
@@ -68,10 +89,33 @@ def metric_keys(num_input_frames: int, with_lpips: bool, num_predict_frames: int
     if with_lpips:
         keys += [RECON_METRIC_KEYS[3], PRED_METRIC_KEYS[3]]
     keys += _bench_keys("", num_predict_frames)
-    if num_input_frames > 0:
-        keys += list(COPY_LAST_METRIC_KEYS[:4 if with_lpips else 3])
-        keys += _bench_keys("copy_last_", num_predict_frames)
+    for mode, needed in _BASELINE_CONTEXT.items():
+        if num_input_frames >= needed:
+            keys += list(_MODE_KEYS[mode][:4 if with_lpips else 3])
+            keys += _bench_keys(BASELINE_PREFIXES[mode], num_predict_frames)
     return keys
+
+
+def is_baseline(key: str) -> bool:
+    """True for the scores of a baseline (``copy_last_*``, ``flow_extrap_*``, of the whole set or of one
+    video), which never change."""
+    return key.rpartition("/")[2].startswith(tuple(BASELINE_PREFIXES.values()))
+
+
+def per_video_key(video: str, key: str) -> str:
+    """Name of metric ``key`` on the clips of one video of the validation set: ``video/<name>/pred_psnr``."""
+    return f"{PER_VIDEO_PREFIX}{video}/{key}"
+
+
+def is_per_video(key: str) -> bool:
+    """True for the figures of one video (kept out of the console summary)."""
+    return key.startswith(PER_VIDEO_PREFIX)
+
+
+# metrics that can select the best checkpoint (not the baselines': they do not train); on a fixed validation
+# set the learned gain ranks checkpoints as the prediction PSNR it is computed from does
+CHECKPOINT_METRIC_KEYS = (RECON_METRIC_KEYS + PRED_METRIC_KEYS
+                          + tuple(k for k in BENCH_METRIC_KEYS if not is_baseline(k)) + (LEARNED_GAIN_KEY,))
 
 
 def is_per_step(key: str) -> bool:
@@ -121,36 +165,71 @@ def _bench_scores(pred: torch.Tensor, target: torch.Tensor, prefix: str, per_ste
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torch.device,
              lpips_metric=None, autocast: Callable = contextlib.nullcontext,
-             progress: Callable = lambda it, **_: it, num_predict_frames: int = 0) -> dict[str, float]:
-    """Mean metrics over every clip of every rank's ``loader`` (the raw model, not the DDP wrapper).
+             progress: Callable = lambda it, **_: it, num_predict_frames: int = 0,
+             baseline_cache: dict[str, float] | None = None,
+             video_names: Sequence[str] | None = None) -> dict[str, float]:
+    """Mean metrics over every clip of every rank's ``loader`` (the raw model, not the DDP wrapper), and
+    ``learned_gain_db`` when a baseline is scored.
 
     ``num_predict_frames`` > 0 adds the per-future-step benchmark keys (clips must have that many targets).
+    ``baseline_cache``: an empty dict is filled with the baselines' means; a filled one is reused instead
+    of scoring them again (the same validation set every time; None: score them every call).
+    ``video_names``: with more than one, batches carry ``"video"`` (an index into it) and the PSNRs of
+    ``PER_VIDEO_METRICS`` and the learned gain are also reported per video, as ``video/<name>/<metric>``.
     """
     was_training = model.training
     model.eval()
-    keys = metric_keys(num_input_frames, lpips_metric is not None, num_predict_frames)
+    all_keys = metric_keys(num_input_frames, lpips_metric is not None, num_predict_frames)
+    reuse = bool(baseline_cache)
+    keys = [k for k in all_keys if not (reuse and is_baseline(k))]
     per_step = num_predict_frames > 0
+    videos = list(video_names) if video_names is not None and len(video_names) > 1 else []
+    video_keys = [k for k in PER_VIDEO_METRICS if k in keys]
     sums = torch.zeros(len(keys) + 1, dtype=torch.float64, device=device)  # last slot: clip count
+    video_sums = torch.zeros(len(videos), len(video_keys) + 1, dtype=torch.float64, device=device)
     for batch in progress(loader, desc="val"):
         clip, flow = prepare_batch(batch, device)
         target = clip[:, num_input_frames:].float()
         with autocast():
             outputs = {"recon": model(clip, mode="reconstruct", flow=flow).prediction,
                        "pred": model(clip, mode="predict", flow=flow).prediction}
-        if num_input_frames > 0:
-            outputs["copy"] = metrics.copy_last_baseline(clip[:, num_input_frames - 1], target)
+        if not reuse:
+            outputs.update(baseline_predictions(batch["frames"], clip, flow, num_input_frames))
         scores: dict[str, torch.Tensor] = {}
         for mode, pred in outputs.items():
             for name, value in _score(pred, target, lpips_metric).items():
                 scores[_MODE_KEYS[mode][SCORE_NAMES.index(name)]] = value
             if mode != "recon":
-                scores.update(_bench_scores(pred, target, "copy_last_" if mode == "copy" else "", per_step))
-        sums += torch.stack([scores[k].sum().double() for k in keys] + [sums.new_tensor(clip.shape[0])])
-    distributed.all_reduce_sum(sums)
+                scores.update(_bench_scores(pred, target, _BENCH_PREFIX[mode], per_step))
+        ones = sums.new_ones(clip.shape[0])
+        sums += torch.stack([scores[k].sum().double() for k in keys] + [ones.sum()])
+        if videos:
+            rows = torch.stack([scores[k].double() for k in video_keys] + [ones], dim=1)  # (B, keys + 1)
+            video_sums.index_add_(0, batch["video"].to(device), rows)
+    both = torch.cat([sums, video_sums.flatten()])
+    distributed.all_reduce_sum(both)  # one collective for the overall and the per-video sums
     model.train(was_training)
-    totals = sums.tolist()
-    count = max(totals[-1], 1.0)
-    return {k: v / count for k, v in zip(keys, totals[:-1], strict=True)}
+    totals = both.tolist()
+    count = max(totals[len(keys)], 1.0)
+    means = dict(zip(keys, (v / count for v in totals[:len(keys)]), strict=True))
+    width = len(video_keys) + 1
+    for v, name in enumerate(videos):
+        *values, clips = totals[len(keys) + 1 + v * width:len(keys) + 1 + (v + 1) * width]
+        if clips > 0:  # a video with no validation window has no figures
+            means.update({per_video_key(name, k): x / clips for k, x in zip(video_keys, values, strict=True)})
+    if reuse:
+        means.update(baseline_cache)
+    elif baseline_cache is not None:
+        baseline_cache.update({k: v for k, v in means.items() if is_baseline(k)})
+    out = {k: means[k] for k in all_keys}
+    for name in [None, *videos]:  # the whole set, then each video
+        key = (lambda metric: metric) if name is None else functools.partial(per_video_key, name)
+        figures = {k: means[key(k)] for k in PER_VIDEO_METRICS if key(k) in means}
+        out.update({key(k): v for k, v in figures.items()})
+        gain = learned_gain(figures)
+        if gain is not None:
+            out[key(LEARNED_GAIN_KEY)] = gain
+    return out
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:

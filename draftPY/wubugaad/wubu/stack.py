@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from wubugaad.geometry.golden import PHI
 from wubugaad.wubu.euclidean import EuclideanStack
 from wubugaad.wubu.level import ABLATIONS, C_MIN, Transition, WuBuLevel, parts_for_level
-from wubugaad.wubu.temporal import PHI, PhiTimeEmbedding
+from wubugaad.wubu.temporal import PhiTimeEmbedding
 
 MIN_LEVEL_DIM = 2  # a 1-dim level: an RMSNorm of it keeps only its sign, and SO(1) is trivial
 

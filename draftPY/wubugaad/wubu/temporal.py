@@ -14,13 +14,11 @@ Attention: pre-norm (RMSNorm) residual multi-head self-attention over the sequen
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-PHI = (1.0 + math.sqrt(5.0)) / 2.0
+from wubugaad.geometry.golden import PHI
 
 
 def phi_time_embedding(seq_len: int, dim: int, device=None, dtype=None) -> torch.Tensor:

@@ -1,0 +1,67 @@
+"""Checkpoints of earlier versions brought to today's layout, in one place: ``upgrade(payload)``.
+
+Every reader of a checkpoint (resume, the sampler) gets its payload through ``checkpoint.load_checkpoint``,
+which applies ``upgrade``; nothing else in the package knows an old layout. Each rule names the change it
+undoes. The one translation left to the reader is an optimizer state saved before there were parameter
+groups: regrouping it needs the live parameters (``optim.groups.regroup_flat_state``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from wubugaad.model.discriminator import stem_stride
+
+__all__ = ["upgrade", "upgrade_config"]
+
+# the optimizer of checkpoints written before there were two (their states carry no ``kind``)
+FIRST_OPTIMIZER = "risgd"
+# image size of a config that does not say (the parser's default then and now)
+DEFAULT_SIZE = 64
+
+
+def upgrade_config(config: Mapping) -> dict:
+    """A saved resolved config with every setting that changed meaning since made explicit, so that
+    today's defaults overlaid by it rebuild the network the checkpoint holds (a new dict)."""
+    config = dict(config)
+    # written before the spatial generator existed: the global one
+    config.setdefault("generator_type", "global")
+    if "optical_flow_scale" not in config and config.get("disc_stem_stride", 0) == 0:
+        # written before the automatic D stem grew to stride 8 at 256 px: its D was built with 4 there
+        h, w = config.get("image_h", DEFAULT_SIZE), config.get("image_w", DEFAULT_SIZE)
+        config["disc_stem_stride"] = min(stem_stride(h, w, 0), 4)
+    if "gen_flow_prior" not in config:
+        # written before the flow prior existed: its generator has no prior gate, nor the extrapolation
+        config["gen_flow_prior"] = "none"
+        config["gen_extrapolate"] = False
+    # written before the synthesis became optional: its head always blends one in
+    config.setdefault("gen_synthesis", True)
+    # written before the spatial latent existed: only the vector z
+    config.setdefault("latent_map_channels", 0)
+    # written before the rollout existed: its head predicts all target frames in one pass
+    config.setdefault("gen_rollout", False)
+    return config
+
+
+def _optimizer_state(state: Mapping | None) -> tuple[dict | None, dict | None]:
+    """(the optimizer state with its kind, the Q-controller state it carried or None)."""
+    if state is None:
+        return None, None
+    state = dict(state)
+    state.setdefault("kind", FIRST_OPTIMIZER)  # written while RiemannianEnhancedSGD was the only one
+    # written while the Q-controller lived inside the optimizer
+    return state, state.pop("q_controller", None)
+
+
+def upgrade(payload: Mapping) -> dict:
+    """A loaded checkpoint payload of any earlier layout in today's (a new dict; ``payload`` is left as
+    is). Today's payloads come back equal to themselves."""
+    payload = dict(payload)
+    if payload.get("config") is not None:
+        payload["config"] = upgrade_config(payload["config"])
+    for short in ("g", "d"):
+        state, q_state = _optimizer_state(payload.get(f"opt_{short}"))
+        payload[f"opt_{short}"] = state
+        if payload.get(f"q_controller_{short}") is None:
+            payload[f"q_controller_{short}"] = q_state
+    return payload

@@ -1,0 +1,76 @@
+"""Checkpoints written by earlier rounds (kept fixtures, tests/data/README.md) load into today's code,
+predict bit-identically, and resume with every state restored; ``upgrade`` owns the old layouts."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from wubugaad.train import checkpoint
+from wubugaad.train.upgrade import upgrade, upgrade_config
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "data" / "checkpoints"
+ROUNDS = ("round7_tiny", "round8_tiny")
+
+
+def sampler():
+    path = ROOT / "draftPY" / "wubugaad_sample.py"
+    spec = importlib.util.spec_from_file_location("sampler_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ROUNDS)
+def test_an_old_rounds_checkpoint_predicts_bit_identically(name):
+    model, _ = sampler().load(str(FIXTURES / f"{name}.pt"), torch.device("cpu"))
+    expected = torch.load(FIXTURES / f"{name}.expected.pt", weights_only=True)
+    with torch.no_grad():
+        prediction = model(expected["clip"], mode="predict", flow=expected["flow"]).prediction
+    assert torch.equal(prediction, expected["prediction"])
+
+
+@pytest.mark.parametrize("name", ROUNDS)
+def test_an_old_rounds_checkpoint_resumes_with_every_state(name, tmp_path):
+    from test_entry import ENTRY, TINY_MODEL, run_script
+    payload = checkpoint.load_checkpoint(FIXTURES / f"{name}.pt")
+    argv = ["--video_data_path", str(ROOT / "tests/data/bbb_excerpt.mp4"), "--validation_video_path",
+            str(ROOT / "tests/data/bbb_excerpt_val.mp4"), "--cache_dir", str(tmp_path / "cache"),
+            "--checkpoint_dir", str(tmp_path / "run"), "--image_h", "16", "--image_w", "32",
+            "--num_input_frames", "3", "--num_predict_frames", "2", "--batch_size", "2", "--num_workers", "0",
+            "--val_max_clips", "2", "--max_steps", str(payload["step"] + 1), "--epochs", "2",
+            "--val_interval", "1000", "--save_interval", "1000", "--seed", "5", "--gan_start_step", "0",
+            "--load_checkpoint", str(FIXTURES / f"{name}.pt"), *TINY_MODEL]
+    done = run_script(ENTRY, argv, tmp_path)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said[-2000:]
+    assert "partial load" not in said and "start fresh" not in said and "starts fresh" not in said
+
+
+def test_upgrade_leaves_todays_payload_as_it_is_and_fills_in_old_layouts():
+    today = checkpoint.load_checkpoint(FIXTURES / "round8_tiny.pt")
+    again = upgrade(today)
+    assert again.keys() == today.keys() and again["config"] == today["config"]
+    kindless = {k: v for k, v in today["opt_g"].items() if k != "kind"}
+    old = {**today, "q_controller_g": None, "opt_g": {**kindless, "q_controller": {"role": "gen"}}}
+    up = upgrade(old)
+    assert up["opt_g"]["kind"] == "risgd" and "q_controller" not in up["opt_g"]
+    assert up["q_controller_g"] == {"role": "gen"}
+    assert "q_controller" in old["opt_g"]  # the input is left as it is
+
+
+@pytest.mark.parametrize("missing, expected", [
+    ("generator_type", {"generator_type": "global"}),
+    ("gen_flow_prior", {"gen_flow_prior": "none", "gen_extrapolate": False}),
+    ("gen_synthesis", {"gen_synthesis": True}),
+    ("latent_map_channels", {"latent_map_channels": 0}),
+    ("gen_rollout", {"gen_rollout": False}),
+])
+def test_each_setting_that_changed_meaning_is_made_explicit(missing, expected):
+    config = checkpoint.load_checkpoint(FIXTURES / "round8_tiny.pt")["config"]
+    old = {k: v for k, v in config.items() if k != missing}
+    up = upgrade_config(old)
+    assert {k: up[k] for k in expected} == expected
