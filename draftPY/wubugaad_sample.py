@@ -43,6 +43,7 @@ from wubugaad.train.validation import generate, prepare_batch, write_clip, write
 MODES = ("generate", "predict", "reconstruct")
 # every clip is sampled in one batch and tiled into one image: beyond this the memory, not the model, fails
 MAX_SAMPLES = 1024
+DEFAULT_CACHE_DIR = config.build_parser().get_default("cache_dir")  # the trainer's, relative to here
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, default="generate", help="what to sample (see above)")
     p.add_argument("--video", default=None, help="video for predict/reconstruct (and generate's context)")
     p.add_argument("--num_samples", type=int, default=4, help=f"clips to produce (1 to {MAX_SAMPLES})")
-    p.add_argument("--cache_dir", default=config.build_parser().get_default("cache_dir"),
+    p.add_argument("--cache_dir", default=DEFAULT_CACHE_DIR,
                    help="folder for the decoded frames of --video (the trainer's default)")
     p.add_argument("--output_dir", default="wubugaad_samples", help="folder for the PNG grid and the clip")
     p.add_argument("--format", choices=("mp4", "gif", "png"), default="mp4", help="clip file format")
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load(path: str, device: torch.device, cache_dir: str):
+def load(path: str, device: torch.device, cache_dir: str = DEFAULT_CACHE_DIR):
     """(model, training args) from a checkpoint; the frozen flow weights come from their usual source.
     The args' cache folder is ``cache_dir``: the stored one is the training machine's."""
     payload = checkpoint.load_checkpoint(path, map_location="cpu")
