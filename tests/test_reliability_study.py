@@ -4,6 +4,7 @@ folder are refused, and a second runner on one ``--out`` is refused naming the f
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -41,27 +42,29 @@ def test_a_variant_name_is_normalised_into_its_folder(tmp_path):
     assert runs[1].folder == tmp_path / "runs" / "x" / "seed0"
 
 
-def test_a_second_runner_on_one_folder_is_refused_naming_the_first(tmp_path):
+def test_a_second_runner_on_one_folder_is_refused_naming_the_first(tmp_path, capsys):
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps({"base": []}))
     out = tmp_path / "out"
-    argv = [sys.executable, str(ABLATE), "--grid", str(grid), "--max_steps", "2", "--seeds", "1",
-            "--out", str(out), "--", "--latent_dim", "4"]
+    spec = importlib.util.spec_from_file_location("ablate_under_test", ABLATE)
+    ablate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablate)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         # the first runner, as it looks while it works: the study folder and its lock
         ablation.prepare_folder(out, _study(["--latent_dim", "4"], {"base": []}, seeds=1, max_steps=2))
         (out / lock.LOCK_NAME).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "WANDB_MODE": "disabled"})
+        code = ablate.main(["--grid", str(grid), "--max_steps", "2", "--seeds", "1", "--out", str(out), "--",
+                            "--latent_dim", "4"])
     finally:
         holder.kill()
         holder.wait()
-    assert done.returncode == 2, done.stderr[-2000:]
-    line = done.stderr.strip()
+    assert code == 2
+    line = capsys.readouterr().err.strip()
     assert line.startswith("error:") and "\n" not in line
     assert f"PID {holder.pid}" in line and socket.gethostname() in line
     assert not (out / "runs").exists()
+    assert json.loads((out / lock.LOCK_NAME).read_text())["pid"] == holder.pid  # the first one's, kept
 
 
 def test_a_lock_left_by_a_killed_runner_is_taken_over(tmp_path):
