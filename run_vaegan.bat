@@ -6,19 +6,28 @@ REM only IF NOT DEFINED, so your own wrappers can override it. The phase launche
 REM (phase1_reconstruction.bat, ...) set LOAD_CHECKPOINT and CHECKPOINT_OUTPUT_DIR themselves: for a
 REM phase, set those two in the phase file, not here. Booleans are true/false. Lists
 REM (WUBU_S_HYPERBOLIC_DIMS=128 64) use spaces.
-REM Values: the research configuration of the v0.1 launcher (CLI_CONTRACT 15.2).
+REM Values: the research configuration: the v0.1 launcher's sizes (256x256, 10 context + 3 predicted frames,
+REM RAFT motion branch, D-FiLM, LPIPS, Q-controller, WandB) with this version's loss weights, learning rates,
+REM optimizer, GAN warm-up and best-checkpoint metric (README.md, "Defaults that differ from v0.1") and SO(n)
+REM rotations in every stack. The quick CPU demo is run_demo.bat; the phases: TRAINING_GUIDE.md.
 REM
 REM Launcher-only settings:
 REM   NPROC_PER_NODE  processes (GPUs) on this machine; > 1 runs torchrun --standalone (one node)
 REM   PYTHON_EXE      interpreter that trains (default: venv\Scripts\python.exe next to this file, else
 REM                   python on PATH); setup.bat's interpreter for creating venv is BASE_PYTHON
-REM   EXTRA_ARGS      further flags appended verbatim, e.g. --wubu_s_ablate rotation
+REM   EXTRA_ARGS      further flags appended verbatim, e.g. --wubu_s_ablate rotation.
+REM                   Every flag of the entry script has a SET line below except these, left to
+REM                   it: --optical_flow_random_init (random RAFT weights: tests and benchmarks
+REM                   only), --wubu_s_output_dim / --wubu_m_output_dim (deprecated, ignored),
+REM                   --local_rank (old torch.distributed launchers) and --help
 REM   DRY_RUN         true: print the command instead of running it
 REM   PAUSE_AT_END    auto: wait for a key at the end only when this file was double-clicked in
 REM                   Explorer (never in a console, a calling script or CI); true: always; false: never
 REM Paths: relative ones are relative to the project root (this folder), whatever the current folder;
 REM each is made a full path without a trailing backslash. Paths must not contain "!" or a percent sign.
 REM
+REM Without a GPU (PyTorch sees no CUDA device) it first states the CPU step time and the hours, suggests
+REM run_demo.bat, and asks once when double-clicked (0 and "Not started." when declined).
 REM Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 4 non-finite
 REM abort, 5 a file could not be written, 130/143 interrupted; TRAINING_GUIDE.md lists them).
 REM With NPROC_PER_NODE > 1 it is torchrun's instead: 1 whenever a worker failed, whatever its code.
@@ -63,11 +72,22 @@ IF NOT DEFINED NUM_INPUT_FRAMES SET "NUM_INPUT_FRAMES=10"
 IF NOT DEFINED NUM_PREDICT_FRAMES SET "NUM_PREDICT_FRAMES=3"
 IF NOT DEFINED FRAME_SKIP SET "FRAME_SKIP=1"
 IF NOT DEFINED RESIZE_MODE SET "RESIZE_MODE=crop"
+IF NOT DEFINED DATASET SET "DATASET=video"
+IF NOT DEFINED MNIST_PATH SET "MNIST_PATH="
+IF NOT DEFINED MOVING_TRAIN_SEQUENCES SET "MOVING_TRAIN_SEQUENCES=10000"
+IF NOT DEFINED MOVING_TEST_SEQUENCES SET "MOVING_TEST_SEQUENCES=10000"
+IF NOT DEFINED STREAM_TRAIN_SCENES SET "STREAM_TRAIN_SCENES=2000"
+IF NOT DEFINED STREAM_VAL_SCENES SET "STREAM_VAL_SCENES=64"
+IF NOT DEFINED MIN_DECODED_FRACTION SET "MIN_DECODED_FRACTION=0.9"
+IF NOT DEFINED SCENE_CUT_THRESHOLD SET "SCENE_CUT_THRESHOLD=3.0"
 IF NOT DEFINED SEED SET "SEED=42"
 IF NOT DEFINED NUM_WORKERS SET "NUM_WORKERS=4"
 IF NOT DEFINED DETERMINISTIC SET "DETERMINISTIC=false"
+IF NOT DEFINED RUN_NAME SET "RUN_NAME="
+IF NOT DEFINED MAX_TRAIN_MINUTES SET "MAX_TRAIN_MINUTES=0"
 REM ---- encoder: GAAD regions and the motion branch
 IF NOT DEFINED LATENT_DIM SET "LATENT_DIM=512"
+IF NOT DEFINED LATENT_MAP_CHANNELS SET "LATENT_MAP_CHANNELS=8"
 IF NOT DEFINED PRIOR SET "PRIOR=fixed"
 IF NOT DEFINED GAAD_NUM_REGIONS SET "GAAD_NUM_REGIONS=24"
 IF NOT DEFINED GAAD_DECOMPOSITION_TYPE SET "GAAD_DECOMPOSITION_TYPE=hybrid"
@@ -95,6 +115,10 @@ IF NOT DEFINED GENERATOR_TYPE SET "GENERATOR_TYPE=spatial"
 IF NOT DEFINED GEN_USE_WARP SET "GEN_USE_WARP=true"
 IF NOT DEFINED GEN_USE_GAAD_PAINT SET "GEN_USE_GAAD_PAINT=true"
 IF NOT DEFINED GEN_ROLLOUT SET "GEN_ROLLOUT=true"
+IF NOT DEFINED GEN_SYNTHESIS SET "GEN_SYNTHESIS=false"
+IF NOT DEFINED GEN_MASK_INIT_LOGIT SET "GEN_MASK_INIT_LOGIT=-4.0"
+IF NOT DEFINED GEN_EXTRAPOLATE SET "GEN_EXTRAPOLATE=false"
+IF NOT DEFINED GEN_FLOW_CONFIDENCE SET "GEN_FLOW_CONFIDENCE=false"
 IF NOT DEFINED GEN_MAX_FLOW_PX SET "GEN_MAX_FLOW_PX=32"
 IF NOT DEFINED GEN_FLOW_PRIOR SET "GEN_FLOW_PRIOR=dis"
 IF NOT DEFINED DISCRIMINATOR_TYPE SET "DISCRIMINATOR_TYPE=spatio_temporal_cnn"
@@ -102,6 +126,8 @@ IF NOT DEFINED DISC_APPLY_SPECTRAL_NORM SET "DISC_APPLY_SPECTRAL_NORM=true"
 IF NOT DEFINED DISC_BASE_DISC_CHANNELS SET "DISC_BASE_DISC_CHANNELS=64"
 IF NOT DEFINED DISC_MAX_DISC_CHANNELS SET "DISC_MAX_DISC_CHANNELS=512"
 IF NOT DEFINED DISC_TEMPORAL_KERNEL_SIZE SET "DISC_TEMPORAL_KERNEL_SIZE=3"
+IF NOT DEFINED DISC_STEM_STRIDE SET "DISC_STEM_STRIDE=0"
+IF NOT DEFINED DISC_CONTEXT_FRAMES SET "DISC_CONTEXT_FRAMES=2"
 IF NOT DEFINED DISC_MIN_HIDDEN_FC_DIM SET "DISC_MIN_HIDDEN_FC_DIM=128"
 IF NOT DEFINED DISC_MAX_HIDDEN_FC_DIM SET "DISC_MAX_HIDDEN_FC_DIM=512"
 IF NOT DEFINED DISC_USE_GAAD_FILM_CONDITION SET "DISC_USE_GAAD_FILM_CONDITION=true"
@@ -110,11 +136,14 @@ IF NOT DEFINED DISC_PATCH_SIZE SET "DISC_PATCH_SIZE=16"
 IF NOT DEFINED DISC_CNN_CHANNELS_2D SET "DISC_CNN_CHANNELS_2D=64 128 256"
 REM ---- WuBu nesting stacks: S (spatial), M (motion), T (temporal)
 IF NOT DEFINED WUBU_DROPOUT SET "WUBU_DROPOUT=0.1"
+IF NOT DEFINED WUBU_REPLACE_WITH_MLP SET "WUBU_REPLACE_WITH_MLP=false"
 IF NOT DEFINED WUBU_T_NUM_HEADS SET "WUBU_T_NUM_HEADS=4"
+REM SO(n) rotations between levels are on in all three stacks (the seed's recipe; the ablation study
+REM found removing them within noise: bench/RESULTS.md)
 IF NOT DEFINED WUBU_S_NUM_LEVELS SET "WUBU_S_NUM_LEVELS=2"
 IF NOT DEFINED WUBU_S_HYPERBOLIC_DIMS SET "WUBU_S_HYPERBOLIC_DIMS=128 64"
 IF NOT DEFINED WUBU_S_INITIAL_CURVATURES SET "WUBU_S_INITIAL_CURVATURES=1.0 0.7"
-IF NOT DEFINED WUBU_S_USE_ROTATION SET "WUBU_S_USE_ROTATION=false"
+IF NOT DEFINED WUBU_S_USE_ROTATION SET "WUBU_S_USE_ROTATION=true"
 IF NOT DEFINED WUBU_S_PHI_INFLUENCE_CURVATURE SET "WUBU_S_PHI_INFLUENCE_CURVATURE=true"
 IF NOT DEFINED WUBU_S_PHI_INFLUENCE_ROTATION_INIT SET "WUBU_S_PHI_INFLUENCE_ROTATION_INIT=false"
 IF NOT DEFINED WUBU_S_BOUNDARY_POINTS SET "WUBU_S_BOUNDARY_POINTS=4"
@@ -132,7 +161,7 @@ IF NOT DEFINED WUBU_M_ABLATE SET "WUBU_M_ABLATE="
 IF NOT DEFINED WUBU_T_NUM_LEVELS SET "WUBU_T_NUM_LEVELS=2"
 IF NOT DEFINED WUBU_T_HYPERBOLIC_DIMS SET "WUBU_T_HYPERBOLIC_DIMS=256 128"
 IF NOT DEFINED WUBU_T_INITIAL_CURVATURES SET "WUBU_T_INITIAL_CURVATURES=1.0 0.7"
-IF NOT DEFINED WUBU_T_USE_ROTATION SET "WUBU_T_USE_ROTATION=false"
+IF NOT DEFINED WUBU_T_USE_ROTATION SET "WUBU_T_USE_ROTATION=true"
 IF NOT DEFINED WUBU_T_PHI_INFLUENCE_CURVATURE SET "WUBU_T_PHI_INFLUENCE_CURVATURE=true"
 IF NOT DEFINED WUBU_T_PHI_INFLUENCE_ROTATION_INIT SET "WUBU_T_PHI_INFLUENCE_ROTATION_INIT=false"
 IF NOT DEFINED WUBU_T_BOUNDARY_POINTS SET "WUBU_T_BOUNDARY_POINTS=4"
@@ -142,13 +171,27 @@ REM ---- losses and optimisation
 IF NOT DEFINED RECON_LOSS SET "RECON_LOSS=l1"
 IF NOT DEFINED LAMBDA_RECON SET "LAMBDA_RECON=100.0"
 IF NOT DEFINED LAMBDA_KL SET "LAMBDA_KL=1e-4"
+IF NOT DEFINED LAMBDA_KL_MAP SET "LAMBDA_KL_MAP=1e-4"
 IF NOT DEFINED LAMBDA_GAN SET "LAMBDA_GAN=0.1"
 IF NOT DEFINED GAN_START_STEP SET "GAN_START_STEP=2000"
 IF NOT DEFINED GAN_RAMP_STEPS SET "GAN_RAMP_STEPS=2000"
 IF NOT DEFINED LEARNING_RATE_GEN SET "LEARNING_RATE_GEN=3e-4"
 IF NOT DEFINED LEARNING_RATE_DISC SET "LEARNING_RATE_DISC=1e-4"
+IF NOT DEFINED LR_SCHEDULE SET "LR_SCHEDULE=constant"
+IF NOT DEFINED LR_SCHEDULE_STEPS SET "LR_SCHEDULE_STEPS=0"
+IF NOT DEFINED LR_WARMUP_STEPS SET "LR_WARMUP_STEPS=0"
+IF NOT DEFINED GEOMETRY_LR_MULT SET "GEOMETRY_LR_MULT=1.0"
+IF NOT DEFINED FREEZE_GEOMETRY SET "FREEZE_GEOMETRY=false"
+REM OPTIMIZER: riemannian_adam (AdamW, Riemannian Adam on the Poincare-ball parameters; the ADAM_* lines
+REM apply) or risgd (RiemannianEnhancedSGD, the seed's optimizer; RISGD_MOMENTUM applies).
+REM RISGD_MAX_GRAD_NORM caps each parameter's gradient in both.
+IF NOT DEFINED OPTIMIZER SET "OPTIMIZER=riemannian_adam"
+IF NOT DEFINED ADAM_BETA1 SET "ADAM_BETA1=0.9"
+IF NOT DEFINED ADAM_BETA2 SET "ADAM_BETA2=0.999"
+IF NOT DEFINED ADAM_EPS SET "ADAM_EPS=1e-8"
 IF NOT DEFINED RISGD_MOMENTUM SET "RISGD_MOMENTUM=0.9"
 IF NOT DEFINED WEIGHT_DECAY SET "WEIGHT_DECAY=0.01"
+IF NOT DEFINED WEIGHT_DECAY_BALL SET "WEIGHT_DECAY_BALL=false"
 IF NOT DEFINED RISGD_MAX_GRAD_NORM SET "RISGD_MAX_GRAD_NORM=2.0"
 IF NOT DEFINED GLOBAL_MAX_GRAD_NORM SET "GLOBAL_MAX_GRAD_NORM=2.0"
 IF NOT DEFINED Q_CONTROLLER_ENABLED SET "Q_CONTROLLER_ENABLED=true"
@@ -157,6 +200,13 @@ IF NOT DEFINED AMP_DTYPE SET "AMP_DTYPE=bf16"
 IF NOT DEFINED COMPILE SET "COMPILE=false"
 IF NOT DEFINED DETECT_ANOMALY SET "DETECT_ANOMALY=false"
 IF NOT DEFINED MAX_CONSECUTIVE_NONFINITE SET "MAX_CONSECUTIVE_NONFINITE=20"
+REM ---- augmentation of training batches (each transform per clip, probability 1/2)
+IF NOT DEFINED AUGMENT SET "AUGMENT=true"
+IF NOT DEFINED AUG_HFLIP SET "AUG_HFLIP=true"
+IF NOT DEFINED AUG_VFLIP SET "AUG_VFLIP=true"
+IF NOT DEFINED AUG_TRANSPOSE SET "AUG_TRANSPOSE=true"
+IF NOT DEFINED AUG_TIME_REVERSE SET "AUG_TIME_REVERSE=true"
+IF NOT DEFINED AUG_CHANNEL_PERMUTE SET "AUG_CHANNEL_PERMUTE=true"
 REM ---- logging, validation, samples
 IF NOT DEFINED WANDB_ENABLED SET "WANDB_ENABLED=true"
 IF NOT DEFINED WANDB_PROJECT SET "WANDB_PROJECT=WuBuGAADHybridGenV01_Comprehensive"
@@ -173,6 +223,7 @@ IF NOT DEFINED VAL_BLOCK_SIZE SET "VAL_BLOCK_SIZE=20"
 IF NOT DEFINED VAL_INTERVAL SET "VAL_INTERVAL=0"
 IF NOT DEFINED VAL_MAX_CLIPS SET "VAL_MAX_CLIPS=0"
 IF NOT DEFINED VAL_PRIMARY_METRIC SET "VAL_PRIMARY_METRIC=pred_psnr"
+IF NOT DEFINED EMA_DECAY SET "EMA_DECAY=0.99"
 IF NOT DEFINED NUM_VAL_SAMPLES_TO_LOG SET "NUM_VAL_SAMPLES_TO_LOG=2"
 IF NOT DEFINED DEMO_NUM_SAMPLES SET "DEMO_NUM_SAMPLES=4"
 IF NOT DEFINED SAMPLE_FORMAT SET "SAMPLE_FORMAT=mp4"
@@ -193,8 +244,10 @@ CALL :normalise_path CACHE_DIR
 IF /I NOT "!LOAD_CHECKPOINT!"=="auto" CALL :normalise_path LOAD_CHECKPOINT
 CALL :normalise_path OPTICAL_FLOW_WEIGHTS
 CALL :normalise_path LPIPS_WEIGHTS
+CALL :normalise_path MNIST_PATH
 CALL :strip_trailing_backslashes WANDB_PROJECT
 CALL :strip_trailing_backslashes WANDB_RUN_NAME
+CALL :strip_trailing_backslashes RUN_NAME
 
 REM torchrun (= python -m torch.distributed.run) on this node only: --standalone picks a free port itself
 IF !NPROC_PER_NODE! GTR 1 (
@@ -223,11 +276,22 @@ SET "CMD=!CMD! --num_input_frames !NUM_INPUT_FRAMES!"
 SET "CMD=!CMD! --num_predict_frames !NUM_PREDICT_FRAMES!"
 SET "CMD=!CMD! --frame_skip !FRAME_SKIP!"
 SET "CMD=!CMD! --resize_mode !RESIZE_MODE!"
+SET "CMD=!CMD! --dataset !DATASET!"
+IF DEFINED MNIST_PATH SET "CMD=!CMD! --mnist_path "!MNIST_PATH!""
+SET "CMD=!CMD! --moving_train_sequences !MOVING_TRAIN_SEQUENCES!"
+SET "CMD=!CMD! --moving_test_sequences !MOVING_TEST_SEQUENCES!"
+SET "CMD=!CMD! --stream_train_scenes !STREAM_TRAIN_SCENES!"
+SET "CMD=!CMD! --stream_val_scenes !STREAM_VAL_SCENES!"
+SET "CMD=!CMD! --min_decoded_fraction !MIN_DECODED_FRACTION!"
+SET "CMD=!CMD! --scene_cut_threshold !SCENE_CUT_THRESHOLD!"
 SET "CMD=!CMD! --seed !SEED!"
 SET "CMD=!CMD! --num_workers !NUM_WORKERS!"
 IF /I "!DETERMINISTIC!"=="true" SET "CMD=!CMD! --deterministic"
+IF DEFINED RUN_NAME SET "CMD=!CMD! --run_name "!RUN_NAME!""
+SET "CMD=!CMD! --max_train_minutes !MAX_TRAIN_MINUTES!"
 REM ---- encoder: GAAD regions and the motion branch
 SET "CMD=!CMD! --latent_dim !LATENT_DIM!"
+SET "CMD=!CMD! --latent_map_channels !LATENT_MAP_CHANNELS!"
 SET "CMD=!CMD! --prior !PRIOR!"
 SET "CMD=!CMD! --gaad_num_regions !GAAD_NUM_REGIONS!"
 SET "CMD=!CMD! --gaad_decomposition_type !GAAD_DECOMPOSITION_TYPE!"
@@ -259,6 +323,13 @@ IF /I "!GEN_USE_GAAD_PAINT!"=="true" SET "CMD=!CMD! --gen_use_gaad_paint"
 IF /I NOT "!GEN_USE_GAAD_PAINT!"=="true" SET "CMD=!CMD! --no_gen_use_gaad_paint"
 IF /I "!GEN_ROLLOUT!"=="true" SET "CMD=!CMD! --gen_rollout"
 IF /I NOT "!GEN_ROLLOUT!"=="true" SET "CMD=!CMD! --no_gen_rollout"
+IF /I "!GEN_SYNTHESIS!"=="true" SET "CMD=!CMD! --gen_synthesis"
+IF /I NOT "!GEN_SYNTHESIS!"=="true" SET "CMD=!CMD! --no_gen_synthesis"
+SET "CMD=!CMD! --gen_mask_init_logit !GEN_MASK_INIT_LOGIT!"
+IF /I "!GEN_EXTRAPOLATE!"=="true" SET "CMD=!CMD! --gen_extrapolate"
+IF /I NOT "!GEN_EXTRAPOLATE!"=="true" SET "CMD=!CMD! --no_gen_extrapolate"
+IF /I "!GEN_FLOW_CONFIDENCE!"=="true" SET "CMD=!CMD! --gen_flow_confidence"
+IF /I NOT "!GEN_FLOW_CONFIDENCE!"=="true" SET "CMD=!CMD! --no_gen_flow_confidence"
 SET "CMD=!CMD! --gen_max_flow_px !GEN_MAX_FLOW_PX!"
 SET "CMD=!CMD! --gen_flow_prior !GEN_FLOW_PRIOR!"
 SET "CMD=!CMD! --discriminator_type !DISCRIMINATOR_TYPE!"
@@ -266,6 +337,8 @@ IF /I "!DISC_APPLY_SPECTRAL_NORM!"=="true" SET "CMD=!CMD! --disc_apply_spectral_
 SET "CMD=!CMD! --disc_base_disc_channels !DISC_BASE_DISC_CHANNELS!"
 SET "CMD=!CMD! --disc_max_disc_channels !DISC_MAX_DISC_CHANNELS!"
 SET "CMD=!CMD! --disc_temporal_kernel_size !DISC_TEMPORAL_KERNEL_SIZE!"
+SET "CMD=!CMD! --disc_stem_stride !DISC_STEM_STRIDE!"
+SET "CMD=!CMD! --disc_context_frames !DISC_CONTEXT_FRAMES!"
 SET "CMD=!CMD! --disc_min_hidden_fc_dim !DISC_MIN_HIDDEN_FC_DIM!"
 SET "CMD=!CMD! --disc_max_hidden_fc_dim !DISC_MAX_HIDDEN_FC_DIM!"
 IF /I "!DISC_USE_GAAD_FILM_CONDITION!"=="true" SET "CMD=!CMD! --disc_use_gaad_film_condition"
@@ -274,6 +347,7 @@ SET "CMD=!CMD! --disc_patch_size !DISC_PATCH_SIZE!"
 SET "CMD=!CMD! --disc_cnn_channels_2d !DISC_CNN_CHANNELS_2D!"
 REM ---- WuBu nesting stacks: S (spatial), M (motion), T (temporal)
 SET "CMD=!CMD! --wubu_dropout !WUBU_DROPOUT!"
+IF /I "!WUBU_REPLACE_WITH_MLP!"=="true" SET "CMD=!CMD! --wubu_replace_with_mlp"
 SET "CMD=!CMD! --wubu_t_num_heads !WUBU_T_NUM_HEADS!"
 SET "CMD=!CMD! --wubu_s_num_levels !WUBU_S_NUM_LEVELS!"
 SET "CMD=!CMD! --wubu_s_hyperbolic_dims !WUBU_S_HYPERBOLIC_DIMS!"
@@ -309,13 +383,24 @@ REM ---- losses and optimisation
 SET "CMD=!CMD! --recon_loss !RECON_LOSS!"
 SET "CMD=!CMD! --lambda_recon !LAMBDA_RECON!"
 SET "CMD=!CMD! --lambda_kl !LAMBDA_KL!"
+SET "CMD=!CMD! --lambda_kl_map !LAMBDA_KL_MAP!"
 SET "CMD=!CMD! --lambda_gan !LAMBDA_GAN!"
 SET "CMD=!CMD! --gan_start_step !GAN_START_STEP!"
 SET "CMD=!CMD! --gan_ramp_steps !GAN_RAMP_STEPS!"
 SET "CMD=!CMD! --learning_rate_gen !LEARNING_RATE_GEN!"
 SET "CMD=!CMD! --learning_rate_disc !LEARNING_RATE_DISC!"
+SET "CMD=!CMD! --lr_schedule !LR_SCHEDULE!"
+SET "CMD=!CMD! --lr_schedule_steps !LR_SCHEDULE_STEPS!"
+SET "CMD=!CMD! --lr_warmup_steps !LR_WARMUP_STEPS!"
+SET "CMD=!CMD! --geometry_lr_mult !GEOMETRY_LR_MULT!"
+IF /I "!FREEZE_GEOMETRY!"=="true" SET "CMD=!CMD! --freeze_geometry"
+SET "CMD=!CMD! --optimizer !OPTIMIZER!"
+SET "CMD=!CMD! --adam_beta1 !ADAM_BETA1!"
+SET "CMD=!CMD! --adam_beta2 !ADAM_BETA2!"
+SET "CMD=!CMD! --adam_eps !ADAM_EPS!"
 SET "CMD=!CMD! --risgd_momentum !RISGD_MOMENTUM!"
 SET "CMD=!CMD! --weight_decay !WEIGHT_DECAY!"
+IF /I "!WEIGHT_DECAY_BALL!"=="true" SET "CMD=!CMD! --weight_decay_ball"
 SET "CMD=!CMD! --risgd_max_grad_norm !RISGD_MAX_GRAD_NORM!"
 SET "CMD=!CMD! --global_max_grad_norm !GLOBAL_MAX_GRAD_NORM!"
 IF /I "!Q_CONTROLLER_ENABLED!"=="true" SET "CMD=!CMD! --q_controller_enabled"
@@ -324,6 +409,19 @@ SET "CMD=!CMD! --amp_dtype !AMP_DTYPE!"
 IF /I "!COMPILE!"=="true" SET "CMD=!CMD! --compile"
 IF /I "!DETECT_ANOMALY!"=="true" SET "CMD=!CMD! --detect_anomaly"
 SET "CMD=!CMD! --max_consecutive_nonfinite !MAX_CONSECUTIVE_NONFINITE!"
+REM ---- augmentation of training batches (each transform per clip, probability 1/2)
+IF /I "!AUGMENT!"=="true" SET "CMD=!CMD! --augment"
+IF /I NOT "!AUGMENT!"=="true" SET "CMD=!CMD! --no_augment"
+IF /I "!AUG_HFLIP!"=="true" SET "CMD=!CMD! --aug_hflip"
+IF /I NOT "!AUG_HFLIP!"=="true" SET "CMD=!CMD! --no_aug_hflip"
+IF /I "!AUG_VFLIP!"=="true" SET "CMD=!CMD! --aug_vflip"
+IF /I NOT "!AUG_VFLIP!"=="true" SET "CMD=!CMD! --no_aug_vflip"
+IF /I "!AUG_TRANSPOSE!"=="true" SET "CMD=!CMD! --aug_transpose"
+IF /I NOT "!AUG_TRANSPOSE!"=="true" SET "CMD=!CMD! --no_aug_transpose"
+IF /I "!AUG_TIME_REVERSE!"=="true" SET "CMD=!CMD! --aug_time_reverse"
+IF /I NOT "!AUG_TIME_REVERSE!"=="true" SET "CMD=!CMD! --no_aug_time_reverse"
+IF /I "!AUG_CHANNEL_PERMUTE!"=="true" SET "CMD=!CMD! --aug_channel_permute"
+IF /I NOT "!AUG_CHANNEL_PERMUTE!"=="true" SET "CMD=!CMD! --no_aug_channel_permute"
 REM ---- logging, validation, samples
 IF /I "!WANDB_ENABLED!"=="true" SET "CMD=!CMD! --wandb"
 SET "CMD=!CMD! --wandb_project "!WANDB_PROJECT!""
@@ -340,6 +438,7 @@ SET "CMD=!CMD! --val_block_size !VAL_BLOCK_SIZE!"
 SET "CMD=!CMD! --val_interval !VAL_INTERVAL!"
 SET "CMD=!CMD! --val_max_clips !VAL_MAX_CLIPS!"
 SET "CMD=!CMD! --val_primary_metric !VAL_PRIMARY_METRIC!"
+SET "CMD=!CMD! --ema_decay !EMA_DECAY!"
 SET "CMD=!CMD! --num_val_samples_to_log !NUM_VAL_SAMPLES_TO_LOG!"
 SET "CMD=!CMD! --demo_num_samples !DEMO_NUM_SAMPLES!"
 SET "CMD=!CMD! --sample_format !SAMPLE_FORMAT!"
@@ -362,6 +461,33 @@ IF /I "%DRY_RUN%"=="true" (
     GOTO :finish
 )
 
+REM ---- no GPU: say what the research configuration costs on a CPU before it starts, and point to the demo.
+REM CPU_SECONDS_PER_STEP: measured, bench\RESULTS.md ("Research configuration against the v0.1 script").
+REM A double-clicked launcher asks once (cmd.exe /c, not under CI, not with PAUSE_AT_END=false).
+SET "CPU_SECONDS_PER_STEP=35"
+"!PYTHON_EXE!" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)" 2>NUL
+SET "CUDA_CHECK=!ERRORLEVEL!"
+IF NOT "!CUDA_CHECK!"=="3" GOTO :start_training
+SET /A "CPU_TENTHS=CPU_SECONDS_PER_STEP*10000/3600"
+SET /A "CPU_HOURS=CPU_TENTHS/10"
+SET /A "CPU_TENTH=CPU_TENTHS%%10"
+ECHO NOTE: PyTorch sees no GPU here, so this research configuration trains on the CPU at about
+ECHO       !CPU_SECONDS_PER_STEP! s a step - measured: bench\RESULTS.md - !CPU_HOURS!.!CPU_TENTH! hours per 1000 steps.
+SET /A "CPU_MAX_HOURS=MAX_STEPS*CPU_SECONDS_PER_STEP/3600"
+IF !MAX_STEPS! GTR 0 ECHO       MAX_STEPS=!MAX_STEPS!: about !CPU_MAX_HOURS! hours.
+ECHO       For a first look double-click run_demo.bat instead - the quick demo, a few minutes.
+IF /I "!PAUSE_AT_END!"=="false" GOTO :start_training
+IF DEFINED CI GOTO :start_training
+SET "CMDLINE=!CMDCMDLINE!"
+IF /I "!CMDLINE:/c =!"=="!CMDLINE!" GOTO :start_training
+SET "ANSWER="
+SET /P "ANSWER=Train the research configuration on the CPU anyway? [y/N] "
+IF /I "!ANSWER!"=="y" GOTO :start_training
+ECHO Not started.
+SET "EXIT_CODE=0"
+GOTO :finish
+
+:start_training
 IF NOT EXIST "%CHECKPOINT_OUTPUT_DIR%" MKDIR "%CHECKPOINT_OUTPUT_DIR%"
 IF NOT EXIST "%CACHE_DIR%" MKDIR "%CACHE_DIR%"
 %CMD%

@@ -5,18 +5,26 @@
 #     LAMBDA_KL=1e-3 EPOCHS=20 ./run_vaegan.sh
 # The phase launchers in draftPY/ (phase1_reconstruction.sh, ...) pre-set some of them and call this file.
 # Booleans are true/false. List settings (WUBU_S_HYPERBOLIC_DIMS="128 64") are space-separated.
-# Values: the research configuration of the v0.1 launcher (CLI_CONTRACT §15.2); see README.md for the
-# quick CPU demo (run the entry script without arguments) and TRAINING_GUIDE.md for the phases.
+# Values: the research configuration: the v0.1 launcher's sizes (256x256, 10 context + 3 predicted frames,
+# RAFT motion branch, D-FiLM, LPIPS, Q-controller, WandB) with this version's loss weights, learning rates,
+# optimizer, GAN warm-up and best-checkpoint metric (README.md, "Defaults that differ from v0.1") and SO(n)
+# rotations in every stack. The quick CPU demo is run_demo.sh; the phases: TRAINING_GUIDE.md.
 #
 # Launcher-only settings:
 #   NPROC_PER_NODE   processes (GPUs) on this machine; > 1 runs torchrun --standalone (one node)
 #   PYTHON_EXE       interpreter that trains (default: venv/bin/python next to this file, else python3 on
 #                    PATH); setup.sh's interpreter for creating venv is BASE_PYTHON
-#   EXTRA_ARGS       further flags appended verbatim, e.g. EXTRA_ARGS="--wubu_s_ablate rotation"
+#   EXTRA_ARGS       further flags appended verbatim, e.g. EXTRA_ARGS="--wubu_s_ablate rotation".
+#                    Every flag of the entry script has a line below except these, left to it:
+#                    --optical_flow_random_init (random RAFT weights: tests and benchmarks only),
+#                    --wubu_s_output_dim / --wubu_m_output_dim (deprecated, ignored), --local_rank
+#                    (old torch.distributed launchers) and --help
 #   DRY_RUN          true: print the command (one shell-quoted line after "DRY_RUN:") instead of running it
 #   PAUSE_AT_END     true: wait for Enter before exiting; auto (default) and false: never (auto pauses only
 #                    a double-clicked run_vaegan.bat)
 #
+# Without a GPU (PyTorch sees no CUDA device) it first states the CPU step time and the hours, suggests
+# run_demo.sh, and asks once when a person is at the terminal (0 and "Not started." when declined).
 # Exit code: the training process's own exit code (0 done, 2 bad input, 1 crash, 4 non-finite
 # abort, 5 a file could not be written, 130/143 interrupted; TRAINING_GUIDE.md lists them).
 # With NPROC_PER_NODE > 1 it is torchrun's instead: 1 whenever a worker failed, whatever its code.
@@ -25,7 +33,7 @@ set -uo pipefail   # no -e: the training exit code is captured and reported belo
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-is_true() { [[ "${1,,}" == "true" ]]; }
+source "$SCRIPT_DIR/draftPY/launcher_lib.sh"
 
 # ---- launcher
 : "${NPROC_PER_NODE:=1}"
@@ -53,11 +61,22 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${NUM_PREDICT_FRAMES:=3}"
 : "${FRAME_SKIP:=1}"
 : "${RESIZE_MODE:=crop}"
+: "${DATASET:=video}"
+: "${MNIST_PATH:=}"
+: "${MOVING_TRAIN_SEQUENCES:=10000}"
+: "${MOVING_TEST_SEQUENCES:=10000}"
+: "${STREAM_TRAIN_SCENES:=2000}"
+: "${STREAM_VAL_SCENES:=64}"
+: "${MIN_DECODED_FRACTION:=0.9}"
+: "${SCENE_CUT_THRESHOLD:=3.0}"
 : "${SEED:=42}"
 : "${NUM_WORKERS:=4}"
 : "${DETERMINISTIC:=false}"
+: "${RUN_NAME:=}"
+: "${MAX_TRAIN_MINUTES:=0}"
 # ---- encoder: GAAD regions and the motion branch
 : "${LATENT_DIM:=512}"
+: "${LATENT_MAP_CHANNELS:=8}"
 : "${PRIOR:=fixed}"
 : "${GAAD_NUM_REGIONS:=24}"
 : "${GAAD_DECOMPOSITION_TYPE:=hybrid}"
@@ -85,6 +104,10 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${GEN_USE_WARP:=true}"
 : "${GEN_USE_GAAD_PAINT:=true}"
 : "${GEN_ROLLOUT:=true}"
+: "${GEN_SYNTHESIS:=false}"
+: "${GEN_MASK_INIT_LOGIT:=-4.0}"
+: "${GEN_EXTRAPOLATE:=false}"
+: "${GEN_FLOW_CONFIDENCE:=false}"
 : "${GEN_MAX_FLOW_PX:=32}"
 : "${GEN_FLOW_PRIOR:=dis}"
 : "${DISCRIMINATOR_TYPE:=spatio_temporal_cnn}"
@@ -92,6 +115,8 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${DISC_BASE_DISC_CHANNELS:=64}"
 : "${DISC_MAX_DISC_CHANNELS:=512}"
 : "${DISC_TEMPORAL_KERNEL_SIZE:=3}"
+: "${DISC_STEM_STRIDE:=0}"
+: "${DISC_CONTEXT_FRAMES:=2}"
 : "${DISC_MIN_HIDDEN_FC_DIM:=128}"
 : "${DISC_MAX_HIDDEN_FC_DIM:=512}"
 : "${DISC_USE_GAAD_FILM_CONDITION:=true}"
@@ -100,11 +125,14 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${DISC_CNN_CHANNELS_2D:=64 128 256}"
 # ---- WuBu nesting stacks: S (spatial), M (motion), T (temporal)
 : "${WUBU_DROPOUT:=0.1}"
+: "${WUBU_REPLACE_WITH_MLP:=false}"
 : "${WUBU_T_NUM_HEADS:=4}"
+# SO(n) rotations between levels are on in all three stacks (the seed's recipe; the ablation study
+# found removing them within noise: bench/RESULTS.md)
 : "${WUBU_S_NUM_LEVELS:=2}"
 : "${WUBU_S_HYPERBOLIC_DIMS:=128 64}"
 : "${WUBU_S_INITIAL_CURVATURES:=1.0 0.7}"
-: "${WUBU_S_USE_ROTATION:=false}"
+: "${WUBU_S_USE_ROTATION:=true}"
 : "${WUBU_S_PHI_INFLUENCE_CURVATURE:=true}"
 : "${WUBU_S_PHI_INFLUENCE_ROTATION_INIT:=false}"
 : "${WUBU_S_BOUNDARY_POINTS:=4}"
@@ -122,7 +150,7 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${WUBU_T_NUM_LEVELS:=2}"
 : "${WUBU_T_HYPERBOLIC_DIMS:=256 128}"
 : "${WUBU_T_INITIAL_CURVATURES:=1.0 0.7}"
-: "${WUBU_T_USE_ROTATION:=false}"
+: "${WUBU_T_USE_ROTATION:=true}"
 : "${WUBU_T_PHI_INFLUENCE_CURVATURE:=true}"
 : "${WUBU_T_PHI_INFLUENCE_ROTATION_INIT:=false}"
 : "${WUBU_T_BOUNDARY_POINTS:=4}"
@@ -132,13 +160,27 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${RECON_LOSS:=l1}"
 : "${LAMBDA_RECON:=100.0}"
 : "${LAMBDA_KL:=1e-4}"
+: "${LAMBDA_KL_MAP:=1e-4}"
 : "${LAMBDA_GAN:=0.1}"
 : "${GAN_START_STEP:=2000}"
 : "${GAN_RAMP_STEPS:=2000}"
 : "${LEARNING_RATE_GEN:=3e-4}"
 : "${LEARNING_RATE_DISC:=1e-4}"
+: "${LR_SCHEDULE:=constant}"
+: "${LR_SCHEDULE_STEPS:=0}"
+: "${LR_WARMUP_STEPS:=0}"
+: "${GEOMETRY_LR_MULT:=1.0}"
+: "${FREEZE_GEOMETRY:=false}"
+# OPTIMIZER: riemannian_adam (AdamW, Riemannian Adam on the Poincare-ball parameters; the ADAM_* lines
+# apply) or risgd (RiemannianEnhancedSGD, the seed's optimizer; RISGD_MOMENTUM applies).
+# RISGD_MAX_GRAD_NORM caps each parameter's gradient in both.
+: "${OPTIMIZER:=riemannian_adam}"
+: "${ADAM_BETA1:=0.9}"
+: "${ADAM_BETA2:=0.999}"
+: "${ADAM_EPS:=1e-8}"
 : "${RISGD_MOMENTUM:=0.9}"
 : "${WEIGHT_DECAY:=0.01}"
+: "${WEIGHT_DECAY_BALL:=false}"
 : "${RISGD_MAX_GRAD_NORM:=2.0}"
 : "${GLOBAL_MAX_GRAD_NORM:=2.0}"
 : "${Q_CONTROLLER_ENABLED:=true}"
@@ -147,6 +189,13 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${COMPILE:=false}"
 : "${DETECT_ANOMALY:=false}"
 : "${MAX_CONSECUTIVE_NONFINITE:=20}"
+# ---- augmentation of training batches (each transform per clip, probability 1/2)
+: "${AUGMENT:=true}"
+: "${AUG_HFLIP:=true}"
+: "${AUG_VFLIP:=true}"
+: "${AUG_TRANSPOSE:=true}"
+: "${AUG_TIME_REVERSE:=true}"
+: "${AUG_CHANNEL_PERMUTE:=true}"
 # ---- logging, validation, samples
 : "${WANDB_ENABLED:=true}"
 : "${WANDB_PROJECT:=WuBuGAADHybridGenV01_Comprehensive}"
@@ -163,20 +212,13 @@ is_true() { [[ "${1,,}" == "true" ]]; }
 : "${VAL_INTERVAL:=0}"
 : "${VAL_MAX_CLIPS:=0}"
 : "${VAL_PRIMARY_METRIC:=pred_psnr}"
+: "${EMA_DECAY:=0.99}"
 : "${NUM_VAL_SAMPLES_TO_LOG:=2}"
 : "${DEMO_NUM_SAMPLES:=4}"
 : "${SAMPLE_FORMAT:=mp4}"
 
 # ---- interpreter: the project's venv when there is one
-if [[ -z "$PYTHON_EXE" ]]; then
-    if [[ -x "$SCRIPT_DIR/venv/bin/python" ]]; then
-        PYTHON_EXE="$SCRIPT_DIR/venv/bin/python"
-    elif command -v python3 >/dev/null 2>&1; then
-        PYTHON_EXE=python3
-    else
-        PYTHON_EXE=python
-    fi
-fi
+use_project_python "$SCRIPT_DIR"
 ENTRY="$SCRIPT_DIR/draftPY/WuBuGAADHybridGen_v0.1.py"
 if ! [[ "$NPROC_PER_NODE" =~ ^[1-9][0-9]*$ ]]; then
     echo "ERROR: NPROC_PER_NODE must be a whole number >= 1 (got '$NPROC_PER_NODE')" >&2
@@ -210,11 +252,22 @@ CMD+=(--num_input_frames "$NUM_INPUT_FRAMES")
 CMD+=(--num_predict_frames "$NUM_PREDICT_FRAMES")
 CMD+=(--frame_skip "$FRAME_SKIP")
 CMD+=(--resize_mode "$RESIZE_MODE")
+CMD+=(--dataset "$DATASET")
+if [[ -n "$MNIST_PATH" ]]; then CMD+=(--mnist_path "$MNIST_PATH"); fi
+CMD+=(--moving_train_sequences "$MOVING_TRAIN_SEQUENCES")
+CMD+=(--moving_test_sequences "$MOVING_TEST_SEQUENCES")
+CMD+=(--stream_train_scenes "$STREAM_TRAIN_SCENES")
+CMD+=(--stream_val_scenes "$STREAM_VAL_SCENES")
+CMD+=(--min_decoded_fraction "$MIN_DECODED_FRACTION")
+CMD+=(--scene_cut_threshold "$SCENE_CUT_THRESHOLD")
 CMD+=(--seed "$SEED")
 CMD+=(--num_workers "$NUM_WORKERS")
 if is_true "$DETERMINISTIC"; then CMD+=(--deterministic); fi
+if [[ -n "$RUN_NAME" ]]; then CMD+=(--run_name "$RUN_NAME"); fi
+CMD+=(--max_train_minutes "$MAX_TRAIN_MINUTES")
 # ---- encoder: GAAD regions and the motion branch
 CMD+=(--latent_dim "$LATENT_DIM")
+CMD+=(--latent_map_channels "$LATENT_MAP_CHANNELS")
 CMD+=(--prior "$PRIOR")
 CMD+=(--gaad_num_regions "$GAAD_NUM_REGIONS")
 CMD+=(--gaad_decomposition_type "$GAAD_DECOMPOSITION_TYPE")
@@ -242,6 +295,10 @@ CMD+=(--generator_type "$GENERATOR_TYPE")
 if is_true "$GEN_USE_WARP"; then CMD+=(--gen_use_warp); else CMD+=(--no_gen_use_warp); fi
 if is_true "$GEN_USE_GAAD_PAINT"; then CMD+=(--gen_use_gaad_paint); else CMD+=(--no_gen_use_gaad_paint); fi
 if is_true "$GEN_ROLLOUT"; then CMD+=(--gen_rollout); else CMD+=(--no_gen_rollout); fi
+if is_true "$GEN_SYNTHESIS"; then CMD+=(--gen_synthesis); else CMD+=(--no_gen_synthesis); fi
+CMD+=(--gen_mask_init_logit "$GEN_MASK_INIT_LOGIT")
+if is_true "$GEN_EXTRAPOLATE"; then CMD+=(--gen_extrapolate); else CMD+=(--no_gen_extrapolate); fi
+if is_true "$GEN_FLOW_CONFIDENCE"; then CMD+=(--gen_flow_confidence); else CMD+=(--no_gen_flow_confidence); fi
 CMD+=(--gen_max_flow_px "$GEN_MAX_FLOW_PX")
 CMD+=(--gen_flow_prior "$GEN_FLOW_PRIOR")
 CMD+=(--discriminator_type "$DISCRIMINATOR_TYPE")
@@ -249,6 +306,8 @@ if is_true "$DISC_APPLY_SPECTRAL_NORM"; then CMD+=(--disc_apply_spectral_norm); 
 CMD+=(--disc_base_disc_channels "$DISC_BASE_DISC_CHANNELS")
 CMD+=(--disc_max_disc_channels "$DISC_MAX_DISC_CHANNELS")
 CMD+=(--disc_temporal_kernel_size "$DISC_TEMPORAL_KERNEL_SIZE")
+CMD+=(--disc_stem_stride "$DISC_STEM_STRIDE")
+CMD+=(--disc_context_frames "$DISC_CONTEXT_FRAMES")
 CMD+=(--disc_min_hidden_fc_dim "$DISC_MIN_HIDDEN_FC_DIM")
 CMD+=(--disc_max_hidden_fc_dim "$DISC_MAX_HIDDEN_FC_DIM")
 if is_true "$DISC_USE_GAAD_FILM_CONDITION"; then CMD+=(--disc_use_gaad_film_condition); fi
@@ -257,6 +316,7 @@ CMD+=(--disc_patch_size "$DISC_PATCH_SIZE")
 CMD+=(--disc_cnn_channels_2d $DISC_CNN_CHANNELS_2D)
 # ---- WuBu nesting stacks: S (spatial), M (motion), T (temporal)
 CMD+=(--wubu_dropout "$WUBU_DROPOUT")
+if is_true "$WUBU_REPLACE_WITH_MLP"; then CMD+=(--wubu_replace_with_mlp); fi
 CMD+=(--wubu_t_num_heads "$WUBU_T_NUM_HEADS")
 CMD+=(--wubu_s_num_levels "$WUBU_S_NUM_LEVELS")
 CMD+=(--wubu_s_hyperbolic_dims $WUBU_S_HYPERBOLIC_DIMS)
@@ -289,13 +349,24 @@ if [[ -n "$WUBU_T_ABLATE" ]]; then CMD+=(--wubu_t_ablate $WUBU_T_ABLATE); fi
 CMD+=(--recon_loss "$RECON_LOSS")
 CMD+=(--lambda_recon "$LAMBDA_RECON")
 CMD+=(--lambda_kl "$LAMBDA_KL")
+CMD+=(--lambda_kl_map "$LAMBDA_KL_MAP")
 CMD+=(--lambda_gan "$LAMBDA_GAN")
 CMD+=(--gan_start_step "$GAN_START_STEP")
 CMD+=(--gan_ramp_steps "$GAN_RAMP_STEPS")
 CMD+=(--learning_rate_gen "$LEARNING_RATE_GEN")
 CMD+=(--learning_rate_disc "$LEARNING_RATE_DISC")
+CMD+=(--lr_schedule "$LR_SCHEDULE")
+CMD+=(--lr_schedule_steps "$LR_SCHEDULE_STEPS")
+CMD+=(--lr_warmup_steps "$LR_WARMUP_STEPS")
+CMD+=(--geometry_lr_mult "$GEOMETRY_LR_MULT")
+if is_true "$FREEZE_GEOMETRY"; then CMD+=(--freeze_geometry); fi
+CMD+=(--optimizer "$OPTIMIZER")
+CMD+=(--adam_beta1 "$ADAM_BETA1")
+CMD+=(--adam_beta2 "$ADAM_BETA2")
+CMD+=(--adam_eps "$ADAM_EPS")
 CMD+=(--risgd_momentum "$RISGD_MOMENTUM")
 CMD+=(--weight_decay "$WEIGHT_DECAY")
+if is_true "$WEIGHT_DECAY_BALL"; then CMD+=(--weight_decay_ball); fi
 CMD+=(--risgd_max_grad_norm "$RISGD_MAX_GRAD_NORM")
 CMD+=(--global_max_grad_norm "$GLOBAL_MAX_GRAD_NORM")
 if is_true "$Q_CONTROLLER_ENABLED"; then CMD+=(--q_controller_enabled); fi
@@ -304,6 +375,13 @@ CMD+=(--amp_dtype "$AMP_DTYPE")
 if is_true "$COMPILE"; then CMD+=(--compile); fi
 if is_true "$DETECT_ANOMALY"; then CMD+=(--detect_anomaly); fi
 CMD+=(--max_consecutive_nonfinite "$MAX_CONSECUTIVE_NONFINITE")
+# ---- augmentation of training batches (each transform per clip, probability 1/2)
+if is_true "$AUGMENT"; then CMD+=(--augment); else CMD+=(--no_augment); fi
+if is_true "$AUG_HFLIP"; then CMD+=(--aug_hflip); else CMD+=(--no_aug_hflip); fi
+if is_true "$AUG_VFLIP"; then CMD+=(--aug_vflip); else CMD+=(--no_aug_vflip); fi
+if is_true "$AUG_TRANSPOSE"; then CMD+=(--aug_transpose); else CMD+=(--no_aug_transpose); fi
+if is_true "$AUG_TIME_REVERSE"; then CMD+=(--aug_time_reverse); else CMD+=(--no_aug_time_reverse); fi
+if is_true "$AUG_CHANNEL_PERMUTE"; then CMD+=(--aug_channel_permute); else CMD+=(--no_aug_channel_permute); fi
 # ---- logging, validation, samples
 if is_true "$WANDB_ENABLED"; then CMD+=(--wandb); fi
 CMD+=(--wandb_project "$WANDB_PROJECT")
@@ -320,6 +398,7 @@ CMD+=(--val_block_size "$VAL_BLOCK_SIZE")
 CMD+=(--val_interval "$VAL_INTERVAL")
 CMD+=(--val_max_clips "$VAL_MAX_CLIPS")
 CMD+=(--val_primary_metric "$VAL_PRIMARY_METRIC")
+CMD+=(--ema_decay "$EMA_DECAY")
 CMD+=(--num_val_samples_to_log "$NUM_VAL_SAMPLES_TO_LOG")
 CMD+=(--demo_num_samples "$DEMO_NUM_SAMPLES")
 CMD+=(--sample_format "$SAMPLE_FORMAT")
@@ -339,21 +418,31 @@ echo " D-FiLM: $DISC_USE_GAAD_FILM_CONDITION, motion branch: $USE_WUBU_MOTION_BR
 echo "==================================================="
 
 if is_true "$DRY_RUN"; then
-    printf 'DRY_RUN:'
-    printf ' %q' "${LAUNCH[@]}" "${CMD[@]}"
-    printf '\n'
+    print_dry_run "${LAUNCH[@]}" "${CMD[@]}"
     exit 0
 fi
 
+# ---- no GPU: say what the research configuration costs on a CPU before it starts, and point to the demo.
+# CPU_SECONDS_PER_STEP: measured, bench/RESULTS.md ("Research configuration against the v0.1 script").
+# A person at a terminal is asked once (not with PAUSE_AT_END=false); otherwise training goes on.
+CPU_SECONDS_PER_STEP=35
+"$PYTHON_EXE" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)" 2>/dev/null
+if (( $? == 3 )); then
+    tenths=$(( CPU_SECONDS_PER_STEP * 10000 / 3600 ))
+    echo "NOTE: PyTorch sees no GPU here, so this research configuration trains on the CPU at about"
+    echo "      $CPU_SECONDS_PER_STEP s a step (measured: bench/RESULTS.md): $(( tenths / 10 )).$(( tenths % 10 )) hours per 1000 steps."
+    if (( MAX_STEPS > 0 )); then
+        echo "      MAX_STEPS=$MAX_STEPS: about $(( MAX_STEPS * CPU_SECONDS_PER_STEP / 3600 )) hours."
+    fi
+    echo "      For a first look run the quick demo instead: ./run_demo.sh (a few minutes)."
+    if [[ -t 0 && -t 1 && "${PAUSE_AT_END,,}" != "false" ]]; then
+        read -r -p "Train the research configuration on the CPU anyway? [y/N] " answer || answer=""
+        if [[ "${answer,,}" != "y" ]]; then
+            echo "Not started."
+            exit 0
+        fi
+    fi
+fi
+
 mkdir -p "$CHECKPOINT_OUTPUT_DIR" "$CACHE_DIR"
-"${LAUNCH[@]}" "${CMD[@]}"
-EXIT_CODE=$?
-if (( EXIT_CODE == 0 )); then
-    echo "Training finished successfully. Outputs: $CHECKPOINT_OUTPUT_DIR"
-else
-    echo "Training FAILED with exit code $EXIT_CODE (see the messages above)." >&2
-fi
-if is_true "$PAUSE_AT_END"; then
-    read -r -p "Press Enter to close..." _ || true
-fi
-exit "$EXIT_CODE"
+run_and_exit "Training" " Outputs: $CHECKPOINT_OUTPUT_DIR" "${LAUNCH[@]}" "${CMD[@]}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check (issue 7): one command on a CUDA machine, under 8 minutes in all. Installs nothing.
+# GPU check: one command on a CUDA machine, under 8 minutes in all. Installs nothing.
 #
 #     bash bench/gpu_check.sh            # results in $OUT when set, else ./bench_out
 #
@@ -10,7 +10,7 @@
 #   summary.txt      one line per part: exit code and seconds (124 = hit its time limit)
 #   env.txt          nvidia-smi name/memory/driver, torch/CUDA versions, missing Python packages
 #   pytest.log       `pytest -q -x -k cuda` (exit 5 = no test has a CUDA variant: tolerated)
-#   train.log        the §15.2 research launcher (run_vaegan.sh) with USE_AMP=true COMPILE=true, 20 steps,
+#   train.log        the research launcher (run_vaegan.sh) with USE_AMP=true COMPILE=true, 20 steps,
 #                    on the generated demo video (256x256 needs more pixels than the 128x72 fixture)
 #   bench.jsonl      bench_train.py JSON lines for research and research-amp
 #   bench.log        their console output

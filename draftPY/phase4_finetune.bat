@@ -1,5 +1,7 @@
 @ECHO OFF
-REM Phase 4 - fine-tune: lower learning rates (G 5e-5, D 2e-5), D-FiLM on, lambda_kl 1e-1.
+REM Phase 4 - fine-tune: lower learning rates (G 5e-5, D 2e-5), a stronger adversarial term
+REM (lambda_gan 0.2, twice the master's: with reconstruction and KL settled, the discriminator
+REM sharpens detail; a starting point, not a measured optimum), D-FiLM on, lambda_kl 1e-1.
 REM Starts from phase3's best checkpoint (RUN_DIR\phase3); writes RUN_DIR\phase4.
 REM
 REM Where to set what:
@@ -31,6 +33,7 @@ IF NOT DEFINED LAMBDA_KL SET "LAMBDA_KL=1e-1"
 IF NOT DEFINED DISC_USE_GAAD_FILM_CONDITION SET "DISC_USE_GAAD_FILM_CONDITION=true"
 IF NOT DEFINED LEARNING_RATE_GEN SET "LEARNING_RATE_GEN=5e-5"
 IF NOT DEFINED LEARNING_RATE_DISC SET "LEARNING_RATE_DISC=2e-5"
+IF NOT DEFINED LAMBDA_GAN SET "LAMBDA_GAN=0.2"
 IF NOT DEFINED EPOCHS SET "EPOCHS=150"
 CALL "%~dp0run_phase.bat" phase4_finetune.bat phase4 phase3 phase3_disc_film.bat
 SET "EXIT_CODE=%ERRORLEVEL%"

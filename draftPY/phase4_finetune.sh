@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Phase 4 - fine-tune: lower learning rates (G 5e-5, D 2e-5), D-FiLM on, lambda_kl 1e-1.
+# Phase 4 - fine-tune: lower learning rates (G 5e-5, D 2e-5), a stronger adversarial term
+# (lambda_gan 0.2, twice the master's: with reconstruction and KL settled, the discriminator
+# sharpens detail; a starting point, not a measured optimum), D-FiLM on, lambda_kl 1e-1.
 # Starts from phase3's best checkpoint (RUN_DIR/phase3); writes RUN_DIR/phase4.
 #
 # Any setting of run_vaegan.sh can be overridden from the environment, e.g.
@@ -22,6 +24,7 @@ set -a   # export the phase settings to run_vaegan.sh
 : "${DISC_USE_GAAD_FILM_CONDITION:=true}"
 : "${LEARNING_RATE_GEN:=5e-5}"
 : "${LEARNING_RATE_DISC:=2e-5}"
+: "${LAMBDA_GAN:=0.2}"
 : "${EPOCHS:=150}"
 set +a
 "$(dirname "${BASH_SOURCE[0]}")/run_phase.sh" phase4_finetune.sh phase4 phase3 phase3_disc_film.sh

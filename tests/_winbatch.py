@@ -102,6 +102,18 @@ def windows_argv(line: str) -> list[str]:
         args.append("".join(current))
 
 
+def flag_line_taken(condition: str | None, values: dict[str, str]) -> bool:
+    """Whether a launcher's ``[IF condition] SET "CMD=!CMD! ..."`` line adds its flag for these setting
+    values; the conditions the launchers use: ``/I [NOT] "!X!"=="true"`` and ``DEFINED X``."""
+    if condition is None:
+        return True
+    c = re.fullmatch(r'/I (NOT )?"!(\w+)!"=="true"|DEFINED (\w+)', condition)
+    assert c, f"unreadable launcher condition: {condition}"
+    if c[3]:
+        return values.get(c[3], "") != ""
+    return (values[c[2]].lower() == "true") != bool(c[1])
+
+
 def cmd_unquoted_specials(line: str) -> list[str]:
     """Characters of an expanded ``%CMD%`` line that cmd.exe acts on: ``& | < > ^`` outside double quotes
     (cmd knows no backslash escape: only ``"`` toggles its quoting), and ``!`` anywhere (delayed expansion

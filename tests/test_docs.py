@@ -16,7 +16,8 @@ from wubugaad.train.metrics import ALEXNET_HUB_FILE
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "TRAINING_GUIDE.md"]
 # flags of other programs the docs show (torchrun, pip) and argparse's own
-FOREIGN_FLAGS = {"--standalone", "--nproc_per_node", "--index-url", "--help"}
+FOREIGN_FLAGS = {"--standalone", "--nproc_per_node", "--nnodes", "--rdzv-backend", "--rdzv-endpoint",
+                 "--rdzv-id", "--index-url", "--help"}
 # environment variables the docs mention that are not launcher settings
 FOREIGN_VARIABLES = {"WANDB_MODE", "TORCH_HOME", "RUN_DIR", "PYTHON_EXE", "TORCH_INDEX_URL", "NAME"}
 KEY = re.compile(r"`((?:train|val|q_ctrl_gen|q_ctrl_disc|geometry|samples|grad_norm|model)/[^`\s]+)`")
@@ -81,8 +82,8 @@ def test_every_file_in_the_docs_exists(doc):
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_every_launcher_variable_in_the_docs_exists(doc):
-    master = _text(ROOT / "run_vaegan.sh")
-    known = set(re.findall(r'^: "\$\{(\w+):=', master, flags=re.M)) | FOREIGN_VARIABLES
+    launchers = "".join(_text(path) for path in sorted(ROOT.glob("run_*.sh")))   # the master and the jobs
+    known = set(re.findall(r'^: "\$\{(\w+):=', launchers, flags=re.M)) | FOREIGN_VARIABLES
     mentioned = set(re.findall(r"\b([A-Z][A-Z0-9_]{2,})=", _text(doc)))
     assert mentioned <= known, f"{doc.name} mentions unknown launcher variables: {sorted(mentioned - known)}"
 

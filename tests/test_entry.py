@@ -94,6 +94,24 @@ def test_bad_input_stops_before_training_with_one_clear_line(tmp_path, case):
     assert not (tmp_path / "run" / checkpoint_name("last")).exists()
 
 
+@pytest.mark.parametrize("flags, missing, fix", [
+    (["--use_wubu_motion_branch", "--optical_flow_net_type", "raft_small", "--image_h", "128",
+      "--image_w", "128"], "raft_small", "--optical_flow_weights"),
+    (["--use_lpips_for_verification"], "alexnet-owt-7be5be79.pth", "--lpips_weights"),
+])
+def test_missing_weight_file_stops_before_any_cache_is_built(tmp_path, flags, missing, fix):
+    """An empty torch hub cache: the run stops at once with one line naming the file and where it goes,
+    before the video is cached or the run folder is made."""
+    env = {**os.environ, "WANDB_MODE": "disabled", "TORCH_HOME": str(tmp_path / "torch_home")}
+    done = subprocess.run([sys.executable, str(ENTRY), *tiny_run_argv(tmp_path, "--max_steps", "1"), *flags],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr[-2000:]
+    assert missing in lines[0] and str(tmp_path / "torch_home") in lines[0] and fix in lines[0]
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()
+
+
 def test_crash_mid_training_exits_nonzero_with_traceback(tmp_path):
     code = (
         "import runpy, sys\n"

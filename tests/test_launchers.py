@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from _winbatch import (
     cmd_unquoted_specials,
+    flag_line_taken,
     lint_bat,
     lint_setup,
     normalise_path,
@@ -47,6 +48,9 @@ BAT_FLAG_LINE = re.compile(r'^(?:IF (?P<cond>.+?) )?SET "CMD=!CMD! (?P<rest>--.*
 SH_CALL = re.compile(r'run_phase\.sh" (\S+) (\S+)(?: (\S+) (\S+))?$')
 BAT_CALL = re.compile(r'run_phase\.bat" (\S+) (\S+)(?: (\S+) (\S+))?$')
 LAUNCHER_ONLY = {"NPROC_PER_NODE", "PYTHON_EXE", "EXTRA_ARGS", "DRY_RUN", "PAUSE_AT_END"}
+# the only entry-script flags without a setting line: the launchers' headers name them (EXTRA_ARGS)
+LEFT_TO_EXTRA_ARGS = {"--optical_flow_random_init", "--wubu_s_output_dim", "--wubu_m_output_dim",
+                      "--local_rank", "--local-rank", "--help", "-h"}
 ABLATE = "distances rotation"
 
 # phase file stem -> (phase folder, previous phase, settings it must pre-set)
@@ -61,7 +65,7 @@ PHASES = {
     "phase3_disc_film": ("phase3", "phase2c_kl_1e-1",
                          {"DISC_USE_GAAD_FILM_CONDITION": "true", "LOAD_STRICT": "false"}),
     "phase4_finetune": ("phase4", "phase3_disc_film",
-                        {"LEARNING_RATE_GEN": "5e-5", "LEARNING_RATE_DISC": "2e-5"}),
+                        {"LEARNING_RATE_GEN": "5e-5", "LEARNING_RATE_DISC": "2e-5", "LAMBDA_GAN": "0.2"}),
 }
 
 
@@ -88,7 +92,8 @@ def branch_values(defaults: dict[str, str], on: bool, tmp_path: Path) -> dict[st
     dummy.write_bytes(b"0")
     optional = {"VALIDATION_VIDEO_PATH": str(VAL_VIDEO), "LOAD_CHECKPOINT": str(dummy),
                 "OPTICAL_FLOW_WEIGHTS": str(dummy), "LPIPS_WEIGHTS": str(dummy), "WANDB_RUN_NAME": "run_x",
-                "WUBU_S_ABLATE": ABLATE, "WUBU_M_ABLATE": ABLATE, "WUBU_T_ABLATE": ABLATE}
+                "WUBU_S_ABLATE": ABLATE, "WUBU_M_ABLATE": ABLATE, "WUBU_T_ABLATE": ABLATE,
+                "MNIST_PATH": str(tmp_path), "RUN_NAME": "run_y"}
     values = {}
     for name, value in defaults.items():
         if name in LAUNCHER_ONLY:
@@ -144,12 +149,32 @@ def test_sh_every_flag_in_every_branch_parses(tmp_path):
     assert static == emitted, f"flags never emitted: {static - emitted}; unexpected: {emitted - static}"
 
 
+def test_every_parser_flag_is_a_setting_or_documented_as_left_to_extra_args():
+    parser_flags = set(config.build_parser()._option_string_actions)
+    for path in (MASTER_SH, MASTER_BAT):
+        text = path.read_text()
+        emitted = set(re.findall(r"(--\w+)", "\n".join(x for x in _lines(path) if "CMD" in x)))
+        missing = parser_flags - emitted - LEFT_TO_EXTRA_ARGS
+        assert missing == set(), f"{path.name}: flags without a setting line: {sorted(missing)}"
+        assert LEFT_TO_EXTRA_ARGS & emitted == set()
+        header = text[:text.index("EXTRA_ARGS", text.index("Launcher-only")) + 700]
+        for flag in LEFT_TO_EXTRA_ARGS - {"--local-rank", "-h"}:
+            assert flag in header, f"{path.name}: the header must name {flag} as left to EXTRA_ARGS"
+
+
+def test_optimizer_setting_selects_the_optimizer_and_risgd_lines_reach_it():
+    args = parse(training_argv(dry_run_tokens(MASTER_SH, {"OPTIMIZER": "risgd", "RISGD_MOMENTUM": "0.8"})))
+    assert (args.optimizer, args.risgd_momentum) == ("risgd", 0.8)
+    assert parse(training_argv(dry_run_tokens(MASTER_SH, {}))).optimizer == "riemannian_adam"
+
+
 def test_sh_research_defaults_are_the_v01_configuration():
     args = parse(training_argv(dry_run_tokens(MASTER_SH, {})))
     assert (args.image_h, args.image_w, args.num_input_frames, args.num_predict_frames) == (256, 256, 10, 3)
     assert (args.latent_dim, args.gaad_num_regions, args.encoder_initial_tangent_dim) == (512, 24, 192)
     assert args.wubu_s_hyperbolic_dims == [128, 64] and args.wubu_t_hyperbolic_dims == [256, 128]
-    assert args.wubu_m_initial_curvatures == [1.0, 0.8] and args.wubu_m_use_rotation
+    assert args.wubu_m_initial_curvatures == [1.0, 0.8]
+    assert args.wubu_s_use_rotation and args.wubu_m_use_rotation and args.wubu_t_use_rotation
     assert args.use_wubu_motion_branch and args.freeze_flow_net and args.disc_apply_spectral_norm
     assert (args.lambda_kl, args.learning_rate_gen, args.learning_rate_disc) == (1e-4, 3e-4, 1e-4)
     assert args.q_controller_enabled and args.wandb and args.load_strict and not args.use_amp
@@ -171,6 +196,33 @@ def test_sh_reports_the_real_exit_code(tmp_path):
                               "CACHE_DIR": str(tmp_path / "cache")})
     assert done.returncode == 2
     assert "--batch_size" in done.stderr and "FAILED with exit code 2" in done.stderr
+
+
+def _python_seeing(tmp_path: Path, gpu: bool) -> Path:
+    """The real interpreter, except that the launcher's GPU check gets the answer of a machine with (or
+    without) a GPU."""
+    fake = tmp_path / ("python_gpu" if gpu else "python_cpu")
+    answer = 0 if gpu else 3
+    fake.write_text(f'#!/bin/bash\nif [[ "$*" == *torch.cuda.is_available* ]]; then exit {answer}; fi\n'
+                    f'exec "{sys.executable}" "$@"\n')
+    fake.chmod(0o755)
+    return fake
+
+
+def test_sh_without_a_gpu_states_the_cpu_cost_and_suggests_the_demo_without_asking(tmp_path):
+    seconds = int(re.search(r"^CPU_SECONDS_PER_STEP=(\d+)$", MASTER_SH.read_text(), re.M)[1])
+    assert f'SET "CPU_SECONDS_PER_STEP={seconds}"' in MASTER_BAT.read_text()
+    env = {"BATCH_SIZE": "0", "MAX_STEPS": "2000", "CHECKPOINT_OUTPUT_DIR": str(tmp_path / "run"),
+           "CACHE_DIR": str(tmp_path / "cache")}
+    cpu = run_sh(MASTER_SH, {**env, "PYTHON_EXE": str(_python_seeing(tmp_path, gpu=False))})
+    note = cpu.stdout[cpu.stdout.index("NOTE:"):]
+    assert f"{seconds} s a step" in note and "bench/RESULTS.md" in note and "hours per 1000 steps" in note
+    assert f"MAX_STEPS=2000: about {2000 * seconds // 3600} hours" in note and "./run_demo.sh" in note
+    # no terminal: nobody is asked, the training starts (and stops at the bad batch size)
+    assert "anyway?" not in cpu.stdout + cpu.stderr and "Not started" not in cpu.stdout
+    assert cpu.returncode == 2 and "--batch_size" in cpu.stderr
+    gpu = run_sh(MASTER_SH, {**env, "PYTHON_EXE": str(_python_seeing(tmp_path, gpu=True))})
+    assert gpu.returncode == 2 and "NOTE:" not in gpu.stdout
 
 
 # ---------------------------------------------------------------- .bat: static reading --------------------
@@ -211,17 +263,8 @@ def bat_command_line(values: dict[str, str], lines: list[str] | None = None, npr
         m = BAT_FLAG_LINE.match(line.strip())
         if not m:
             continue
-        cond = m["cond"]
-        if cond is not None:
-            c = re.fullmatch(r'/I (NOT )?"!(\w+)!"=="true"|DEFINED (\w+)', cond)
-            assert c, f"unreadable condition in run_vaegan.bat: {line}"
-            if c[3]:
-                take = values[c[3]] != ""
-            else:
-                take = (values[c[2]].lower() == "true") != bool(c[1])
-            if not take:
-                continue
-        cmd += " " + m["rest"]
+        if flag_line_taken(m["cond"], values):
+            cmd += " " + m["rest"]
     return re.sub(r"!(\w+)!", lambda v: values[v[1]], cmd)
 
 
@@ -300,6 +343,16 @@ def test_phase_launchers_pair_up_and_chain(stem):
               **{k: v for k, v in bat_set.items() if v}}
     args = parse(bat_argv(values))
     assert args.lambda_kl == float(sh_set["LAMBDA_KL"])
+
+
+def test_training_guide_phase_table_lists_every_setting_each_phase_sets():
+    guide = (ROOT / "TRAINING_GUIDE.md").read_text(encoding="utf-8")
+    for stem in PHASES:
+        row = next(x for x in guide.splitlines() if x.startswith("| ") and f"`draftPY/{stem}.sh`" in x)
+        listed = dict(re.findall(r"`(\w+)=([^`]*)`", row.split(" | ")[3]))
+        own = {k: v for k, v in _settings(DRAFT / f"{stem}.sh", SH_DEFAULT).items()
+               if k not in ("RUN_DIR", "LOAD_CHECKPOINT", "CHECKPOINT_OUTPUT_DIR")}
+        assert listed == own, f"TRAINING_GUIDE.md's row for {stem} differs from the phase file"
 
 
 @pytest.mark.parametrize("stem", sorted(PHASES))

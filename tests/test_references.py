@@ -1,5 +1,5 @@
-"""Code cites only what a reader of the repository can open: no issue numbers, no outside documents, and
-every pointer into docs/ARCHITECTURE.md names a section that exists."""
+"""Code, docs and launchers cite only what a reader of the repository can open: no issue numbers, no outside
+documents, and every pointer into docs/ARCHITECTURE.md names a section that exists."""
 
 import re
 from pathlib import Path
@@ -20,6 +20,13 @@ def python_files() -> list[Path]:
     return sorted(p for folder in ("draftPY", "tests", "bench") for p in (ROOT / folder).rglob("*.py"))
 
 
+def text_files() -> list[Path]:
+    """The Python sources, and every Markdown document and launcher (.sh, .bat) of the repository."""
+    others = [p for suffix in ("md", "sh", "bat") for p in ROOT.rglob(f"*.{suffix}")
+              if not {"venv", ".venv", ".git", "runs"} & set(p.relative_to(ROOT).parts)]
+    return python_files() + sorted(others)
+
+
 def sections() -> set[str]:
     text = ARCHITECTURE.read_text(encoding="utf-8")
     return {m.group(1).strip() for m in re.finditer(r"^#{2,3} (.+)$", text, re.MULTILINE)}
@@ -27,7 +34,8 @@ def sections() -> set[str]:
 
 def test_no_issue_numbers_or_outside_documents():
     found = []
-    for path in python_files():
+    assert {"README.md", "run_vaegan.bat", "run_vaegan.sh"} <= {p.name for p in text_files()}
+    for path in text_files():
         for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             found += [f"{path.relative_to(ROOT)}:{lineno}: {what}: {line.strip()}"
                       for what, pattern in FORBIDDEN.items() if pattern.search(line)]
@@ -38,7 +46,7 @@ def test_pointers_name_existing_sections():
     known = sections()
     assert len(known) >= 10
     pointers = {}
-    for path in python_files():
+    for path in text_files():
         # a pointer may wrap onto the next line of a docstring or comment
         text = re.sub(r"\s*\n\s*#?\s*", " ", path.read_text(encoding="utf-8"))
         for name in POINTER.findall(text):

@@ -288,3 +288,30 @@ def test_browser_renders_charts_without_console_errors(tiny_run, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=int)
     coloured = (pixels.max(axis=2) - pixels.min(axis=2)) > 80  # curves are coloured; axes, grid, text grey
     assert coloured.sum() > 200, "the chart shows no drawn curve"
+
+
+def test_report_png_script_pictures_a_run_folder_and_refuses_bad_input(tiny_run, tmp_path):
+    """bench/make_report_png.py (the README's docs/report.png): the run's rebuilt page, top part, at the
+    asked size, with curves drawn; a folder that is not a run, or no browser, is one error line, exit 2."""
+    script = ROOT / "bench" / "make_report_png.py"
+    nope = tmp_path / "nope"
+    missing = subprocess.run([sys.executable, str(script), str(tiny_run), "--browser", str(nope)],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "apt-get install chromium" in missing.stderr
+    not_a_run = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True,
+                               timeout=60)
+    assert not_a_run.returncode == 2 and "not a training run folder" in not_a_run.stderr
+    if not CHROMIUM.exists():
+        pytest.skip("no browser: /usr/bin/chromium is missing (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    from PIL import Image
+
+    out = tmp_path / "pictures" / "report.png"
+    done = subprocess.run([sys.executable, str(script), str(tiny_run), "--output", str(out), "--width", "900",
+                           "--height", "700"], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    image = Image.open(out).convert("RGB")
+    assert image.size == (900, 700)
+    pixels = np.asarray(image, dtype=int)
+    assert ((pixels.max(axis=2) - pixels.min(axis=2)) > 80).sum() > 200, "no coloured curve in the picture"

@@ -36,8 +36,8 @@ from wubugaad.model.config import ModelConfig
 from wubugaad.wubu.stack import build_stack
 
 __all__ = ["FLOW_TYPES", "RAFT_TYPES", "OPENCV_TYPES", "STAT_COMPONENTS", "MissingWeightsError",
-           "raft_weights_file", "RaftFlow", "raft_input_size", "flow_problems", "motion_problems",
-           "check_flow_config",
+           "raft_weights_file", "raft_weights_path", "RaftFlow", "raft_input_size", "flow_problems",
+           "motion_problems", "check_flow_config",
            "build_flow_estimator", "regional_flow_stats", "stats_dim", "MotionEncoder"]
 
 RAFT_TYPES = ("raft_small", "raft_large")
@@ -52,7 +52,8 @@ _EPS = 1e-12
 
 
 class MissingWeightsError(FileNotFoundError):
-    """Pretrained RAFT weights are not where we looked (the message says where and the two ways out)."""
+    """Pretrained weights (RAFT's, LPIPS's AlexNet) are not where we looked (the message says where and the
+    ways out)."""
 
 
 def raft_weights_file(kind: str) -> Path:
@@ -61,7 +62,9 @@ def raft_weights_file(kind: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
 
 
-def _resolve_weights(kind: str, weights_path: str | os.PathLike | None) -> Path:
+def raft_weights_path(kind: str, weights_path: str | os.PathLike | None) -> Path:
+    """The weights file RAFT ``kind`` loads (``weights_path`` or the torch hub cache), or
+    ``MissingWeightsError`` naming it and where to get it."""
     path = Path(weights_path) if weights_path else raft_weights_file(kind)
     if not path.is_file():
         url = _RAFT[kind][1].DEFAULT.url
@@ -90,7 +93,7 @@ class RaftFlow(nn.Module):
         self.kind = kind
         self.net = builder(weights=None, progress=False)
         if pretrained:
-            state = torch.load(_resolve_weights(kind, weights_path), map_location="cpu", weights_only=True)
+            state = torch.load(raft_weights_path(kind, weights_path), map_location="cpu", weights_only=True)
             self.net.load_state_dict(state)
         # refinement iterations: fewer than RAFT's 12/32 default, enough for training-time motion cues
         self.num_flow_updates = updates

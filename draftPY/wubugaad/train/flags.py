@@ -175,9 +175,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("generator and discriminator")
     g.add_argument("--generator_type", choices=GENERATOR_TYPES, default=None,
                    help="spatial: U-Net over the context frames that warps the last frame by a predicted "
-                        "flow and blends in a synthesised correction; global: z and the context code through "
-                        "3-D transposed convolutions (the first build; the only one without context). "
-                        "Default: spatial with context frames, global without")
+                        "flow (a synthesised correction is blended in only with --gen_synthesis); global: z "
+                        "and the context code through 3-D transposed convolutions (the first build; the only "
+                        "one without context). Default: spatial with context frames, global without")
     g.add_argument("--gen_base_channels", type=int, default=32,
                    help="generator width: global — widest 3-D conv (halved per upsampling block); spatial — "
                         "a quarter of it at full resolution, doubling per level (stride) up to 4x")
@@ -399,6 +399,7 @@ def add_logging_flags(p: argparse.ArgumentParser) -> None:
                         "the last 100 steps); training steps the raw weights; 0 = validate the raw weights")
     g.add_argument("--num_val_samples_to_log", type=int, default=2,
                    help="clips whose frames are logged as images")
-    g.add_argument("--demo_num_samples", type=int, default=4, help="samples generated at the end of the run")
+    g.add_argument("--demo_num_samples", type=int, default=4, help="samples generated at the end of the run; "
+                   "also the number of fixed latents behind samples/fixed_noise_generated")
     g.add_argument("--sample_format", choices=("mp4", "gif", "png"), default="mp4",
                    help="format of sample clips (PNG grids are always written)")

@@ -143,6 +143,13 @@ def flow_extrapolation_baseline(context_last: torch.Tensor, last_flow: torch.Ten
     return torch.stack(out, dim=1)
 
 
+def lpips_weights_file(weights_path: str | os.PathLike | None = None) -> Path:
+    """The AlexNet backbone file LPIPS loads: ``weights_path``, or without it the torch hub cache file."""
+    if weights_path:
+        return Path(weights_path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_HUB_FILE
+
+
 class LPIPSMetric:
     """LPIPS (AlexNet, v0.1 linear heads shipped with the ``lpips`` package) per frame, or unavailable.
 
@@ -157,8 +164,7 @@ class LPIPSMetric:
         self.device = torch.device(device)
         self.model: torch.nn.Module | None = None
         self.reason = ""
-        hub_file = Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_HUB_FILE
-        source = Path(weights_path) if weights_path else hub_file
+        source = lpips_weights_file(weights_path)
         if not source.is_file():
             fix = "check --lpips_weights" if weights_path else "put them there or pass --lpips_weights"
             self._disable(f"AlexNet backbone weights not found at {source} ({fix})")

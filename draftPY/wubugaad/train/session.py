@@ -3,9 +3,11 @@
 Order: process group and device → seeds and determinism → run folder (refused when it holds another run's
 outputs, ``run_folder``) and tracker → datasets, samplers and loaders → model and discriminator (shared
 seed, so every rank starts from the same weights; DDP also broadcasts rank 0's) → optimizers and scalers →
-resume from ``--load_checkpoint`` → ``config.json`` → DDP wrappers and ``torch.compile``. Errors of bad
-input (``DataError``, ``CheckpointError``, ``MissingWeightsError``, ``ValueError``) propagate from here,
-before any training, so the entry script can report them in one line.
+resume from ``--load_checkpoint`` → ``config.json`` → DDP wrappers and ``torch.compile``. Before all of
+it, every pretrained weight file the settings need is checked (``check_weight_files``), so a missing one
+stops the run in seconds, not after the caches are built. Errors of bad input (``DataError``,
+``CheckpointError``, ``MissingWeightsError``, ``ValueError``) propagate from here, before any training, so
+the entry script can report them in one line.
 
 Resume is exact on CPU with ``--deterministic`` and ``--num_workers 0``: the data order is a function of
 (seed, epoch) (``EpochSampler``), the position within the epoch is stored (``extra.batch_in_epoch``) and
@@ -24,12 +26,14 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler, Subset, default_collate
+from torchvision.models import AlexNet_Weights
 
 from wubugaad.data import datasets as data
 from wubugaad.data import demo_stream, moving_objects
 from wubugaad.model import vaegan as model_lib
 from wubugaad.model.flow_reads import flow_reads
 from wubugaad.model.losses import LossConfig
+from wubugaad.model.motion import RAFT_TYPES, MissingWeightsError, raft_weights_path
 from wubugaad.optim import groups
 from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer
 from wubugaad.optim.qcontrol import HAKMEMQController
@@ -39,7 +43,7 @@ from wubugaad.optim.schedules import Schedule
 from wubugaad.train import amp, checkpoint, config, distributed, run_folder
 from wubugaad.train.ema import WeightAverage
 from wubugaad.train.integrity import REQUIRED_FOR_RESUME
-from wubugaad.train.metrics import LPIPSMetric
+from wubugaad.train.metrics import ALEXNET_HUB_FILE, LPIPSMetric, lpips_weights_file
 from wubugaad.train.stopping import StopFlag
 from wubugaad.train.tracking import Tracker
 
@@ -326,8 +330,23 @@ def _resume_average(s: Session, payload: dict, exact: bool) -> None:
         s.tracker.info("the checkpoint holds no averaged weights: the average starts from its model")
 
 
+def check_weight_files(args) -> None:
+    """``MissingWeightsError`` (one line: the file, where to put it, the other ways out) unless every
+    pretrained weight file the settings need exists: RAFT's for a RAFT motion branch, AlexNet's for LPIPS."""
+    if (args.use_wubu_motion_branch and args.optical_flow_net_type in RAFT_TYPES
+            and not args.optical_flow_random_init):
+        raft_weights_path(args.optical_flow_net_type, args.optical_flow_weights)
+    path = lpips_weights_file(args.lpips_weights)
+    if args.use_lpips_for_verification and not path.is_file():
+        raise MissingWeightsError(
+            f"LPIPS backbone weights not found: looked for {path}. Either put the file there (torchvision's "
+            f"{ALEXNET_HUB_FILE}, from {AlexNet_Weights.IMAGENET1K_V1.url}) or pass --lpips_weights PATH, or "
+            f"leave out --use_lpips_for_verification.")
+
+
 def setup(args) -> Session:
     """Build the whole training session (see the module docstring for the order)."""
+    check_weight_files(args)
     info = distributed.setup()
     _determinism(args, info.device)
     # Python / NumPy share the seed on all ranks (identical Q-controller and data decisions); torch noise
