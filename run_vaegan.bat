@@ -91,6 +91,8 @@ IF NOT DEFINED LATENT_MAP_CHANNELS SET "LATENT_MAP_CHANNELS=8"
 IF NOT DEFINED PRIOR SET "PRIOR=fixed"
 IF NOT DEFINED GAAD_NUM_REGIONS SET "GAAD_NUM_REGIONS=24"
 IF NOT DEFINED GAAD_DECOMPOSITION_TYPE SET "GAAD_DECOMPOSITION_TYPE=hybrid"
+REM golden (the model), grid or random: the theory study's controls, same box count and coverage
+IF NOT DEFINED GAAD_BOX_LAYOUT SET "GAAD_BOX_LAYOUT=golden"
 IF NOT DEFINED GAAD_MIN_SIZE_PX SET "GAAD_MIN_SIZE_PX=2"
 IF NOT DEFINED ENCODER_USE_ROI_ALIGN SET "ENCODER_USE_ROI_ALIGN=true"
 IF NOT DEFINED ENCODER_SHALLOW_CNN_CHANNELS SET "ENCODER_SHALLOW_CNN_CHANNELS=32"
@@ -137,6 +139,8 @@ IF NOT DEFINED DISC_CNN_CHANNELS_2D SET "DISC_CNN_CHANNELS_2D=64 128 256"
 REM ---- WuBu nesting stacks: S (spatial), M (motion), T (temporal)
 IF NOT DEFINED WUBU_DROPOUT SET "WUBU_DROPOUT=0.1"
 IF NOT DEFINED WUBU_REPLACE_WITH_MLP SET "WUBU_REPLACE_WITH_MLP=false"
+REM poincare (the model), euclidean_limit or euclidean_bounded: the theory study's flat twins of every level
+IF NOT DEFINED WUBU_GEOMETRY SET "WUBU_GEOMETRY=poincare"
 IF NOT DEFINED WUBU_T_NUM_HEADS SET "WUBU_T_NUM_HEADS=4"
 REM SO(n) rotations between levels are on in all three stacks (the seed's recipe; the ablation study
 REM found removing them within noise: bench/RESULTS.md)
@@ -295,6 +299,7 @@ SET "CMD=!CMD! --latent_map_channels !LATENT_MAP_CHANNELS!"
 SET "CMD=!CMD! --prior !PRIOR!"
 SET "CMD=!CMD! --gaad_num_regions !GAAD_NUM_REGIONS!"
 SET "CMD=!CMD! --gaad_decomposition_type !GAAD_DECOMPOSITION_TYPE!"
+SET "CMD=!CMD! --gaad_box_layout !GAAD_BOX_LAYOUT!"
 SET "CMD=!CMD! --gaad_min_size_px !GAAD_MIN_SIZE_PX!"
 IF /I "!ENCODER_USE_ROI_ALIGN!"=="true" SET "CMD=!CMD! --encoder_use_roi_align"
 SET "CMD=!CMD! --encoder_shallow_cnn_channels !ENCODER_SHALLOW_CNN_CHANNELS!"
@@ -348,6 +353,7 @@ SET "CMD=!CMD! --disc_cnn_channels_2d !DISC_CNN_CHANNELS_2D!"
 REM ---- WuBu nesting stacks: S (spatial), M (motion), T (temporal)
 SET "CMD=!CMD! --wubu_dropout !WUBU_DROPOUT!"
 IF /I "!WUBU_REPLACE_WITH_MLP!"=="true" SET "CMD=!CMD! --wubu_replace_with_mlp"
+SET "CMD=!CMD! --wubu_geometry !WUBU_GEOMETRY!"
 SET "CMD=!CMD! --wubu_t_num_heads !WUBU_T_NUM_HEADS!"
 SET "CMD=!CMD! --wubu_s_num_levels !WUBU_S_NUM_LEVELS!"
 SET "CMD=!CMD! --wubu_s_hyperbolic_dims !WUBU_S_HYPERBOLIC_DIMS!"

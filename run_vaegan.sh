@@ -80,6 +80,8 @@ source "$SCRIPT_DIR/draftPY/launcher_lib.sh"
 : "${PRIOR:=fixed}"
 : "${GAAD_NUM_REGIONS:=24}"
 : "${GAAD_DECOMPOSITION_TYPE:=hybrid}"
+# golden (the model), grid or random: the theory study's controls, same box count and coverage
+: "${GAAD_BOX_LAYOUT:=golden}"
 : "${GAAD_MIN_SIZE_PX:=2}"
 : "${ENCODER_USE_ROI_ALIGN:=true}"
 : "${ENCODER_SHALLOW_CNN_CHANNELS:=32}"
@@ -126,6 +128,8 @@ source "$SCRIPT_DIR/draftPY/launcher_lib.sh"
 # ---- WuBu nesting stacks: S (spatial), M (motion), T (temporal)
 : "${WUBU_DROPOUT:=0.1}"
 : "${WUBU_REPLACE_WITH_MLP:=false}"
+# poincare (the model), euclidean_limit or euclidean_bounded: the theory study's flat twins of every level
+: "${WUBU_GEOMETRY:=poincare}"
 : "${WUBU_T_NUM_HEADS:=4}"
 # SO(n) rotations between levels are on in all three stacks (the seed's recipe; the ablation study
 # found removing them within noise: bench/RESULTS.md)
@@ -271,6 +275,7 @@ CMD+=(--latent_map_channels "$LATENT_MAP_CHANNELS")
 CMD+=(--prior "$PRIOR")
 CMD+=(--gaad_num_regions "$GAAD_NUM_REGIONS")
 CMD+=(--gaad_decomposition_type "$GAAD_DECOMPOSITION_TYPE")
+CMD+=(--gaad_box_layout "$GAAD_BOX_LAYOUT")
 CMD+=(--gaad_min_size_px "$GAAD_MIN_SIZE_PX")
 if is_true "$ENCODER_USE_ROI_ALIGN"; then CMD+=(--encoder_use_roi_align); fi
 CMD+=(--encoder_shallow_cnn_channels "$ENCODER_SHALLOW_CNN_CHANNELS")
@@ -317,6 +322,7 @@ CMD+=(--disc_cnn_channels_2d $DISC_CNN_CHANNELS_2D)
 # ---- WuBu nesting stacks: S (spatial), M (motion), T (temporal)
 CMD+=(--wubu_dropout "$WUBU_DROPOUT")
 if is_true "$WUBU_REPLACE_WITH_MLP"; then CMD+=(--wubu_replace_with_mlp); fi
+CMD+=(--wubu_geometry "$WUBU_GEOMETRY")
 CMD+=(--wubu_t_num_heads "$WUBU_T_NUM_HEADS")
 CMD+=(--wubu_s_num_levels "$WUBU_S_NUM_LEVELS")
 CMD+=(--wubu_s_hyperbolic_dims $WUBU_S_HYPERBOLIC_DIMS)

@@ -177,3 +177,27 @@ def test_tiny_study_survives_a_kill_and_a_crashing_variant(tmp_path):
     assert rows[("crashes", "0")]["status"] == "exit 2" and rows[("crashes", "1")]["exit_code"] == "2"
     assert "| learned_prior | 2 (0) |" in (out / "ablation.md").read_text()
     assert (out / "ablation.png").exists()
+
+
+def test_theory_preset_runs_end_to_end_with_two_seeds(tmp_path):
+    """Every matched control of the theory study trains and validates (tiny sizes, one step, two seeds;
+    sixteen training processes, about a minute and a half of CPU, mostly imports)."""
+    base = tiny_run_argv(tmp_path)
+    i = base.index("--checkpoint_dir")
+    base = base[:i] + base[i + 2:] + ["--val_interval", "0", "--lambda_gan", "0", "--demo_num_samples", "0",
+                                      "--num_val_samples_to_log", "0", "--val_max_clips", "2"]
+    out = tmp_path / "study"
+    done = _ablate(["--grid", "theory", "--seeds", "2", "--max_steps", "1", "--jobs", "2", "--out", str(out),
+                    "--", *base])
+    _, stderr = done.communicate(timeout=900)
+    assert done.returncode == 0, stderr[-3000:]
+    rows = ablation_stats.read_csv(out / "ablation.csv")
+    grid = ablation.load_grid("theory")
+    assert {"euclidean_limit", "euclidean_bounded", "plain_mlp", "stacks_off", "gaad_grid", "gaad_random",
+            "no_paint"} < set(grid)
+    assert sorted((r["variant"], r["seed"]) for r in rows) == sorted((v, s) for v in grid for s in "01")
+    for row in rows:
+        assert row["status"] == "ok" and math.isfinite(float(row["pred_psnr"])), row
+    params = {r["variant"]: float(r["params_gen"]) for r in rows}
+    assert params["euclidean_limit"] == params["euclidean_bounded"] == params["default"]  # matched twins
+    assert params["stacks_off"] < params["default"]

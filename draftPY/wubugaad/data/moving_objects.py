@@ -39,7 +39,7 @@ from wubugaad.data.flow import opencv_flow
 from wubugaad.data.video_cache import DataError
 
 __all__ = ["MovingObjectsConfig", "MovingObjectsTrain", "MovingObjectsTest", "SOURCES", "build_datasets",
-           "generate", "read_idx_images", "source_problem", "trajectories"]
+           "generate", "read_idx_images", "source_problem", "held_out_positions", "trajectories"]
 
 log = logging.getLogger(__name__)
 
@@ -171,14 +171,28 @@ def render(images: np.ndarray, picks: np.ndarray, offsets: np.ndarray, height: i
     return layers.max(axis=1)
 
 
+def _draws(cfg: MovingObjectsConfig, stream: int, seed: int, epoch: int, index: np.ndarray):
+    """(S, K, 4) uniforms of the sequences' objects: image pick, start (y, x), direction."""
+    return uniforms(stream, seed, epoch, index, 4 * cfg.num_objects).reshape(-1, cfg.num_objects, 4)
+
+
+def _positions(u: np.ndarray, frames: int) -> np.ndarray:
+    return trajectories(u[..., 1:3], u[..., 3] * 2.0 * np.pi, frames)  # (S, K, T, 2)
+
+
+def held_out_positions(cfg: MovingObjectsConfig, index: np.ndarray) -> np.ndarray:
+    """Object positions (S, K, T, 2) in [0, 1] of fixed-test-set sequences ``index``: a coordinate at 0 or
+    1 is a bounce at that frame (the probes align with these known events)."""
+    return _positions(_draws(cfg, STREAM_TEST, TEST_SEED, 0, index), cfg.frames)
+
+
 def generate(images: np.ndarray, cfg: MovingObjectsConfig, stream: int, seed: int, epoch: int,
              index: np.ndarray) -> np.ndarray:
     """Sequences (S, T, H, W) uint8 for keys ``(stream, seed, epoch, index[s])``."""
     h, w = images.shape[1:]
-    K = cfg.num_objects
-    u = uniforms(stream, seed, epoch, index, 4 * K).reshape(-1, K, 4)
+    u = _draws(cfg, stream, seed, epoch, index)
     picks = np.minimum((u[..., 0] * images.shape[0]).astype(np.int64), images.shape[0] - 1)
-    pos = trajectories(u[..., 1:3], u[..., 3] * 2.0 * np.pi, cfg.frames)  # (S, K, T, 2)
+    pos = _positions(u, cfg.frames)
     free = np.array([cfg.height - h, cfg.width - w], dtype=np.float64)
     offsets = (pos * free).astype(np.int64)
     return render(images, picks, offsets, cfg.height, cfg.width)

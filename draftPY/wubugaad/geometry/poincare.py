@@ -245,3 +245,29 @@ def transport(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor, c: Scalar) -> t
     margin = boundary_margin(wd)
     ratio = _conformal(xw, c, margin) / _conformal(yw, c, margin)
     return (gyration(yw, -xw, v.to(wd), c) * ratio).to(out_dtype)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The c → 0 limit and its norm-bounded variant: the maps of the Euclidean twins of a WuBu level (the
+# matched controls of the theory study). Pure functions, no curvature argument: at c → 0 `tanh(u)/u`,
+# `artanh(u)/u` → 1 and Möbius addition becomes `+`, so each is the limit of its ball map above.
+# ---------------------------------------------------------------------------------------------------------
+def flat_expmap0(v: torch.Tensor, scale: Scalar = 1.0) -> torch.Tensor:
+    """`lim_{c→0} expmap0(v, c, s) = s·v` (nothing to clip: the ball's radius `1/√c` grows without bound)."""
+    return v * scale
+
+
+def flat_logmap0(y: torch.Tensor, scale: Scalar = 1.0) -> torch.Tensor:
+    """`lim_{c→0} logmap0(y, c, s) = y/s`."""
+    return y / scale
+
+
+def flat_dist(x: torch.Tensor, y: torch.Tensor, keepdim: bool = False) -> torch.Tensor:
+    """`lim_{c→0} dist(x, y, c) = 2‖y − x‖` (at c = 0 the metric is `λ_x² = 4` times Euclid's)."""
+    out = 2 * torch.linalg.vector_norm(y - x, dim=-1, keepdim=True)
+    return out if keepdim else out.squeeze(-1)
+
+
+def clip_norm(x: torch.Tensor, radius: Scalar) -> torch.Tensor:
+    """Radial clip to a fixed radius: `x·min(1, r/‖x‖)` (the norm-controlled twin: bounded but flat)."""
+    return x * (radius / _norm(x)).clamp_max(1.0)

@@ -33,6 +33,7 @@ class ModelConfig(FlagConfig):
     gaad_num_regions: int
     gaad_decomposition_type: str
     gaad_min_size_px: int
+    gaad_box_layout: str
     encoder_use_roi_align: bool
     encoder_shallow_cnn_channels: int
     encoder_roi_align_output_h: int
@@ -79,6 +80,7 @@ class ModelConfig(FlagConfig):
     # WuBu stacks: shared settings, then WuBu-S, WuBu-M, WuBu-T
     wubu_dropout: float
     wubu_replace_with_mlp: bool
+    wubu_geometry: str
     wubu_t_num_heads: int
     wubu_s_num_levels: int
     wubu_s_hyperbolic_dims: tuple[int, ...]
@@ -128,6 +130,7 @@ class ModelConfig(FlagConfig):
             num_heads=self.wubu_t_num_heads,
             ablate=frozenset(read("ablate")),
             euclidean=self.wubu_replace_with_mlp,
+            geometry=self.wubu_geometry,
         )
 
     def stack(self, key: str, input_dim: int) -> StackConfig:

@@ -15,10 +15,13 @@ import torch
 from torch import nn
 
 from wubugaad.gaad.boxes import cached_boxes, motion_adaptive_boxes
+from wubugaad.gaad.controls import golden_area_fraction, grid_boxes, random_boxes
 from wubugaad.gaad.regions import AttentionPool, RegionTokenizer
 from wubugaad.model.config import ModelConfig
 from wubugaad.model.motion import MotionEncoder
 from wubugaad.wubu.stack import build_stack
+
+EVAL_BOX_SEED = 0  # random control boxes in eval mode: the same draws at every validation
 
 
 class AppearanceEncoder(nn.Module):
@@ -26,7 +29,10 @@ class AppearanceEncoder(nn.Module):
 
     Static GAAD types use one cached box set for every frame. `motion_adaptive` (needs the motion
     branch) places frame `t`'s boxes by the flow energy of pair `(t−1, t)`; frame 0 has no incoming
-    pair and uses the static hybrid set.
+    pair and uses the static hybrid set. The control layouts (`--gaad_box_layout`, `gaad/controls.py`)
+    replace the golden set by a uniform grid (one set for every frame) or by random boxes drawn per clip
+    (shared by its frames; in eval mode from a fixed seed, so validation neither varies nor moves the
+    training random stream).
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -36,8 +42,13 @@ class AppearanceEncoder(nn.Module):
         self.num_regions = cfg.gaad_num_regions
         self.min_size = float(cfg.gaad_min_size_px)
         static_kind = "hybrid" if self.adaptive else kind
-        static = cached_boxes(cfg.image_w, cfg.image_h, self.num_regions, static_kind, self.min_size,
+        self.layout, self.frame_wh = cfg.gaad_box_layout, (float(cfg.image_w), float(cfg.image_h))
+        layout_boxes = grid_boxes if self.layout == "grid" else cached_boxes
+        static = layout_boxes(cfg.image_w, cfg.image_h, self.num_regions, static_kind, self.min_size,
                               torch.device("cpu"))
+        # every random box covers this share of the frame: together they cover as much as the golden set
+        self.area_fraction = golden_area_fraction(*self.frame_wh, self.num_regions, static_kind,
+                                                  self.min_size)
         # recomputed from the config, so not saved; moves with .to(device)
         self.register_buffer("boxes", static.float().clone(), persistent=False)
         dim = cfg.encoder_initial_tangent_dim
@@ -54,7 +65,12 @@ class AppearanceEncoder(nn.Module):
         self.output_dim = self.wubu_s.output_dim
 
     def frame_boxes(self, B: int, T: int, flow: torch.Tensor | None) -> torch.Tensor:
-        """`(N, 4)` shared boxes, or `(B·T, N, 4)` motion-adaptive boxes per frame."""
+        """`(N, 4)` shared boxes, or `(B·T, N, 4)` motion-adaptive or random boxes per frame."""
+        if self.layout == "random":
+            device = self.boxes.device
+            generator = None if self.training else torch.Generator(device).manual_seed(EVAL_BOX_SEED)
+            boxes = random_boxes(B, *self.frame_wh, self.num_regions, self.area_fraction, device, generator)
+            return boxes.to(self.boxes.dtype).unsqueeze(1).expand(B, T, -1, -1).flatten(0, 1)  # (B·T, N, 4)
         if not self.adaptive:
             return self.boxes
         if flow is None:

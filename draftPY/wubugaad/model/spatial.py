@@ -174,7 +174,8 @@ class SpatialBody(nn.Module):
         self.use_paint = bool(cfg.gen_use_gaad_paint)
         self.paint_proj = nn.Linear(token_dim, w[-1]) if self.use_paint else None
         self.frame_hw = (int(cfg.image_h), int(cfg.image_w))
-        if self.use_paint and cfg.gaad_decomposition_type != "motion_adaptive":
+        static = cfg.gaad_decomposition_type != "motion_adaptive" and cfg.gaad_box_layout == "golden"
+        if self.use_paint and static:
             h, w_ = self.sizes[-1]
             masks = cached_box_masks(cfg.image_w, cfg.image_h, int(cfg.gaad_num_regions),
                                      cfg.gaad_decomposition_type, float(cfg.gaad_min_size_px), w_, h)
@@ -186,7 +187,7 @@ class SpatialBody(nn.Module):
     def _painted(self, tokens: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         """Region tokens `(B, N, D)` of the last context frame → `(B, C_L, h_L, w_L)`."""
         masks = self.masks
-        if masks is None:  # motion-adaptive: boxes (B, N, 4) differ per sample
+        if masks is None:  # per-sample boxes (motion-adaptive, random: (B, N, 4)) or the grid control
             h, w = self.sizes[-1]
             masks = box_masks(boxes.to(tokens.dtype), self.frame_hw[1], self.frame_hw[0], w, h)
         return paint(self.paint_proj(tokens), masks)

@@ -242,6 +242,10 @@ def _wiring_problems(cfg: ModelConfig) -> list[str]:
     if cfg.gaad_decomposition_type == "motion_adaptive" and not cfg.use_wubu_motion_branch:
         problems.append("--gaad_decomposition_type motion_adaptive needs --use_wubu_motion_branch "
                         "(or choose subdivide, spiral or hybrid)")
+    if cfg.gaad_box_layout != "golden" and cfg.gaad_decomposition_type == "motion_adaptive":
+        problems.append(f"--gaad_box_layout {cfg.gaad_box_layout} replaces a static golden set and is "
+                        "matched to its coverage: use --gaad_decomposition_type subdivide, spiral or hybrid "
+                        "with it")
     if cfg.gaad_min_size_px > min(cfg.image_h, cfg.image_w):
         problems.append(f"--gaad_min_size_px ({cfg.gaad_min_size_px}) must not exceed the smaller frame "
                         f"side ({min(cfg.image_h, cfg.image_w)})")

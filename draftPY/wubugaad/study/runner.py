@@ -60,6 +60,15 @@ PRESETS: dict[str, dict[str, list[str]]] = {
                   "joint": ["--no_gen_rollout"], "no_flow_prior": ["--gen_flow_prior", "none"],
                   "no_latent_map": ["--latent_map_channels", "0"], "synthesis": ["--gen_synthesis"]},
     "optimizer": {"riemannian_adam": ["--optimizer", "riemannian_adam"], "risgd": ["--optimizer", "risgd"]},
+    # matched controls of the geometry (docs/ARCHITECTURE.md): is it the curvature, the bounded norm, the
+    # nesting at all; the golden ratio, or any boxes of that count and coverage
+    "theory": {"default": [], "euclidean_limit": ["--wubu_geometry", "euclidean_limit"],
+               "euclidean_bounded": ["--wubu_geometry", "euclidean_bounded"],
+               "plain_mlp": ["--wubu_replace_with_mlp"],
+               "stacks_off": ["--wubu_s_num_levels", "0", "--wubu_m_num_levels", "0",
+                              "--wubu_t_num_levels", "0"],
+               "gaad_grid": ["--gaad_box_layout", "grid"], "gaad_random": ["--gaad_box_layout", "random"],
+               "no_paint": ["--no_gen_use_gaad_paint"]},
 }
 
 

@@ -20,6 +20,7 @@ from wubugaad.data.augment import AugmentConfig
 from wubugaad.model.config import STACK_KEYS, ModelConfig
 from wubugaad.model.flow_reads import flow_reads
 from wubugaad.model.vaegan import model_problems
+from wubugaad.train.control_flags import add_control_flags
 from wubugaad.train.flags import (
     LPIPS_METRICS,
     add_logging_flags,
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_flags(parser)
     add_model_flags(parser)
     add_wubu_flags(parser)
+    add_control_flags(parser)
     add_training_flags(parser)
     add_logging_flags(parser)
     return parser

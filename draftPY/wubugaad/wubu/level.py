@@ -34,7 +34,9 @@ not before `expmap0`; level 0 reads the stack's normalised input projection), an
 with a fixed factor `0.5·n^{-1/2}` (a sum of `n` unit-variance coordinates has norm `√n`). Both hold
 whatever initialiser runs later; all weights are also initialised explicitly here.
 
-Ablations (`parts_for_level`) remove parameters rather than zeroing them; see `LevelParts`.
+Ablations (`parts_for_level`) remove parameters rather than zeroing them; see `LevelParts`. The maps
+`expmap0`, `logmap0`, `dist` and `project` above are the level's geometry (`maps.py`): the Poincaré ball,
+or, for the theory study's controls, its `c → 0` limit or that limit bounded to a fixed radius.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from wubugaad.geometry.manifold_param import ManifoldParameter
-from wubugaad.geometry.poincare import dist, expmap0, logmap0, project
 from wubugaad.geometry.rotations import Rotation
+from wubugaad.wubu.maps import level_maps
 from wubugaad.wubu.temporal import CausalTangentAttention
 
 # Components a stack can switch off (`--wubu_{s,m,t}_ablate`), as `parts_for_level` reads them.
@@ -149,9 +151,11 @@ class WuBuLevel(nn.Module):
         dropout: float,
         handed: LevelParts | None,
         num_heads: int = 0,
+        geometry: str = "poincare",
     ):
         super().__init__()
         self.dim, self.level_idx, self.parts, self.handed = dim, level_idx, parts, handed
+        self.maps = level_maps(geometry, initial_curvature)  # the ball, or a Euclidean twin (`maps.py`)
         vec_dim = dim if handed is None else 2 * dim + dim * handed.descriptor
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.RMSNorm(vec_dim) if handed is not None else None
@@ -162,15 +166,17 @@ class WuBuLevel(nn.Module):
         if parts.ball:
             self.rho_c = nn.Parameter(torch.tensor(softplus_inverse(initial_curvature - C_MIN)))
             self.rho_s = nn.Parameter(torch.tensor(softplus_inverse(1.0 - POSITIVE_EPS)))
+            # a Euclidean twin keeps ρ_c (equal parameter counts) but reads no curvature: frozen
+            self.rho_c.requires_grad_(self.maps.uses_curvature)
         if parts.spread:
             self.rho_sigma = nn.Parameter(torch.tensor(softplus_inverse(1.0 - POSITIVE_EPS)))
         c0 = torch.tensor(initial_curvature)
         if parts.boundaries:
             tangent = torch.randn(boundary_points, dim) * (BOUNDARY_INIT_NORM / math.sqrt(dim))
-            self.boundary = ManifoldParameter(expmap0(tangent, c0), c=self.curvature)
+            self.boundary = ManifoldParameter(self.maps.expmap0(tangent, c0, 1.0), c=self.map_curvature)
         if parts.descriptor:
             tangent = torch.randn(dim) * (DESCRIPTOR_INIT_NORM / math.sqrt(dim))
-            self.descriptor = ManifoldParameter(expmap0(tangent, c0), c=self.curvature)
+            self.descriptor = ManifoldParameter(self.maps.expmap0(tangent, c0, 1.0), c=self.map_curvature)
 
     @property
     def num_features(self) -> int:
@@ -186,6 +192,14 @@ class WuBuLevel(nn.Module):
     def curvature(self) -> torch.Tensor:
         """`c_i = softplus(ρ_c) + c_min` (0-dim tensor)."""
         return F.softplus(self.rho_c) + C_MIN
+
+    def map_curvature(self) -> torch.Tensor:
+        """The curvature the maps and the optimizer's ball updates use: `c_i`, or 0 in a Euclidean twin."""
+        return self.maps.curvature(self.curvature())
+
+    def radius(self, point: torch.Tensor) -> torch.Tensor:
+        """Distance of level points `(…, n)` from the origin in this level's geometry, `(…)`."""
+        return self.maps.dist(torch.zeros_like(point), point, self.map_curvature())
 
     def scale(self) -> torch.Tensor:
         """`s_i = softplus(ρ_s) + ε` (0-dim tensor)."""
@@ -214,22 +228,22 @@ class WuBuLevel(nn.Module):
         p = self.parts
         sigma = self.spread() if p.spread else None
         if p.ball:
-            c, s = self.curvature(), self.scale()
-            boundary = project(self.boundary, c) if p.boundaries else None
-            descriptor = project(self.descriptor, c) if p.descriptor else None
+            maps, c, s = self.maps, self.map_curvature(), self.scale()
+            boundary = maps.project(self.boundary, c) if p.boundaries else None
+            descriptor = maps.project(self.descriptor, c) if p.descriptor else None
             if p.kernel:
-                point = expmap0(v, c, s)
+                point = maps.expmap0(v, c, s)
             if p.kernel and p.boundaries:
-                delta = dist(point.unsqueeze(-2), boundary, c)  # (…, 1, n) vs (K, n) → (…, K)
+                delta = maps.dist(point.unsqueeze(-2), boundary, c)  # (…, 1, n) vs (K, n) → (…, K)
                 scaled = delta / sigma if sigma is not None else delta  # δ_k/σ_i (σ_i ≡ 1 when ablated)
                 weights = torch.softmax(-0.5 * scaled.square(), dim=-1)
                 features.append(scaled)
             if p.kernel and p.descriptor:
-                features.append(dist(point, descriptor, c, keepdim=True))
+                features.append(maps.dist(point, descriptor, c, keepdim=True))
             if p.boundaries:
-                anchors = logmap0(boundary, c, s)
+                anchors = maps.logmap0(boundary, c, s)
             if p.descriptor:
-                desc_tangent = logmap0(descriptor, c, s)
+                desc_tangent = maps.logmap0(descriptor, c, s)
         return LevelOutput(v, torch.cat(features, dim=-1), point, weights, anchors, desc_tangent, sigma)
 
 

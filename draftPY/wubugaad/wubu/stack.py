@@ -26,6 +26,7 @@ from torch import nn
 from wubugaad.geometry.golden import PHI
 from wubugaad.wubu.euclidean import EuclideanStack
 from wubugaad.wubu.level import ABLATIONS, C_MIN, Transition, WuBuLevel, parts_for_level
+from wubugaad.wubu.maps import GEOMETRIES
 from wubugaad.wubu.temporal import PhiTimeEmbedding
 
 MIN_LEVEL_DIM = 2  # a 1-dim level: an RMSNorm of it keeps only its sign, and SO(1) is trivial
@@ -43,7 +44,7 @@ def stack_problems(name: str, num_levels: int, hyperbolic_dims, initial_curvatur
     if num_levels < 0:
         problems.append(f"{flag}_num_levels must be >= 0 (got {num_levels})")
     for suffix, values in (("hyperbolic_dims", hyperbolic_dims), ("initial_curvatures", initial_curvatures)):
-        if len(values) != 1 and len(values) != max(num_levels, 0):
+        if num_levels > 0 and len(values) not in (1, num_levels):  # without levels nothing reads them
             problems.append(f"{flag}_{suffix} has {len(values)} values but {flag}_num_levels is "
                             f"{num_levels}: give 1 value (broadcast) or {num_levels}")
     if any(d < MIN_LEVEL_DIM for d in hyperbolic_dims):
@@ -91,6 +92,7 @@ class StackConfig:
     num_heads: int = 4
     ablate: frozenset[str] = field(default_factory=frozenset)
     euclidean: bool = False  # replace the levels by same-width residual MLP blocks (`wubu/euclidean.py`)
+    geometry: str = "poincare"  # the levels' maps: the ball or a Euclidean twin (`wubu/maps.py`)
 
     def __post_init__(self):
         self.ablate = frozenset(self.ablate)
@@ -99,6 +101,8 @@ class StackConfig:
                                   self.dropout, self.ablate, self.temporal, self.num_heads)
         if self.input_dim < 1:
             problems.append(f"{self.name}: input_dim must be >= 1, got {self.input_dim}")
+        if self.geometry not in GEOMETRIES:
+            problems.append(f"--wubu_geometry {self.geometry!r} unknown; choose from {GEOMETRIES}")
         if problems:
             raise ValueError("; ".join(problems))
         self.hyperbolic_dims = _broadcast(list(self.hyperbolic_dims), self.num_levels)
@@ -133,7 +137,8 @@ class WuBuStack(nn.Module):
         for i in range(L):
             parts = parts_for_level(cfg.ablate, is_last=i == L - 1, tangent_flow=cfg.tangent_flow)
             c0 = cfg.initial_curvatures[i] * (PHI**-i if cfg.phi_curvature else 1.0)
-            levels.append(WuBuLevel(dims[i], i, parts, c0, cfg.boundary_points, cfg.dropout, handed, heads))
+            levels.append(WuBuLevel(dims[i], i, parts, c0, cfg.boundary_points, cfg.dropout, handed, heads,
+                                    cfg.geometry))
             if i < L - 1:
                 transitions.append(Transition(dims[i], dims[i + 1], rotate, cfg.phi_rotation_init, i))
             handed = parts
@@ -182,12 +187,12 @@ class WuBuStack(nn.Module):
         with torch.no_grad():
             for i, level in enumerate(getattr(self, "levels", [])):
                 if level.parts.ball:
-                    stats[f"level{i}/curvature"] = level.curvature().detach()
+                    stats[f"level{i}/curvature"] = level.map_curvature().detach()  # 0 in a Euclidean twin
                     stats[f"level{i}/scale"] = level.scale().detach()
                 if level.parts.spread:
                     stats[f"level{i}/spread"] = level.spread().detach()
                 if level.parts.boundaries:
-                    radius = level.curvature().sqrt() * level.boundary.norm(dim=-1)
+                    radius = level.map_curvature().sqrt() * level.boundary.norm(dim=-1)
                     saturation = torch.maximum(saturation, radius.max())
             for transition in getattr(self, "transitions", []):
                 if transition.rotation is not None:
