@@ -19,7 +19,9 @@ REM   EXTRA_ARGS      further flags appended verbatim, e.g. --wubu_s_ablate rota
 REM                   Every flag of the entry script has a SET line below except these, left to
 REM                   it: --optical_flow_random_init (random RAFT weights: tests and benchmarks
 REM                   only), --wubu_s_output_dim / --wubu_m_output_dim (deprecated, ignored),
-REM                   --local_rank (old torch.distributed launchers) and --help
+REM                   --local_rank (old torch.distributed launchers), --overwrite (a one-off:
+REM                   start fresh in a used run folder, moving its outputs aside; a standing
+REM                   setting would do it on every run) and --help
 REM   DRY_RUN         true: print the command instead of running it
 REM   PAUSE_AT_END    auto: wait for a key at the end only when this file was double-clicked in
 REM                   Explorer (never in a console, a calling script or CI); true: always; false: never

@@ -18,7 +18,9 @@
 #                    Every flag of the entry script has a line below except these, left to it:
 #                    --optical_flow_random_init (random RAFT weights: tests and benchmarks only),
 #                    --wubu_s_output_dim / --wubu_m_output_dim (deprecated, ignored), --local_rank
-#                    (old torch.distributed launchers) and --help
+#                    (old torch.distributed launchers), --overwrite (a one-off: start fresh in a used run
+#                    folder, moving its outputs aside; a standing setting would do it on every run) and
+#                    --help
 #   DRY_RUN          true: print the command (one shell-quoted line after "DRY_RUN:") instead of running it
 #   PAUSE_AT_END     true: wait for Enter before exiting; auto (default) and false: never (auto pauses only
 #                    a double-clicked run_vaegan.bat)

@@ -13,13 +13,14 @@ base with a 95 % interval, a verdict) and ``ablation.png`` (the effects with the
 verdicts are about prediction PSNR, or with ``--metric learned_gain_db`` about the learned gain over the
 better of copy-last and flow extrapolation (rerunning with another ``--metric`` only redoes the tables).
 
-Exit codes: 0 every run finished (failed runs are rows, not errors); 2 bad input, before anything ran;
-130 interrupted (rerun to continue).
+Exit codes: 0 every run finished (failed runs are rows, not errors); 2 bad input, before anything ran,
+or another runner using ``--out`` (its PID and host named); 130 interrupted (rerun to continue).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from wubugaad.study import runner as ablation  # noqa: E402
 from wubugaad.study import stats as ablation_stats  # noqa: E402
+from wubugaad.study.lock import FolderLockedError, folder_lock  # noqa: E402
 
 ENTRY = Path(__file__).resolve().parent / "WuBuGAADHybridGen_v0.1.py"
 
@@ -77,14 +79,21 @@ def write_outputs(out: Path, study: ablation.Study, rows: list[dict],
 def main(argv: list[str] | None = None) -> int:
     own, base = parse(sys.argv[1:] if argv is None else argv)
     out = Path(own.out)
+    held = contextlib.ExitStack()
     try:
         study = ablation.Study(tuple(base), ablation.load_grid(own.grid), own.seeds, own.max_steps,
                                own.minutes, own.equal_time)
         ablation.validate(study)
         ablation.prepare_folder(out, study)
-    except ablation.StudyError as err:
+        held.enter_context(folder_lock(out))  # until this runner ends: one runner per --out
+    except (ablation.StudyError, FolderLockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    with held:
+        return _run(own, study, out)
+
+
+def _run(own: argparse.Namespace, study: ablation.Study, out: Path) -> int:
     runs = ablation.plan(study, out)
     bar = tqdm(total=len(runs), desc="ablation runs", unit="run")
     finished: list[dict] = []

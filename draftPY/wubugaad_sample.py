@@ -11,7 +11,9 @@ them, as in the trainer's validation, else its raw weights):
 - ``predict``: the continuation of ``--video`` clips from their context (z = the prior's mean);
 - ``reconstruct``: ``--video`` clips through the posterior (z = μ).
 
-``--num_samples`` clips are taken evenly spaced along the video. Writes ``{mode}_grid.png`` (one row per
+``--num_samples`` clips (at most ``MAX_SAMPLES``) are taken evenly spaced along the video, each once: a
+video with fewer clips gives all of them, and the output says so. The video is decoded into ``--cache_dir``
+(this machine's cache folder, not the one stored in the checkpoint). Writes ``{mode}_grid.png`` (one row per
 clip: context | truth | output) and ``{mode}.{mp4|gif|png}`` (truth beside output over the whole clip) into
 ``--output_dir``; an MP4 that OpenCV cannot write (e.g. wider than MPEG-4 allows) becomes a GIF, and the
 line printed at the end names the files really written. Exit codes: 0 done, 2 bad input (checkpoint,
@@ -39,6 +41,9 @@ from wubugaad.train import checkpoint, config, exits  # noqa: E402
 from wubugaad.train.validation import generate, prepare_batch, write_clip, write_grid  # noqa: E402
 
 MODES = ("generate", "predict", "reconstruct")
+# every clip is sampled in one batch and tiled into one image: beyond this the memory, not the model, fails
+MAX_SAMPLES = 1024
+DEFAULT_CACHE_DIR = config.build_parser().get_default("cache_dir")  # the trainer's, relative to here
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="checkpoint file (.pt) written by the trainer")
     p.add_argument("--mode", choices=MODES, default="generate", help="what to sample (see above)")
     p.add_argument("--video", default=None, help="video for predict/reconstruct (and generate's context)")
-    p.add_argument("--num_samples", type=int, default=4, help="clips to produce (>= 1)")
+    p.add_argument("--num_samples", type=int, default=4, help=f"clips to produce (1 to {MAX_SAMPLES})")
+    p.add_argument("--cache_dir", default=DEFAULT_CACHE_DIR,
+                   help="folder for the decoded frames of --video (the trainer's default)")
     p.add_argument("--output_dir", default="wubugaad_samples", help="folder for the PNG grid and the clip")
     p.add_argument("--format", choices=("mp4", "gif", "png"), default="mp4", help="clip file format")
     p.add_argument("--seed", type=int, default=0, help="seed for z in generate mode")
@@ -55,10 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load(path: str, device: torch.device):
-    """(model, training args) from a checkpoint; the frozen flow weights come from their usual source."""
+def load(path: str, device: torch.device, cache_dir: str = DEFAULT_CACHE_DIR):
+    """(model, training args) from a checkpoint; the frozen flow weights come from their usual source.
+    The args' cache folder is ``cache_dir``: the stored one is the training machine's."""
     payload = checkpoint.load_checkpoint(path, map_location="cpu")
     args = config.args_from_config(payload.get("config") or {})
+    args.cache_dir = cache_dir
     model, _ = model_lib.build(args)
     state = payload.get("ema") or payload.get("model")  # the averaged weights, as validation scored them
     missing, unexpected, mismatched = checkpoint.restore_model(model, state)
@@ -94,11 +103,16 @@ def check_video(args, video: str) -> None:
 
 
 def video_clips(args, video: str, count: int) -> dict:
-    """``count`` clips of the checkpoint's length, evenly spaced along ``video`` (one batch dict)."""
+    """``count`` clips of the checkpoint's length, evenly spaced along ``video`` (one batch dict); all of
+    them, each once, when the video has fewer (a note says so)."""
     check_video(args, video)
     args = argparse.Namespace(**{**vars(args), "video_data_path": video, "validation_video_path": None,
                                  "validation_split_fraction": 0.0})
     ds, _ = data.build_datasets(args, flow=flow_reads(args).loader_method)
+    if len(ds) < count:
+        print(f"note: --video '{video}' has {len(ds)} clips of the checkpoint's length; sampling those "
+              f"{len(ds)}, not {count}")
+        count = len(ds)
     index = torch.linspace(0, len(ds) - 1, count).round().long().tolist()
     return default_collate([ds[i] for i in index])
 
@@ -106,8 +120,10 @@ def video_clips(args, video: str, count: int) -> dict:
 def check_options(opts: argparse.Namespace) -> torch.device:
     """The device; ``ValueError`` naming the flag for a missing checkpoint, an output folder that cannot be
     made, or a device that does not exist here."""
-    if opts.num_samples < 1:
-        raise ValueError(f"--num_samples must be >= 1 (got {opts.num_samples})")
+    if not 1 <= opts.num_samples <= MAX_SAMPLES:
+        raise ValueError(f"--num_samples must be between 1 and {MAX_SAMPLES} (got {opts.num_samples}): the "
+                         f"clips are sampled in one batch and tiled into one image; run it several times "
+                         f"with other --seed values for more")
     if not Path(opts.checkpoint).is_file():
         raise ValueError(f"--checkpoint: no checkpoint file at '{opts.checkpoint}' (give a .pt file written "
                          f"by the trainer)")
@@ -134,7 +150,7 @@ def check_options(opts: argparse.Namespace) -> torch.device:
 def sample(opts: argparse.Namespace) -> list[Path]:
     """Write the grid and the clip; returns the paths really written."""
     device = check_options(opts)
-    model, args = load(opts.checkpoint, device)
+    model, args = load(opts.checkpoint, device, opts.cache_dir)
     n_in = args.num_input_frames
     if opts.mode != "generate" or n_in > 0:
         if not opts.video:

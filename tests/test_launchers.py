@@ -50,7 +50,7 @@ BAT_CALL = re.compile(r'run_phase\.bat" (\S+) (\S+)(?: (\S+) (\S+))?$')
 LAUNCHER_ONLY = {"NPROC_PER_NODE", "PYTHON_EXE", "EXTRA_ARGS", "DRY_RUN", "PAUSE_AT_END"}
 # the only entry-script flags without a setting line: the launchers' headers name them (EXTRA_ARGS)
 LEFT_TO_EXTRA_ARGS = {"--optical_flow_random_init", "--wubu_s_output_dim", "--wubu_m_output_dim",
-                      "--local_rank", "--local-rank", "--help", "-h"}
+                      "--local_rank", "--local-rank", "--overwrite", "--help", "-h"}
 ABLATE = "distances rotation"
 
 # phase file stem -> (phase folder, previous phase, settings it must pre-set)

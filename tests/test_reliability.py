@@ -1,5 +1,6 @@
 """Breaking a run on purpose: unwritable folders, a full disk, failed clip writes, resumed logs, orphaned
-temporaries, non-finite aborts, sampler input, --compile on the CPU, file modes, damaged videos, tqdm.
+temporaries, non-finite aborts, --compile on the CPU, file modes, damaged videos, tqdm (the sampler's
+cases are in test_reliability_sampler.py, later rounds in the other test_reliability_*.py files).
 
 Each test checks the message, the exit code (or the error raised) and that nothing written before is lost.
 """
@@ -16,11 +17,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_entry import ENTRY, ROOT, SAMPLER, VAL_VIDEO, VIDEO, run_script, tiny_run_argv
+from test_entry import ENTRY, ROOT, VIDEO, run_script, tiny_run_argv
 from test_trainer import fake_build, read_metrics, tiny_argv
 from wubugaad import tempfiles
 from wubugaad.data import video_cache
-from wubugaad.model import vaegan as model_lib
 from wubugaad.train import checkpoint, config, exits, session, tracking, trainer, validation
 from wubugaad.train.checkpoint import checkpoint_name, load_checkpoint
 
@@ -282,61 +282,6 @@ def test_nonfinite_weights_are_never_saved_as_last(tmp_path, fake):
     assert checkpoint_name("last") in str(caught.value)
     after = load_checkpoint(tmp_path / "run" / checkpoint_name("last"))
     assert after["step"] == before["step"] == 2
-
-
-# ---- 7. sampler ----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("ckpt")
-    args = config.parse_args(tiny_run_argv(folder))
-    model, _ = model_lib.build(args)
-    payload = checkpoint.build_payload(model, None, None, None, None, None, 1, 0, None,
-                                       config.resolved_config(args))
-    return checkpoint.save_checkpoint(folder / checkpoint_name("last"), payload)
-
-
-def _sample(tmp_path: Path, ckpt: Path, *extra: str) -> subprocess.CompletedProcess:
-    argv = ["--checkpoint", str(ckpt), "--mode", "predict", "--video", str(VAL_VIDEO), "--num_samples", "2",
-            "--output_dir", str(tmp_path / "out"), "--device", "cpu", *extra]
-    return run_script(SAMPLER, argv, tmp_path)
-
-
-@pytest.mark.parametrize("case", ["missing_checkpoint", "short_video", "missing_video", "output_under_file",
-                                  "cuda_without_gpu"])
-def test_sampler_errors_name_its_own_flags(tmp_path, tiny_checkpoint, case):
-    if case == "cuda_without_gpu" and torch.cuda.is_available():
-        pytest.skip("a GPU is present")
-    from test_entry import _short_video
-
-    blocker = tmp_path / "a_file"
-    blocker.write_text("keep me")
-    extra, flag = {
-        "missing_checkpoint": (["--checkpoint", str(tmp_path / "nope.pt")], "--checkpoint"),
-        "short_video": (["--video", str(_short_video(tmp_path / "short.mp4", 2))], "--video"),
-        "missing_video": (["--video", str(tmp_path / "nope.mp4")], "--video"),
-        "output_under_file": (["--output_dir", str(blocker / "out")], "--output_dir"),
-        "cuda_without_gpu": (["--device", "cuda"], "--device"),
-    }[case]
-    done = _sample(tmp_path, tiny_checkpoint, *extra)
-    assert done.returncode == exits.BAD_INPUT, done.stderr[-3000:]
-    line = one_error_line(done)
-    assert flag in line
-    for training_word in ("--load_checkpoint", "--checkpoint_dir", "--video_data_path", "training"):
-        assert training_word not in line
-    assert blocker.read_text() == "keep me" and "wrote" not in done.stdout
-
-
-def test_sampler_reports_the_clip_it_really_wrote(tmp_path, tiny_checkpoint):
-    # 300 clips side by side: too wide for MPEG-4
-    done = _sample(tmp_path, tiny_checkpoint, "--num_samples", "300")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "Failed to initialize VideoWriter" not in done.stderr
-    written = re.search(r"wrote predict samples: (\S+) and (\S+)", done.stdout)
-    assert written, done.stdout
-    for path in written.groups():
-        assert Path(path).is_file() and Path(path).stat().st_size > 0
-    assert written.group(2).endswith(".gif")
 
 
 # ---- 8. --compile on the CPU ---------------------------------------------------------------------

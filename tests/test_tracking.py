@@ -90,6 +90,8 @@ def test_tracker_writes_run_folder_and_wandb_on_rank0_only(tmp_path, fake_wandb,
     other.log_scalars(1, {"train/loss_kl": 1.0})
     assert not (tmp_path / "ckpt").exists() and not fake_wandb.inits
     t = tracking.Tracker(args, is_main=True, resolved_config={"lambda_kl": 0.1})
+    other.write_config({"a": 1})
+    t.write_config({"lambda_kl": 0.1})
     assert t.dir == tmp_path / "ckpt" / "phase1"
     assert fake_wandb.inits[0]["mode"] == "offline" and fake_wandb.inits[0]["dir"] == str(t.dir)
     t.log_scalars(5, {"train/loss_kl": torch.tensor(2.5)}, epoch=1)

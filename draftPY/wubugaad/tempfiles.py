@@ -6,8 +6,8 @@ extension kept last for writers that choose a format from it (OpenCV). A writer 
 its temporary behind; ``remove_stale`` deletes the ones whose writer is gone: written on this machine by a
 process that no longer exists (``os.kill(pid, 0)``; on Windows, where that would signal the process,
 nothing is removed by this rule). Temporaries of live processes and of other machines are never touched.
-Names of older versions (no writer recorded) are removed once untouched for ``LEGACY_AGE_S`` seconds,
-since a live writer keeps writing to its file.
+Names of older versions and the run report's (no writer's machine recorded) are removed once untouched for
+``LEGACY_AGE_S`` seconds, since a live writer keeps writing to its file.
 
 Files are created with mode 0o666 minus the umask, like any other output (``mkstemp`` would give 0o600).
 """
@@ -27,8 +27,11 @@ __all__ = ["temp_path", "open_temp", "remove_stale", "LEGACY_AGE_S"]
 LEGACY_AGE_S = 3600.0
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 _CURRENT = re.compile(r"^\..+\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}\.tmp(?:\.\w+)?$")
-# older names: checkpoints `.{name}.{mkstemp 8}.tmp`, caches `{name}.tmp-{pid}-{hex 8}[.ext]`
-_LEGACY = re.compile(r"^(?:\..+\.\w{8}\.tmp|.+\.tmp-\d+-[0-9a-f]{8}(?:\.\w+)?)$")
+# older names: checkpoints `.{name}.{mkstemp 8}.tmp`, caches `{name}.tmp-{pid}-{hex 8}[.ext]`, the
+# moving-object test sets `{stem}.tmp{pid}.npy`; and the report's `.{name}.{pid}.tmp` (the report imports
+# nothing of the package, so it names its own: no host)
+_LEGACY = re.compile(r"^(?:\..+\.\w{8}\.tmp|.+\.tmp-\d+-[0-9a-f]{8}(?:\.\w+)?|\..+\.\d+\.tmp"
+                     r"|.+\.tmp\d+\.npy)$")
 
 
 def temp_path(target: str | os.PathLike, ext: str = "") -> Path:

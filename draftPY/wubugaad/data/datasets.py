@@ -160,7 +160,9 @@ def split_windows(video_ids: np.ndarray, starts: np.ndarray, span: int, fraction
 def _resolve_sources(path_str: str, what: str, flag: str,
                      demo: tuple[int, int, int, int] | None) -> list[Path]:
     path = Path(path_str)
-    if demo is not None and "demo_video_data" in path_str and (not path.exists() or not find_videos(path)):
+    # the demo video is written only where it can overwrite nothing of the user's: a missing path or an empty
+    # folder (a folder of .mpg files was once filled with a synthetic video and trained on)
+    if demo is not None and "demo_video_data" in path_str and (not path.exists() or _empty_folder(path)):
         num_frames, W, H, seed = demo
         target = path if path.suffix.lower() in VIDEO_EXTENSIONS else path / "demo_video.mp4"
         log.info("generating demo video %s (%d frames, %dx%d)", target, num_frames, W, H)
@@ -169,8 +171,17 @@ def _resolve_sources(path_str: str, what: str, flag: str,
         raise DataError(f"{what} path does not exist: {path_str} (set {flag} to a video file or folder)")
     videos = find_videos(path)
     if not videos:
-        raise DataError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) found under {path_str} ({flag})")
+        others = sorted({f.suffix.lower() or f.name for f in path.rglob("*") if f.is_file()}) \
+            if path.is_dir() else []
+        held = f"; it holds other files ({', '.join(others[:5])}): convert them" if others else ""
+        raise DataError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) found under {path_str} ({flag}"
+                        f"{held})")
     return videos
+
+
+def _empty_folder(path: Path) -> bool:
+    """A folder without any entry but hidden ones (a writer's temporaries, macOS metadata)."""
+    return path.is_dir() and not any(not entry.name.startswith(".") for entry in path.iterdir())
 
 
 def _windows(counts: list[int], span: int, cuts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

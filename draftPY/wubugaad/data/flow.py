@@ -21,14 +21,20 @@ OPENCV_TYPES = ("dis", "farneback")
 # other Big Buck Bunny excerpt, all at 64×64; about twice the preset's time (still ~2 ms a pair there).
 DIS_PATCH_STRIDE = 2
 DIS_MEAN_NORMALIZATION = False
-SETTINGS_VERSION = 2  # raise whenever the estimators' settings change: flow caches are keyed by it
+# OpenCV's DIS crashes the process (a segmentation fault, no Python error) on frames under 32 px high at
+# many widths (24 × 256, 28 × 256, 30 × 200 …) and refuses sides under 12 px; measured over sides 1–4096,
+# every frame with both sides ≥ 32 px works. Smaller frames are edge-padded up to this side for DIS and
+# the flow cropped back.
+DIS_MIN_SIDE = 32
+SETTINGS_VERSION = 3  # raise whenever the estimators' settings change: flow caches are keyed by it
 
 
 def opencv_flow(frames_uint8: np.ndarray, method: str = "dis",
                 pairs: Sequence[int] | None = None) -> np.ndarray:
     """Dense flow of each consecutive pair of ``(T, H, W, C)`` uint8 frames → float32 ``(T−1, 2, H, W)``.
 
-    ``dis``: DIS optical flow (the FAST preset with denser patches, see ``DIS_PATCH_STRIDE``);
+    ``dis``: DIS optical flow (the FAST preset with denser patches, see ``DIS_PATCH_STRIDE``; frames with a
+    side under ``DIS_MIN_SIDE`` are padded by repeating their last row / column, then cropped back);
     ``farneback``: Farnebäck on grayscale. CPU data-pipeline code: OpenCV has no batched API, so the
     pairs are looped here (never in a training step). ``pairs``: indices of the pairs to compute (None: all);
     the others are NaN: not computed, never a made-up motion. (A NaN flow does not necessarily surface:
@@ -56,12 +62,23 @@ def opencv_flow(frames_uint8: np.ndarray, method: str = "dis",
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         dis.setPatchStride(DIS_PATCH_STRIDE)
         dis.setUseMeanNormalization(DIS_MEAN_NORMALIZATION)
+        gray = _padded_for_dis(gray)
     for t in (j + 1 for j in wanted):
         # from frame t back to frame t−1: x_t(p) ≈ x_{t−1}(p + back(p)), on frame t's grid
         if dis is not None:
-            back = dis.calc(gray[t], gray[t - 1], None)
+            back = dis.calc(gray[t], gray[t - 1], None)[:H, :W]
         else:
             back = cv2.calcOpticalFlowFarneback(gray[t], gray[t - 1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
         # (H, W, 2) -> (2, H, W), negated: the motion into frame t
         out[t - 1] = -back.transpose(2, 0, 1)
     return out
+
+
+def _padded_for_dis(gray: np.ndarray) -> np.ndarray:
+    """``(T, H, W)`` grey frames with their bottom rows / right columns repeated up to ``DIS_MIN_SIDE``
+    (``DIS_MIN_SIDE`` comment); unchanged when both sides are large enough."""
+    _, H, W = gray.shape
+    pad_h, pad_w = max(DIS_MIN_SIDE - H, 0), max(DIS_MIN_SIDE - W, 0)
+    if not pad_h and not pad_w:
+        return gray
+    return np.pad(gray, ((0, 0), (0, pad_h), (0, pad_w)), mode="edge")

@@ -21,7 +21,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import math
 import os
+import shutil
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from wubugaad import tempfiles
 from wubugaad.data.flow import opencv_flow
 from wubugaad.data.video_cache import DataError
 
@@ -106,7 +110,7 @@ def read_idx_images(path: str | os.PathLike) -> np.ndarray:
     try:
         with opener(path, "rb") as fh:
             raw = fh.read()
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:  # zlib.error: damaged compressed data
         raise DataError(f"cannot read idx file {path}: {err} (replace it, or point --mnist_path elsewhere)") \
             from err
     header = np.frombuffer(raw[:16], dtype=">u4") if len(raw) >= 16 else np.zeros(0)
@@ -265,30 +269,65 @@ def _test_cache_path(cfg: MovingObjectsConfig, source: Path) -> Path:
 
 
 def ensure_test_set(cfg: MovingObjectsConfig) -> Path:
-    """Path of the cached fixed test set (N, T, H, W) uint8, generating it first when absent."""
+    """Path of the cached fixed test set (N, T, H, W) uint8, generating it first when absent or damaged.
+
+    Like the video caches: temporaries of dead writers are removed first (``wubugaad.tempfiles``), the free
+    space is checked before generating (one ``DataError`` naming the size), the file is written with plain
+    writes (a memory map on a full disk ends the process with SIGBUS instead of an error), an unwritable
+    folder is one ``DataError`` naming ``--cache_dir``, and a cached file that does not hold the expected
+    array is named and generated again.
+    """
     problem = source_problem(cfg.name, cfg.path)
     if problem:
         raise DataError(problem)
     source = _find_file(Path(cfg.folder), "test")
     path = _test_cache_path(cfg, source)
+    shape = (cfg.test_sequences, cfg.frames, cfg.height, cfg.width)
     if path.is_file():
-        return path
+        if _holds(path, shape):
+            return path
+        log.warning("the cached test set %s is damaged (not a %s uint8 array): generating it again", path,
+                    "×".join(map(str, shape)))
     images = _load_images(cfg, "test")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npy")
-    log.info("generating the fixed %s test set: %d sequences → %s", cfg.name, cfg.test_sequences, path)
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                    shape=(cfg.test_sequences, cfg.frames, cfg.height, cfg.width))
     try:
-        for lo in range(0, cfg.test_sequences, TEST_CHUNK):
-            index = np.arange(lo, min(lo + TEST_CHUNK, cfg.test_sequences))
-            out[lo:lo + index.shape[0]] = generate(images, cfg, STREAM_TEST, TEST_SEED, 0, index)
-        out.flush()
-        del out
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tempfiles.remove_stale(path.parent)
+        free = shutil.disk_usage(path.parent).free
+    except OSError as err:
+        raise DataError(f"--cache_dir: cannot use '{path.parent}' for the {cfg.name} test set: "
+                        f"{err.strerror} (choose another --cache_dir)") from err
+    needed = math.prod(shape) + 4096  # data and the .npy header
+    if free < needed:
+        raise DataError(f"--cache_dir: the {cfg.name} test set needs {needed / 1e6:.0f} MB in "
+                        f"'{path.parent}', which has {free / 1e6:.0f} MB free (free space, choose another "
+                        f"--cache_dir or lower --moving_test_sequences)")
+    log.info("generating the fixed %s test set: %d sequences → %s", cfg.name, cfg.test_sequences, path)
+    tmp = tempfiles.temp_path(path, ext=".npy")
+    try:
+        with open(tmp, "wb") as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": "|u1", "fortran_order": False, "shape": shape})
+            for lo in range(0, cfg.test_sequences, TEST_CHUNK):
+                index = np.arange(lo, min(lo + TEST_CHUNK, cfg.test_sequences))
+                chunk = generate(images, cfg, STREAM_TEST, TEST_SEED, 0, index)
+                fh.write(np.ascontiguousarray(chunk).tobytes())
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        raise DataError(f"--cache_dir: cannot write the {cfg.name} test set into '{path.parent}': "
+                        f"{err.strerror} (free space or choose another --cache_dir)") from err
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _holds(path: Path, shape: tuple[int, ...]) -> bool:
+    """Whether the ``.npy`` file at ``path`` is a complete uint8 array of ``shape`` (read without pickles)."""
+    try:
+        held = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return False
+    return held.shape == shape and held.dtype == np.uint8
 
 
 class MovingObjectsTest(Dataset):

@@ -85,7 +85,8 @@ def cached_difference_series(cache_file: str | os.PathLike, video: np.ndarray) -
     """The stored series of ``cache_file`` (whose frames ``video`` maps), computed and stored when missing.
 
     Written to a private temporary name and renamed into place, as the cache itself, so concurrent
-    ranks and crashes never leave a partial series that a later run would trust.
+    ranks and crashes never leave a partial series that a later run would trust. A folder it cannot be
+    written to (a read-only shared cache) is not an error: the series is used unstored.
     """
     path = series_path(cache_file)
     expected = max(video.shape[0] - 1, 0)
@@ -104,6 +105,8 @@ def cached_difference_series(cache_file: str | os.PathLike, video: np.ndarray) -
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only (shared) or full cache folder: use the series, computed again on the next run
     finally:
         if tmp.exists():
             tmp.unlink()

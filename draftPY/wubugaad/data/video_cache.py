@@ -89,10 +89,13 @@ def resize_frame(frame_bgr: np.ndarray, width: int, height: int, channels: int, 
 
 def cache_path_for(video: Path, cache_dir: str | os.PathLike, width: int, height: int, channels: int,
                    mode: str) -> Path:
-    """Cache file name keyed by the video's identity (absolute path, size, mtime) and the decode settings."""
+    """Cache file name keyed by the video's identity (absolute path, size, mtime, ctime) and the decode
+    settings. The status-change time ``ctime`` is set by the system on every write or replacement, so a
+    video replaced by one of the same size whose mtime was kept (``cp -p``, ``touch -r``, some sync tools)
+    gets a cache of its own."""
     st = video.stat()
     settings = f"{width}x{height}x{channels}|{mode}|v{CACHE_FORMAT_VERSION}"
-    key = f"{video.resolve()}|{st.st_size}|{st.st_mtime_ns}|{settings}"
+    key = f"{video.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{settings}"
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
     return Path(cache_dir) / f"{video.stem}_{width}x{height}x{channels}_{mode}_{digest}.u8"
 
@@ -135,6 +138,16 @@ def _decode_into(video: Path, handle, width: int, height: int, channels: int, mo
     return n, announced[0]
 
 
+def _announced_frames(video: Path) -> int:
+    """The frame count the video's header announces (0 when it does not say or cannot be opened)."""
+    cap = cv2.VideoCapture(str(video))
+    try:
+        announced = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0
+    finally:
+        cap.release()
+    return int(announced) if announced and announced > 0 else 0
+
+
 def _judge_partial(video: Path, n: int, announced: int, min_fraction: float) -> None:
     """One line for a video that decoded fewer frames than announced; ``DataError`` below the share."""
     if not 0 < n < announced:
@@ -172,8 +185,17 @@ def ensure_cached(video: Path, cache_dir: str | os.PathLike, width: int, height:
     if out.is_file() and out.stat().st_size > 0 and out.stat().st_size % frame_bytes == 0:
         n = out.stat().st_size // frame_bytes
         if note.is_file():
-            _judge_partial(video, n, int(note.read_text().split()[-1]), min_fraction)
-        return out, n
+            decoded, announced = (int(v) for v in note.read_text().split())
+        else:
+            decoded = announced = _announced_frames(video)
+        if n >= decoded:
+            if note.is_file():
+                _judge_partial(video, n, announced, min_fraction)
+            return out, n
+        # cut to whole frames (a copy or a disk that lost its end): decode it again rather than train on
+        # part of the video
+        log.warning("the frame cache %s holds %d of the %d frames of %s: decoding it again", out, n, decoded,
+                    video)
     _cache_folder(out)
     with atomic_cache_file(out, f"the frame cache of {video}") as handle:
         n, announced = _decode_into(video, handle, width, height, channels, mode)

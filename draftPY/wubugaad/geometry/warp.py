@@ -9,6 +9,12 @@ channel 1 is y (down), in pixels of the frame.
 therefore returns `frames + (sample(p + flow) − sample(p))`: the same identity resampling is subtracted,
 so zero flow gives `frames` bit-exactly, and the gradient with respect to the flow is the one of
 `grid_sample`.
+
+Non-finite flow never reaches `grid_sample`: its backward crashes the process (a segmentation fault) on
+NaN coordinates. Such pixels are sampled at zero offset instead and the non-finite value is added to
+their output, so the output, the loss and the step's gradients stay non-finite there: the optimizer skips
+and counts the step, and `--max_consecutive_nonfinite` ends the run with its exit code, as for any other
+non-finite step.
 """
 
 from __future__ import annotations
@@ -42,5 +48,8 @@ def warp(frames: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     scale = torch.tensor([2.0 / W, 2.0 / H], device=frames.device, dtype=frames.dtype)
     # (M, 2, H, W) pixels → (M, H, W, 2) normalised offsets
     offset = flow.to(frames.dtype).permute(0, 2, 3, 1) * scale
+    safe = torch.where(torch.isfinite(offset), offset, torch.zeros_like(offset))
+    # exactly 0 where the flow is finite; the non-finite value (and its gradient path) elsewhere
+    nonfinite = (offset - safe).sum(dim=-1).unsqueeze(1)
     identity = _sample(frames, base.expand(M, H, W, 2))
-    return frames + (_sample(frames, base + offset) - identity)
+    return frames + (_sample(frames, base + safe) - identity) + nonfinite

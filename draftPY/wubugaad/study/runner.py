@@ -4,7 +4,9 @@ A study is a base configuration (training flags), a grid (variant name → extra
 is the base, normally with no extra flags), a number of seeds and a budget. Each run lives in
 ``OUT/runs/<variant>/seed<k>/`` (the run folder of the training script) and is finished once its
 ``result.json`` exists. Rerunning the same command skips finished runs and resumes unfinished ones from
-their newest checkpoint (``--load_checkpoint auto``); a folder holding a different study is refused.
+their newest checkpoint (``--load_checkpoint auto``); a folder holding a different study is refused, and
+so is a folder another runner is using (``study/lock.py``). Variant names are normalised into folder
+names; two that map to one folder are refused.
 
 Budgets are equal in optimizer steps: ``--max_steps N`` gives every run N steps; ``--minutes M`` first
 trains the base variant's first seed for M minutes and gives every other run the steps it reached, so a
@@ -17,6 +19,7 @@ import contextlib
 import io
 import json
 import os
+import posixpath
 import shlex
 import signal
 import subprocess
@@ -32,7 +35,8 @@ from wubugaad.train import config
 
 STACK_FLAGS = ("--wubu_s_ablate", "--wubu_t_ablate", "--wubu_m_ablate")
 # flags the runner sets for every run; a base configuration or grid may not set them
-RUNNER_FLAGS = ("--seed", "--checkpoint_dir", "--max_steps", "--max_train_minutes", "--load_checkpoint")
+RUNNER_FLAGS = ("--seed", "--checkpoint_dir", "--max_steps", "--max_train_minutes", "--load_checkpoint",
+                "--overwrite")
 MANY_EPOCHS = "1000000"  # the step budget ends a run; --epochs is absolute, so it must not end it first
 OUTPUT_FILES = {"csv": "ablation.csv", "table": "ablation.md", "chart": "ablation.png"}  # in the study folder
 SIGNAL_EXITS = (130, 143, -signal.SIGTERM, -signal.SIGINT, -signal.SIGKILL)
@@ -108,14 +112,21 @@ def load_grid(spec: str) -> dict[str, list[str]]:
     path = Path(spec)
     if not path.is_file():
         raise StudyError(f"--grid {spec!r} is neither a preset ({', '.join([*PRESETS, 'all'])}) nor a file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise StudyError(f"--grid {path}: cannot read it as UTF-8 text ({err})") from err
     if path.suffix in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError as err:
             raise StudyError("--grid: reading YAML needs PyYAML (pip install pyyaml); or write the grid "
                              "as JSON") from err
-        raw = yaml.safe_load(text)
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            reason = " ".join(str(err).split())
+            raise StudyError(f"--grid {path}: not valid YAML ({reason})") from err
     else:
         try:
             raw = json.loads(text)
@@ -123,8 +134,23 @@ def load_grid(spec: str) -> dict[str, list[str]]:
             raise StudyError(f"--grid {path}: not valid JSON ({err})") from err
     if not isinstance(raw, Mapping) or not raw:
         raise StudyError(f"--grid {path}: expected a mapping of variant name to flags, first one the base")
-    return {str(name): shlex.split(flags) if isinstance(flags, str) else [str(x) for x in (flags or [])]
-            for name, flags in raw.items()}
+    return {str(name): _variant_flags(path, name, flags) for name, flags in raw.items()}
+
+
+def _variant_flags(path: Path, name, flags) -> list[str]:
+    """A variant's flags: one string split like a shell line, or a list of plain values (None: none)."""
+    if isinstance(flags, str):
+        try:
+            return shlex.split(flags)
+        except ValueError as err:  # an unclosed quote
+            raise StudyError(f"--grid {path}: variant {name!r}: {err} in {flags!r}") from err
+    if flags is None:
+        return []
+    if isinstance(flags, list) and all(isinstance(x, str | int | float) and not isinstance(x, bool)
+                                       for x in flags):
+        return [str(x) for x in flags]
+    raise StudyError(f"--grid {path}: variant {name!r} has {flags!r}; give its flags as one string or a "
+                     f"list of strings")
 
 
 def _flags_in(argv: Sequence[str]) -> set[str]:
@@ -155,9 +181,16 @@ def validate(study: Study) -> None:
     if taken:
         raise StudyError(f"the base configuration sets {', '.join(sorted(taken))}, which the study sets for "
                          "every run: drop it from the base flags")
+    folders: dict[str, str] = {}
     for name, flags in study.grid.items():
-        if not name or ".." in name.split("/") or name.startswith("/") or "\\" in name:
+        folder = variant_folder(name)
+        if not name or folder in (".", "") or ".." in folder.split("/") or name.startswith("/") \
+                or "\\" in name:
             raise StudyError(f"variant name {name!r} must be a plain name (it becomes a folder name)")
+        other = folders.setdefault(folder.casefold(), name)
+        if other != name:  # `x` and `x/.` (or `X` on a case-insensitive disk) would share one run folder
+            raise StudyError(f"variants {other!r} and {name!r} would share the run folder runs/{folder}: "
+                             f"rename one of them")
         clash = _flags_in(flags) & (_flags_in(study.base) | set(RUNNER_FLAGS))
         if clash:
             raise StudyError(f"variant {name!r} sets {', '.join(sorted(clash))}, which the base "
@@ -193,8 +226,13 @@ class Run:
     folder: Path
 
 
+def variant_folder(name: str) -> str:
+    """The folder of variant ``name`` under ``runs/``: the name normalised (``x/.`` and ``x//`` are ``x``)."""
+    return posixpath.normpath(name) if name else ""
+
+
 def plan(study: Study, out: Path) -> list[Run]:
-    return [Run(name, seed, out / "runs" / name / f"seed{seed}") for name in study.grid
+    return [Run(name, seed, out / "runs" / variant_folder(name) / f"seed{seed}") for name in study.grid
             for seed in range(study.seeds)]
 
 
@@ -273,8 +311,9 @@ class Runner:
                 *self._budget(steps)]
         if "--epochs" not in _flags_in(argv):
             argv += ["--epochs", MANY_EPOCHS]
-        if any(run.folder.glob("*.pt")):
-            argv += ["--load_checkpoint", "auto"]
+        # the runner owns its run folders: it resumes a run with a checkpoint, and moves aside what an attempt
+        # killed before its first checkpoint left (`train/run_folder.py` refuses such a folder otherwise)
+        argv += ["--load_checkpoint", "auto"] if any(run.folder.glob("*.pt")) else ["--overwrite"]
         started = time.monotonic()
         with open(run.folder / "train.log", "a", encoding="utf-8") as log:
             with self._lock:

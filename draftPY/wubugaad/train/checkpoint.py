@@ -12,9 +12,12 @@ and the sampling script read them.
 Frozen pretrained weights (the RAFT flow estimator) are left out: every model ``state_dict`` key that starts
 with one of ``model.excluded_state_prefixes`` is neither saved nor restored nor reported.
 
-Writes go to a temporary file in the target folder (named after the writing process, see
-``wubugaad.tempfiles``), are flushed and fsync'ed, then ``os.replace``d over the target: a crash or kill
-at any moment leaves either the old or the new complete file.
+Every file carries a checksum of its contents (``checksum``, written by ``save_checkpoint``, verified by
+``load_checkpoint``, ``train/integrity.py``, which also checks the types of the fields this program
+reads): a file whose bytes changed after writing is refused, naming the newest intact
+checkpoint of its folder. Writes go to a temporary file in the target folder (named after the writing
+process, see ``wubugaad.tempfiles``), are flushed and fsync'ed, then ``os.replace``d over the target: a
+crash or kill at any moment leaves either the old or the new complete file.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from torch import nn
 
 from wubugaad import tempfiles
 from wubugaad.train import exits
+from wubugaad.train.integrity import CHECKSUM_KEY, odd_field, payload_checksum
 from wubugaad.train.upgrade import upgrade
 
 CHECKPOINT_PREFIX = "wubugaad_hybridgen_ckpt_v01"
@@ -180,6 +184,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     ``OutputWriteError`` naming the file and saying so.
     """
     path = Path(path)
+    payload = {**payload, CHECKSUM_KEY: payload_checksum(payload)}
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -207,8 +212,9 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Load a payload with ``weights_only=True``, in today's layout whatever version wrote it
     (``upgrade.upgrade``).
 
-    Missing file → ``FileNotFoundError``; unreadable, truncated, non-plain or newer-format file →
-    ``CheckpointError`` with one line naming the file.
+    Missing file → ``FileNotFoundError``; unreadable, truncated, non-plain, newer-format file or one whose
+    contents do not match its checksum → ``CheckpointError`` with one line naming the file (and, for a
+    checksum mismatch, the newest intact checkpoint of its folder).
     """
     path = Path(path)
     if not path.is_file():
@@ -216,15 +222,57 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for bad files; all mean "unreadable"
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise CheckpointError(f"checkpoint '{path}' is corrupt or unreadable: {reason}") from err
+        raise CheckpointError(f"checkpoint '{path}' {_unreadable_reason(err)}") from err
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"checkpoint '{path}' is not a WuBuGAADHybridGen checkpoint "
                               f"(no format_version)")
     if payload["format_version"] > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{path}' has format {payload['format_version']}; "
                               f"this code reads up to {FORMAT_VERSION} (update the code)")
+    # both checks read the file as written, before the upgrade changes its layout
+    odd = odd_field(payload)
+    if odd:
+        raise CheckpointError(f"checkpoint '{path}' {odd}: it was not written by this program, or was edited "
+                              f"(use a checkpoint the trainer wrote)")
+    if not _checksum_matches(payload):
+        raise CheckpointError(f"checkpoint '{path}' is corrupt: its contents do not match the checksum "
+                              f"written with it (the file changed after it was saved); "
+                              f"{_newest_intact(path)}")
     return upgrade(payload)
+
+
+def _unreadable_reason(err: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in words for this program's users: a file holding
+    Python objects (which could run code when unpickled) is refused as such; torch's advice to load it with
+    ``weights_only=False`` is not repeated (this program never does that)."""
+    text = str(err)
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if "Weights only load failed" in text:
+        what = f" ({found.group(1)})" if found else ""
+        return (f"holds Python objects other than tensors and plain data{what}: refused, since loading them "
+                f"could run code (this program writes no such checkpoints; use one it wrote)")
+    reason = (text.strip().splitlines() or [type(err).__name__])[0]
+    return f"is corrupt or unreadable: {reason}"
+
+
+def _newest_intact(damaged: Path) -> str:
+    """Where to resume from instead of ``damaged``: the most recently written checkpoint of its folder that
+    loads."""
+    others = [p for p in _checkpoints(damaged.parent) if p.resolve() != damaged.resolve()]
+    for candidate in sorted(others, key=lambda p: p.stat().st_mtime_ns, reverse=True):
+        try:
+            payload = torch.load(candidate, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - an unreadable candidate is simply not intact
+            continue
+        if isinstance(payload, dict) and _checksum_matches(payload):
+            return f"the newest intact checkpoint there is '{candidate}' (pass it to --load_checkpoint)"
+    return f"no intact checkpoint is left in '{damaged.parent}'"
+
+
+def _checksum_matches(payload: dict) -> bool:
+    """True when ``payload`` matches its stored checksum, or carries none (written before checksums)."""
+    stored = payload.get(CHECKSUM_KEY)
+    return stored is None or stored == payload_checksum(payload)
 
 
 def restore_model(module: nn.Module, state: Mapping[str, torch.Tensor] | None,
@@ -283,18 +331,20 @@ def find_latest_checkpoint(folder: str | os.PathLike) -> Path | None:
     return max(candidates, key=lambda c: c[:2])[2] if candidates else None
 
 
-def prune_checkpoints(folder: str | os.PathLike, keep_last_n: int) -> list[Path]:
+def prune_checkpoints(folder: str | os.PathLike, keep_last_n: int,
+                      up_to_step: int | None = None) -> list[Path]:
     """Delete all but the newest ``keep_last_n`` periodic (``_ep*_step*``/``_step*``) checkpoints.
 
-    ``_best.pt`` and ``_last.pt`` are never touched; ``keep_last_n <= 0`` keeps everything. Returns the
-    deleted paths.
+    ``_best.pt`` and ``_last.pt`` are never touched; ``keep_last_n <= 0`` keeps everything. With
+    ``up_to_step`` (the current run's step) checkpoints of later steps are neither deleted nor counted:
+    they are not the current run's (resumed from an earlier step). Returns the deleted paths.
     """
     if keep_last_n <= 0:
         return []
     periodic = []
     for path in _checkpoints(Path(folder)):
         match = _PERIODIC_RE.match(path.name)
-        if match:
+        if match and (up_to_step is None or int(match.group(2)) <= up_to_step):
             periodic.append((int(match.group(2)), path.stat().st_mtime_ns, path))
     periodic.sort(key=lambda c: c[:2], reverse=True)
     doomed = [path for *_, path in periodic[keep_last_n:]]

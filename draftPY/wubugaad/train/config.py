@@ -104,6 +104,11 @@ def _path_problems(args: argparse.Namespace) -> list[str]:
         problems.append(f"--load_checkpoint: no checkpoint file at '{args.load_checkpoint}' (give an "
                         f"existing file, `auto` for the newest in --checkpoint_dir, or leave it out to start "
                         f"fresh)")
+    name = args.run_name
+    if name is not None and (name in ("", ".", "..") or PurePath(name).name != name or "\\" in name):
+        # a path would put the run folder outside --checkpoint_dir
+        problems.append(f"--run_name must be a plain folder name (got '{name}'): no '/', '\\', '.' or '..'; "
+                        f"choose the parent folder with --checkpoint_dir")
     if args.validation_video_path is not None and not os.path.exists(args.validation_video_path):
         problems.append(f"--validation_video_path: '{args.validation_video_path}' does not exist (give a "
                         f"video file or folder, or leave it out to hold out --validation_split_fraction)")

@@ -94,8 +94,10 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint_dir", type=str, default="wubugaad_hybridgen_checkpoints_v01",
                    help="where checkpoints, samples, config.json and metrics.jsonl go")
     g.add_argument("--run_name", type=str, default=None,
-                   help="name of this run (console, config.json; WandB run name when --wandb_run_name is "
-                        "absent)")
+                   help="name of this run: its folder inside --checkpoint_dir (a plain name) and its WandB "
+                        "run name when --wandb_run_name is absent")
+    g.add_argument("--overwrite", action="store_true", help="start fresh in a run folder holding another "
+                   "run's outputs, moving them into its sub-folder replaced-<time> (else it is refused)")
     g.add_argument("--load_checkpoint", type=str, default=None,
                    help="checkpoint to resume or to start a new phase from (`auto` = newest in "
                         "--checkpoint_dir)")

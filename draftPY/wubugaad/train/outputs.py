@@ -14,6 +14,7 @@ import torch
 from wubugaad.report.page import write_report
 from wubugaad.train import checkpoint, config
 from wubugaad.train.session import Session, rng_state
+from wubugaad.train.stopping import raise_if_stopped, until_stopped
 from wubugaad.train.tracking import LOSS_TO_KEY, MODEL_SIZE_KEYS, format_step_line
 from wubugaad.train.validation import (
     LEARNED_GAIN_KEY,
@@ -60,7 +61,7 @@ def _save(s: Session, kind: str, name_epoch: int | None) -> None:
     name = checkpoint.checkpoint_name(kind, epoch=s.epoch if name_epoch is None else name_epoch, step=s.step)
     checkpoint.save_checkpoint(s.run_dir / name, payload)
     if kind in ("epoch", "step"):
-        checkpoint.prune_checkpoints(s.run_dir, s.args.keep_last_n)
+        checkpoint.prune_checkpoints(s.run_dir, s.args.keep_last_n, up_to_step=s.step)
 
 
 def scored_model(s: Session) -> torch.nn.Module:
@@ -72,7 +73,9 @@ def scored_model(s: Session) -> torch.nn.Module:
 def validate(s: Session, tag: str) -> dict[str, float]:
     """Metrics over the whole validation set, samples on rank 0, best checkpoint by the primary metric.
 
-    Runs under ``fork_rng`` so the training noise stream does not depend on the validation schedule.
+    Runs under ``fork_rng`` so the training noise stream does not depend on the validation schedule. A stop
+    signal abandons it between batches (``stopping.ValidationAbandonedError``): nothing of it is logged or
+    saved.
     """
     with _paused(s):
         return _validate(s, tag)
@@ -86,10 +89,12 @@ def _validate(s: Session, tag: str) -> dict[str, float]:
         scores = {}
         if s.val_loader is not None:
             held_out = s.val_loader.dataset  # this rank's Subset of the validation set
+            batches = lambda it, desc: s.tracker.progress(until_stopped(it, s.stop), desc=desc)  # noqa: E731
             scores = evaluate(model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
-                              s.autocast, progress=lambda it, desc: s.tracker.progress(it, desc=desc),
+                              s.autocast, progress=batches,
                               num_predict_frames=args.num_predict_frames, baseline_cache=s.baseline_scores,
                               video_names=getattr(held_out.dataset, "video_names", None))
+        raise_if_stopped(s.stop)
         if s.dist.is_main:
             clip, flow = prepare_batch(s.sample_batch, s.dist.device)
             with s.autocast():

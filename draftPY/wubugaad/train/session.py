@@ -1,12 +1,13 @@
 """Everything the training loop needs, built before the first step: ``setup(args) → Session``.
 
-Order: process group and device → seeds and determinism → run folder and tracker → datasets, samplers and
-loaders → model and discriminator (shared seed, so every rank starts from the same weights; DDP also
-broadcasts rank 0's) → optimizers and scalers → resume from ``--load_checkpoint`` → DDP wrappers and
-``torch.compile``. Before all of it, every pretrained weight file the settings need is checked
-(``check_weight_files``), so a missing one stops the run in seconds, not after the caches are built. Errors
-of bad input (``DataError``, ``CheckpointError``, ``MissingWeightsError``,
-``ValueError``) propagate from here, before any training, so the entry script can report them in one line.
+Order: process group and device → seeds and determinism → run folder (refused when it holds another run's
+outputs, ``run_folder``) and tracker → datasets, samplers and loaders → model and discriminator (shared
+seed, so every rank starts from the same weights; DDP also broadcasts rank 0's) → optimizers and scalers →
+resume from ``--load_checkpoint`` → ``config.json`` → DDP wrappers and ``torch.compile``. Before all of
+it, every pretrained weight file the settings need is checked (``check_weight_files``), so a missing one
+stops the run in seconds, not after the caches are built. Errors of bad input (``DataError``,
+``CheckpointError``, ``MissingWeightsError``, ``ValueError``) propagate from here, before any training, so
+the entry script can report them in one line.
 
 Resume is exact on CPU with ``--deterministic`` and ``--num_workers 0``: the data order is a function of
 (seed, epoch) (``EpochSampler``), the position within the epoch is stored (``extra.batch_in_epoch``) and
@@ -39,9 +40,11 @@ from wubugaad.optim.qcontrol import HAKMEMQController
 from wubugaad.optim.radam import RiemannianAdam
 from wubugaad.optim.risgd import RiemannianEnhancedSGD
 from wubugaad.optim.schedules import Schedule
-from wubugaad.train import amp, checkpoint, config, distributed
+from wubugaad.train import amp, checkpoint, config, distributed, run_folder
 from wubugaad.train.ema import WeightAverage
+from wubugaad.train.integrity import REQUIRED_FOR_RESUME
 from wubugaad.train.metrics import ALEXNET_HUB_FILE, LPIPSMetric, lpips_weights_file
+from wubugaad.train.stopping import StopFlag
 from wubugaad.train.tracking import Tracker
 
 __all__ = ["EpochSampler", "Session", "setup", "rng_state", "set_rng_state", "RESUME_IGNORED_SETTINGS"]
@@ -142,6 +145,7 @@ class Session:
     lap_step: int = 0  # the step of that log step
     paused_s: float = 0.0  # validation and checkpoint time since then, left out of the step time
     baseline_scores: dict = field(default_factory=dict)  # the baselines' validation means, scored once
+    stop: StopFlag | None = None  # the stop-signal flag while `trainer.train` runs (validations read it)
 
     @property
     def run_dir(self) -> Path:
@@ -254,6 +258,10 @@ def _resume(s: Session) -> None:
         raise checkpoint.CheckpointError(f"--load_checkpoint: no checkpoint file at '{path}' "
                                          f"(check the path, or 'auto' for the newest in --checkpoint_dir)")
     payload = checkpoint.load_checkpoint(path, map_location=s.dist.device)
+    missing = [key for key in REQUIRED_FOR_RESUME if key not in payload]
+    if missing:
+        raise checkpoint.CheckpointError(f"checkpoint '{path}' has no {' or '.join(missing)} field to resume "
+                                         f"from (use a checkpoint the trainer wrote)")
     strict = args.load_strict
     exact = True
     for name, module in (("model", s.model), ("discriminator", s.disc)):
@@ -345,7 +353,10 @@ def setup(args) -> Session:
     # (dropout, ε) differs per rank.
     distributed.seed_everything(args.seed)
     config_dict = config.resolved_config(args)
+    moved = run_folder.claim(args, info.is_main)  # before anything is written into the run folder
     tracker = Tracker(args, info.is_main, config_dict)
+    if moved:
+        tracker.info(moved)
     if args.use_amp and not amp.amp_enabled(args, info.device):
         tracker.info("note: --use_amp applies on CUDA only; training in float32 on the CPU")
     train_loader, sampler, val_loader, sample_batch = _loaders(args, info, tracker)
@@ -375,6 +386,7 @@ def setup(args) -> Session:
                 ema=WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None)
     if args.load_checkpoint:
         _resume(s)
+    tracker.write_config(config_dict)  # only once set-up succeeded: a failed start leaves the old one
     if info.world_size > 1:
         ids = [info.device.index] if info.device.type == "cuda" else None
         s.model_fwd = DistributedDataParallel(model, device_ids=ids)

@@ -160,10 +160,6 @@ class Tracker:
         self._make_folders()
         tempfiles.remove_stale(self.dir)
         self.metrics_path = self.dir / "metrics.jsonl"
-        if resolved_config is not None:
-            with exits.writing(self.dir / "config.json"):
-                (self.dir / "config.json").write_text(json.dumps(resolved_config, indent=2, sort_keys=True,
-                                                                 default=str))
         with exits.writing(self.metrics_path):
             self._metrics = open(self.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
         if args.wandb:
@@ -184,6 +180,15 @@ class Tracker:
         if not os.access(self.dir, os.W_OK | os.X_OK):
             raise exits.OutputFolderError(f"{flag}: the run folder '{self.dir}' is not writable "
                                           f"(choose another folder or fix its permissions)")
+
+    def write_config(self, resolved_config: Mapping) -> None:
+        """``config.json``: the resolved settings (written once set-up has succeeded, so a start that fails
+        leaves the folder's earlier one in place)."""
+        if not self.is_main:
+            return
+        path = self.dir / "config.json"
+        with exits.writing(path):
+            path.write_text(json.dumps(resolved_config, indent=2, sort_keys=True, default=str))
 
     def info(self, message: str) -> None:
         """A console line (tqdm-safe)."""
@@ -211,16 +216,17 @@ class Tracker:
 
     def drop_metrics_after(self, step: int) -> int:
         """Rewrite ``metrics.jsonl`` without the lines logged after ``step`` (a resumed run logs them
-        again) and without a line cut short by a kill; atomic (temp file + rename). Returns the number of
-        lines dropped."""
+        again) and without a line cut short by a kill or damaged (not JSON, not UTF-8); atomic (temp file +
+        rename). Returns the number of lines dropped."""
         if not self.is_main:
             return 0
         self._metrics.close()
         kept, dropped = [], 0
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+        for raw in self.metrics_path.read_bytes().splitlines():
             try:
+                line = raw.decode("utf-8")
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except (UnicodeDecodeError, json.JSONDecodeError):
                 dropped += 1
                 continue
             if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] > step:
@@ -233,6 +239,21 @@ class Tracker:
         finally:
             self._metrics = open(self.metrics_path, "a", encoding="utf-8")  # noqa: SIM115
         return dropped
+
+    def validated_at(self, step: int) -> bool:
+        """Whether ``metrics.jsonl`` holds validation scores logged at ``step`` (rank 0; False elsewhere)."""
+        if not self.is_main or not self.metrics_path.is_file():
+            return False
+        self._metrics.flush()
+        for raw in self.metrics_path.read_bytes().splitlines():
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if isinstance(record, dict) and record.get("step") == step and any(
+                    str(k).startswith("val/") for k in record):
+                return True
+        return False
 
     def _replace_metrics(self, text: str) -> None:
         tmp = None

@@ -29,7 +29,9 @@ finite (skipped steps leave them unchanged) and raises ``NonFiniteError``. A fil
 (full disk) stops the run with ``OutputWriteError`` naming it and the newest checkpoint, which is intact.
 
 ``train`` returns 0 when done, 130 after Ctrl-C (SIGINT) and 143 after SIGTERM — both save ``_last.pt``
-first; the entry script maps the errors to exit codes (``exits``).
+first. The signal handlers stay installed until everything is written (``stopping``): a signal during a
+validation, the final one included, abandons the validation, not the run. The entry script maps the
+errors to exit codes (``exits``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from wubugaad.train.outputs import (
     validate,
 )
 from wubugaad.train.session import Session, setup
+from wubugaad.train.stopping import StopFlag, exit_code
 from wubugaad.train.validation import prepare_batch
 
 __all__ = ["run", "setup", "train", "save", "validate", "NonFiniteError", "LOSS_KEYS"]
@@ -64,26 +67,6 @@ __all__ = ["run", "setup", "train", "save", "validate", "NonFiniteError", "LOSS_
 
 class NonFiniteError(RuntimeError):
     """Too many optimizer steps in a row had non-finite gradients."""
-
-
-class StopFlag:
-    """SIGINT/SIGTERM set ``signum``; the loop checks it after each optimizer step and saves ``_last``."""
-
-    def __init__(self):
-        self.signum = 0
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, _frame):
-        self.signum = signum
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def run(args) -> int:
@@ -159,25 +142,27 @@ def _keep_last_finite(s: Session) -> str:
 def train(s: Session) -> int:
     """Train until ``--epochs`` (absolute), ``--max_steps`` or ``--max_train_minutes``; returns the exit
     code, or raises ``NonFiniteError`` / ``OutputWriteError`` after stopping cleanly (module docstring)."""
-    try:
-        return _train(s)
-    except NonFiniteError as err:
-        message = f"{err}; {_keep_last_finite(s)}"
-        _close(s, f"stopped at step {s.step}: non-finite gradients")
-        raise NonFiniteError(message) from None
-    except OSError as err:
-        failure = exits.write_failure(err)
-        if failure is None:
-            raise
-        s.tracker.close()
-        distributed.cleanup()
-        raise exits.OutputWriteError(failure.path, f"{failure.reason}; the run stopped at step {s.step}; "
-                                     f"{_newest_checkpoint(s)} (free space, then resume with "
-                                     f"--load_checkpoint auto)", failure.errno) from err
+    # the handlers cover the whole run, the final validation, the last save and the report included
+    with StopFlag() as s.stop:
+        try:
+            return _train(s)
+        except NonFiniteError as err:
+            message = f"{err}; {_keep_last_finite(s)}"
+            _close(s, f"stopped at step {s.step}: non-finite gradients")
+            raise NonFiniteError(message) from None
+        except OSError as err:
+            failure = exits.write_failure(err)
+            if failure is None:
+                raise
+            s.tracker.close()
+            distributed.cleanup()
+            raise exits.OutputWriteError(failure.path, f"{failure.reason}; the run stopped at step {s.step}; "
+                                         f"{_newest_checkpoint(s)} (free space, then resume with "
+                                         f"--load_checkpoint auto)", failure.errno) from err
 
 
 def _train(s: Session) -> int:
-    args, device, n_in = s.args, s.dist.device, s.args.num_input_frames
+    args, device, n_in, stop = s.args, s.dist.device, s.args.num_input_frames, s.stop
     accum = args.grad_accum_steps
     log_every = args.log_interval
     q_on = s.q_g is not None or s.q_d is not None
@@ -187,10 +172,14 @@ def _train(s: Session) -> int:
     reached_at = torch.zeros((), dtype=torch.long, device=device)  # step the limit was reached (0: not)
     limit = args.max_consecutive_nonfinite
     anomaly = torch.autograd.detect_anomaly() if args.detect_anomaly else contextlib.nullcontext()
-    done = s.step >= args.max_steps > 0
+    done = s.step >= args.max_steps > 0 or s.epoch >= args.epochs
+    if done:
+        s.tracker.info(f"nothing to train: step {s.step}, epoch {s.epoch} already reach --max_steps "
+                       f"{args.max_steps} / --epochs {args.epochs} (both are absolute; raise them to go on)")
     budget_min = args.max_train_minutes  # wall-clock budget (benchmarks); 0 = none
     deadline = time.monotonic() + 60.0 * budget_min if budget_min > 0 else math.inf
-    validated_at = -1
+    # a finished run resumed has its final validation logged already (one stopped during it has not)
+    validated_at = s.step if done and _validated_before(s) else -1
     final_scores: dict[str, float] = {}
     augment = config.augment_config(args)
     with_disc, keys = s.losses.trains_discriminator, s.losses.keys
@@ -199,7 +188,7 @@ def _train(s: Session) -> int:
                        "neither run nor trained")
     log_model_size(s)
     s.lap_started, s.lap_step, s.paused_s = time.monotonic(), s.step, 0.0
-    with StopFlag() as stop, anomaly:
+    with anomaly:
         try:
             epochs = s.tracker.progress(range(s.epoch, args.epochs), desc="epochs",
                                         total=max(args.epochs - s.epoch, 0), leave=True)
@@ -280,18 +269,29 @@ def _train(s: Session) -> int:
                     final_scores = validate(s, f"ep{s.epoch - 1}")
                     validated_at = s.step
                 save(s, "epoch", name_epoch=s.epoch - 1)
+            if validated_at != s.step and not stop.signum:
+                final_scores = validate(s, f"step{s.step}")
         except Exception:
             if not stop.signum:
                 raise
-            # Ctrl-C also reaches data-loader workers, whose exit surfaces here as an error
+            # a validation abandoned on a signal; Ctrl-C also reaches data-loader workers, whose exit
+            # surfaces here as an error
             return _interrupted(s, stop)
-    if validated_at != s.step:
-        final_scores = validate(s, f"step{s.step}")
+    if stop.signum:
+        return _interrupted(s, stop)
     save(s, "last")
     s.tracker.info(f"training finished at epoch {s.epoch}, step {s.step}; outputs in {s.run_dir}")
     s.tracker.info(final_line(final_scores))
     _close(s, f"finished at step {s.step}")
-    return 0
+    # a signal during the last save or the report: everything is written, the code still says it came
+    return exit_code(stop.signum) if stop.signum else 0
+
+
+def _validated_before(s: Session) -> bool:
+    """Whether the run's log holds a validation at the current step: rank 0 reads it, every rank follows."""
+    seen = torch.tensor([float(s.tracker.validated_at(s.step))], device=s.dist.device)
+    distributed.all_reduce_sum(seen)
+    return seen.tolist()[0] > 0
 
 
 def _discriminator_step(s: Session, clip: torch.Tensor, out, accum: int):
@@ -319,7 +319,7 @@ def _interrupted(s: Session, stop: StopFlag) -> int:
     save(s, "last")
     s.tracker.info(f"stopped by signal {stop.signum} at step {s.step}: saved _last.pt")
     _close(s, f"stopped by signal {stop.signum} at step {s.step}")
-    return 130 if stop.signum == signal.SIGINT else 143
+    return exit_code(stop.signum)
 
 
 def _close(s: Session, state: str) -> None:
