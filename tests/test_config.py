@@ -121,7 +121,9 @@ def test_research_argv_of_the_v01_launcher(tmp_path):
 
 def test_no_argument_defaults_are_the_quick_demo():
     args = parse_args([])
-    assert args.video_data_path == "demo_video_data_dir"
+    assert args.dataset == "demo_stream" and args.video_data_path is None and args.stream_train_scenes == 128
+    assert parse_args(["--video_data_path", "demo_video_data_dir"]).dataset == "video"
+    assert args.gen_flow_confidence and args.gen_extrapolate
     assert args.checkpoint_dir == "wubugaad_hybridgen_checkpoints_v01"
     assert (args.epochs, args.batch_size, args.image_h, args.image_w) == (30, 4, 64, 64)
     assert (args.num_input_frames, args.num_predict_frames, args.latent_dim) == (3, 1, 64)
@@ -287,3 +289,10 @@ def test_config_from_before_the_flow_prior_rebuilds_without_it(tmp_path):
     assert rebuilt.gen_flow_prior == "none"
     assert not rebuilt.gen_extrapolate and rebuilt.latent_map_channels == 0
     assert args_from_config(config).gen_flow_prior == "dis"
+
+
+def test_the_video_source_without_a_video_is_one_clear_error(capsys):
+    with pytest.raises(SystemExit) as done:
+        parse_args(["--dataset", "video"])
+    assert done.value.code == 2
+    assert "--dataset video needs --video_data_path" in capsys.readouterr().err

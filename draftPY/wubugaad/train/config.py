@@ -29,6 +29,7 @@ from wubugaad.train.flags import (
     add_training_flags,
     add_wubu_flags,
 )
+from wubugaad.train.source_flags import add_source_flags
 from wubugaad.train.upgrade import upgrade_config
 
 # Counts that must be >= 1 (the network's own limits come from `model_problems`).
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="WuBuGAADHybridGen_v0.1.py",
         description="WuBuGAADHybridGen: video VAE-GAN with hyperbolic WuBu nesting and GAAD regions. "
-                    "Without arguments it trains a small model on a generated demo video (a quick CPU demo).",
+                    "Without arguments it trains a small model on fresh generated demo scenes and validates "
+                    "on held-out ones (a quick CPU demo).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         allow_abbrev=False,
     )
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_flags(parser)
     add_wubu_flags(parser)
     add_control_flags(parser)
+    add_source_flags(parser)
     add_training_flags(parser)
     add_logging_flags(parser)
     return parser
@@ -119,8 +122,20 @@ def _path_problems(args: argparse.Namespace) -> list[str]:
     return problems
 
 
+def resolve_dataset(args: argparse.Namespace) -> str:
+    """``--dataset`` as given, else video when a video path is given and the demo stream when none is (the
+    no-argument demo trains on fresh scenes and validates on held-out ones)."""
+    if args.dataset is not None:
+        return args.dataset
+    videos = args.video_data_path is not None or args.validation_video_path is not None
+    return "video" if videos else demo_stream.NAME
+
+
 def _source_problems(args: argparse.Namespace) -> list[str]:
     if args.dataset == "video":
+        if args.video_data_path is None:
+            return ["--dataset video needs --video_data_path (a video file or a folder of videos; a folder "
+                    "named like demo_video_data_dir gets a generated demo video)"]
         return []
     problems = []
     if args.validation_video_path is not None:
@@ -188,6 +203,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(None if argv is None else list(argv))
     args.generator_type = resolve_generator_type(args)
+    args.dataset = resolve_dataset(args)
     problems = validate_args(args)
     if problems:
         parser.error("; ".join(problems))
@@ -242,4 +258,5 @@ def args_from_config(config: dict) -> argparse.Namespace:
     for name, value in upgrade_config(config).items():
         setattr(args, name, value)
     args.generator_type = resolve_generator_type(args)
+    args.dataset = resolve_dataset(args)
     return broadcast_stack_lists(args)

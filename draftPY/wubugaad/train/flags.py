@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-from wubugaad.data.demo_stream import NAME as DEMO_STREAM
-from wubugaad.data.moving_objects import SOURCES as MOVING_SOURCES
 from wubugaad.data.scene_cuts import DEFAULT_THRESHOLD as SCENE_CUT_THRESHOLD
 from wubugaad.data.video_cache import DEFAULT_MIN_DECODED_FRACTION
 from wubugaad.gaad.boxes import DECOMPOSITION_TYPES
@@ -23,12 +21,11 @@ from wubugaad.optim.schedules import SCHEDULES
 from wubugaad.train.validation import CHECKPOINT_METRIC_KEYS as KNOWN_METRICS
 from wubugaad.wubu.stack import ABLATIONS
 
-__all__ = ["RAFT_TYPES", "STACKS", "KNOWN_METRICS", "LPIPS_METRICS", "DATASETS", "OPTIMIZERS",
+__all__ = ["RAFT_TYPES", "STACKS", "KNOWN_METRICS", "LPIPS_METRICS", "OPTIMIZERS",
            "add_run_flags", "add_model_flags", "add_wubu_flags", "add_training_flags", "add_logging_flags"]
 
 FLOW_STATS = tuple(STAT_COMPONENTS)
 OPTIMIZERS = ("risgd", "riemannian_adam")
-DATASETS = ("video", *MOVING_SOURCES, DEMO_STREAM)
 LPIPS_METRICS = tuple(k for k in KNOWN_METRICS if k.endswith("_lpips"))
 
 # Per stack: (key, readable name, num_levels, hyperbolic dims, curvatures, v0.1 dims when changed).
@@ -52,9 +49,9 @@ def _add_on_off(group, name: str, default: bool, help_on: str) -> None:
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run, data and output")
-    g.add_argument("--video_data_path", type=str, default="demo_video_data_dir",
-                   help="training video: a file or a folder of videos; a path containing `demo_video_data` "
-                        "gets a generated demo video")
+    g.add_argument("--video_data_path", type=str, default=None,
+                   help="training video: a file or a folder of videos (then --dataset defaults to video); a "
+                        "path containing `demo_video_data` without videos gets a generated demo video")
     g.add_argument("--local_rank", "--local-rank", dest="local_rank", type=int, default=-1,
                    help="accepted for old torch.distributed launchers; the rank comes from the environment "
                         "(LOCAL_RANK)")
@@ -105,24 +102,6 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="refuse to start when the checkpoint does not match the architecture exactly")
     g.add_argument("--keep_last_n", type=int, default=3,
                    help="periodic checkpoints kept on disk (best and last are always kept; 0 = keep all)")
-
-    g = p.add_argument_group("other data sources (generated sequences, fresh every epoch)")
-    g.add_argument("--dataset", choices=DATASETS, default="video",
-                   help="video: --video_data_path; moving_fmnist / moving_mnist: sequences of 2 moving "
-                        "28x28 objects from idx files (64x64, 3.6 px/frame, bouncing; use "
-                        "--num_input_frames 10 --num_predict_frames 10 --num_channels 1 for the benchmark); "
-                        "demo_stream: demo-video scenes with more variety, a new one for every item")
-    g.add_argument("--mnist_path", type=str, default=None,
-                   help="folder with the idx files train-images-idx3-ubyte(.gz) and t10k-images-idx3-ubyte"
-                        "(.gz) (default for moving_fmnist: /usr/share/datasets/fashion-mnist, from "
-                        "`apt-get install dataset-fashion-mnist`; required for moving_mnist)")
-    g.add_argument("--moving_train_sequences", type=int, default=10000,
-                   help="training sequences per epoch, drawn fresh each epoch (moving_* datasets)")
-    g.add_argument("--moving_test_sequences", type=int, default=10000,
-                   help="size of the fixed seed-0 test set used for validation, cached in --cache_dir "
-                        "(10000 = the published protocol; fewer for CPU runs)")
-    g.add_argument("--stream_train_scenes", type=int, default=2000, help="demo_stream: new scenes per epoch")
-    g.add_argument("--stream_val_scenes", type=int, default=64, help="demo_stream: fixed validation scenes")
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -196,11 +175,11 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                 "training video, −0.1 dB), the forecast is a pure warp and the spatial latent's correction "
                 "is the one synthesis; on where frames must be invented rather than moved, e.g. Moving "
                 "Fashion-MNIST's bounces. Always on with --no_gen_use_warp")
-    _add_on_off(g, "gen_extrapolate", False,
+    _add_on_off(g, "gen_extrapolate", True,
                 "spatial generator: a head channel e_p (0 at init) adds e_p·k_p·(x_last − x_before) per "
                 "pixel, the last frame's change continued in time, where warping cannot explain the change "
-                "(e.g. shading or a texture drifting in place)")
-    _add_on_off(g, "gen_flow_confidence", False,
+                "(fades, shading, a texture drifting in place); pays together with --gen_flow_confidence")
+    _add_on_off(g, "gen_flow_confidence", True,
                 "spatial generator with the flow prior: a head channel u_p (0 at init) scales the classical "
                 "flow per pixel by 1 + tanh(u_p) in (0, 2): 0 falls back towards copying where the flow is "
                 "wrong, 2 continues a motion that speeds up")

@@ -26,6 +26,8 @@ def upgrade_config(config: Mapping) -> dict:
     config = dict(config)
     # written before the spatial generator existed: the global one
     config.setdefault("generator_type", "global")
+    # written while video was the only source and the default one
+    config.setdefault("dataset", "video")
     if "optical_flow_scale" not in config and config.get("disc_stem_stride", 0) == 0:
         # written before the automatic D stem grew to stride 8 at 256 px: its D was built with 4 there
         h, w = config.get("image_h", DEFAULT_SIZE), config.get("image_w", DEFAULT_SIZE)
@@ -40,6 +42,8 @@ def upgrade_config(config: Mapping) -> dict:
     config.setdefault("latent_map_channels", 0)
     # written before the rollout existed: its head predicts all target frames in one pass
     config.setdefault("gen_rollout", False)
+    # written before the prior's per-pixel confidence existed (and was on by default): its head has none
+    config.setdefault("gen_flow_confidence", False)
     return config
 
 
