@@ -470,9 +470,9 @@ IF /I "%DRY_RUN%"=="true" (
 )
 
 REM ---- no GPU: say what the research configuration costs on a CPU before it starts, and point to the demo.
-REM CPU_SECONDS_PER_STEP: measured, bench\RESULTS.md ("Research configuration against the v0.1 script").
+REM CPU_SECONDS_PER_STEP: measured, bench\RESULTS.md ("Research configuration against the v0.1 script, re-measured").
 REM A double-clicked launcher asks once (cmd.exe /c, not under CI, not with PAUSE_AT_END=false).
-SET "CPU_SECONDS_PER_STEP=35"
+SET "CPU_SECONDS_PER_STEP=24"
 "!PYTHON_EXE!" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)" 2>NUL
 SET "CUDA_CHECK=!ERRORLEVEL!"
 IF NOT "!CUDA_CHECK!"=="3" GOTO :start_training

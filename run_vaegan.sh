@@ -431,9 +431,9 @@ if is_true "$DRY_RUN"; then
 fi
 
 # ---- no GPU: say what the research configuration costs on a CPU before it starts, and point to the demo.
-# CPU_SECONDS_PER_STEP: measured, bench/RESULTS.md ("Research configuration against the v0.1 script").
+# CPU_SECONDS_PER_STEP: measured, bench/RESULTS.md ("Research configuration against the v0.1 script, re-measured").
 # A person at a terminal is asked once (not with PAUSE_AT_END=false); otherwise training goes on.
-CPU_SECONDS_PER_STEP=35
+CPU_SECONDS_PER_STEP=24
 "$PYTHON_EXE" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)" 2>/dev/null
 if (( $? == 3 )); then
     tenths=$(( CPU_SECONDS_PER_STEP * 10000 / 3600 ))
