@@ -12,9 +12,9 @@ so zero flow gives `frames` bit-exactly, and the gradient with respect to the fl
 
 Non-finite flow never reaches `grid_sample`: its backward crashes the process (a segmentation fault) on
 NaN coordinates. Such pixels are sampled at zero offset instead and the non-finite value is added to
-their output (detached), so the output, the loss and the step's gradients stay non-finite there: the optimizer skips
-and counts the step, and `--max_consecutive_nonfinite` ends the run with its exit code, as for any other
-non-finite step.
+their output (detached), so the output, the loss and the step's gradients stay non-finite there: the
+optimizer skips and counts the step, and `--max_consecutive_nonfinite` ends the run with its exit code, as
+for any other non-finite step.
 """
 
 from __future__ import annotations
