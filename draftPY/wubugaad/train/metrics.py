@@ -22,8 +22,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torchvision.models import AlexNet_Weights
 
 from wubugaad.geometry.warp import warp
+from wubugaad.model.motion import MissingWeightsError
 
 PSNR_MAX_DB = 100.0
 ALEXNET_HUB_FILE = "alexnet-owt-7be5be79.pth"
@@ -148,6 +150,18 @@ def lpips_weights_file(weights_path: str | os.PathLike | None = None) -> Path:
     if weights_path:
         return Path(weights_path)
     return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_HUB_FILE
+
+
+def require_lpips_weights(weights_path: str | os.PathLike | None = None) -> Path:
+    """``lpips_weights_file``, or ``MissingWeightsError`` (one line: the file, where it comes from, the
+    other ways out) when it does not exist: the check a run that asks for LPIPS makes before anything."""
+    path = lpips_weights_file(weights_path)
+    if not path.is_file():
+        raise MissingWeightsError(
+            f"LPIPS backbone weights not found: looked for {path}. Either put the file there (torchvision's "
+            f"{ALEXNET_HUB_FILE}, from {AlexNet_Weights.IMAGENET1K_V1.url}) or pass --lpips_weights PATH, or "
+            f"leave out --use_lpips_for_verification.")
+    return path
 
 
 class LPIPSMetric:

@@ -26,14 +26,13 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler, Subset, default_collate
-from torchvision.models import AlexNet_Weights
 
 from wubugaad.data import datasets as data
 from wubugaad.data import demo_stream, moving_objects
 from wubugaad.model import vaegan as model_lib
 from wubugaad.model.flow_reads import flow_reads
 from wubugaad.model.losses import LossConfig
-from wubugaad.model.motion import RAFT_TYPES, MissingWeightsError, raft_weights_path
+from wubugaad.model.motion import RAFT_TYPES, raft_weights_path
 from wubugaad.optim import groups
 from wubugaad.optim.base import OptimizerStateError, RiemannianOptimizer
 from wubugaad.optim.qcontrol import HAKMEMQController
@@ -43,7 +42,7 @@ from wubugaad.optim.schedules import Schedule
 from wubugaad.train import amp, checkpoint, config, distributed, run_folder
 from wubugaad.train.ema import WeightAverage
 from wubugaad.train.integrity import REQUIRED_FOR_RESUME
-from wubugaad.train.metrics import ALEXNET_HUB_FILE, LPIPSMetric, lpips_weights_file
+from wubugaad.train.metrics import LPIPSMetric, require_lpips_weights
 from wubugaad.train.stopping import StopFlag
 from wubugaad.train.tracking import Tracker
 
@@ -336,12 +335,8 @@ def check_weight_files(args) -> None:
     if (args.use_wubu_motion_branch and args.optical_flow_net_type in RAFT_TYPES
             and not args.optical_flow_random_init):
         raft_weights_path(args.optical_flow_net_type, args.optical_flow_weights)
-    path = lpips_weights_file(args.lpips_weights)
-    if args.use_lpips_for_verification and not path.is_file():
-        raise MissingWeightsError(
-            f"LPIPS backbone weights not found: looked for {path}. Either put the file there (torchvision's "
-            f"{ALEXNET_HUB_FILE}, from {AlexNet_Weights.IMAGENET1K_V1.url}) or pass --lpips_weights PATH, or "
-            f"leave out --use_lpips_for_verification.")
+    if args.use_lpips_for_verification:
+        require_lpips_weights(args.lpips_weights)
 
 
 def setup(args) -> Session:
