@@ -1,4 +1,4 @@
-"""The flow prior's fallback (issue 27): where the loader's classical flow is wrong, a short training of the
+"""The flow prior's fallback: where the loader's classical flow is wrong, a short training of the
 default model learns not to trust it and ends near copy-last, while it keeps using the flow where it is
 right; and the default configuration's starting points (copy-last, and with the gate open the flow
 extrapolation that validation scores)."""
