@@ -1,5 +1,6 @@
 """Checkpoints written by earlier rounds (kept fixtures, tests/data/README.md) load into today's code,
-predict bit-identically, and resume with every state restored; ``upgrade`` owns the old layouts."""
+predict what they predicted then (to float32 rounding), and resume with every state restored; ``upgrade``
+owns the old layouts."""
 
 from __future__ import annotations
 
@@ -24,10 +25,16 @@ def sampler():
     return module
 
 
+# A convolution's sums are ordered by the thread count and by the CPU's vector kernels (AVX2 and AVX-512
+# machines differ by ~2e-6 on these fixtures, recorded at one thread on an AMD EPYC), so the prediction is
+# compared to rounding, not bit for bit; a weight loaded into the wrong place or a changed wiring moves it
+# by orders of magnitude more.
+PREDICTION_ATOL = 1e-5
+
+
 @pytest.fixture
 def one_thread():
-    """The fixtures' predictions were recorded with one thread: a convolution's sums are ordered by the
-    thread count, so bit-identity is defined at one thread."""
+    """The fixtures' predictions were recorded with one thread: the closest to their summation order."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -35,12 +42,12 @@ def one_thread():
 
 
 @pytest.mark.parametrize("name", ROUNDS)
-def test_an_old_rounds_checkpoint_predicts_bit_identically(name, one_thread):
+def test_an_old_rounds_checkpoint_predicts_what_it_predicted_then(name, one_thread):
     model, _ = sampler().load(str(FIXTURES / f"{name}.pt"), torch.device("cpu"))
     expected = torch.load(FIXTURES / f"{name}.expected.pt", weights_only=True)
     with torch.no_grad():
         prediction = model(expected["clip"], mode="predict", flow=expected["flow"]).prediction
-    assert torch.equal(prediction, expected["prediction"])
+    torch.testing.assert_close(prediction, expected["prediction"], rtol=0.0, atol=PREDICTION_ATOL)
 
 
 @pytest.mark.parametrize("name", ROUNDS)
