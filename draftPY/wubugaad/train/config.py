@@ -43,7 +43,7 @@ POSITIVE_INTS = (
 # Counts, intervals and sizes where 0 has a meaning (none / never / no limit / all).
 NON_NEGATIVE_INTS = (
     "num_input_frames", "disc_context_frames", "num_workers", "max_steps", "lr_warmup_steps",
-    "lr_schedule_steps", "keep_last_n", "val_interval", "val_max_clips",
+    "lr_schedule_steps", "keep_last_n", "val_interval", "val_max_clips", "val_num_samples",
     "num_val_samples_to_log", "demo_num_samples", "wandb_log_train_recon_interval",
     "wandb_log_fixed_noise_samples_interval", "gan_start_step", "gan_ramp_steps",
 )
