@@ -96,3 +96,15 @@ def test_validation_with_samples_logs_declared_sample_keys(tmp_path, monkeypatch
     assert not [k for x in lines for k in x if k not in ("step", "epoch") and not tracking.is_declared_key(k)]
     samples = {p.name for p in (tmp_path / "run" / "samples").iterdir()}
     assert "step2_sampled_futures.png" in samples and "step2_fixed_noise.png" in samples
+
+
+def test_a_sample_metric_selects_the_best_checkpoint_only_with_samples(tmp_path, capsys):
+    from test_trainer import tiny_argv
+
+    base = tiny_argv(tmp_path, "--val_primary_metric", "sample_best_psnr")
+    with pytest.raises(SystemExit):
+        config.parse_args(base)
+    assert "--val_primary_metric sample_best_psnr needs --val_num_samples" in capsys.readouterr().err
+    assert config.parse_args([*base, "--val_num_samples", "4"]).val_primary_metric == "sample_best_psnr"
+    assert config.metric_mode("sample_best_psnr") == "max"
+    assert config.metric_mode("sample_worst_lpips") == "min"

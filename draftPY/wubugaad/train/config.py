@@ -103,6 +103,9 @@ def _path_problems(args: argparse.Namespace) -> list[str]:
     if args.val_primary_metric in LPIPS_METRICS and not args.use_lpips_for_verification:
         problems.append(f"--val_primary_metric {args.val_primary_metric} needs --use_lpips_for_verification "
                         f"(or pick avg_val_psnr, avg_val_ssim, avg_val_recon_mse or a pred_* metric)")
+    if args.val_primary_metric.startswith("sample_") and args.val_num_samples < 1:
+        problems.append(f"--val_primary_metric {args.val_primary_metric} needs --val_num_samples N (N >= 1 "
+                        f"sampled futures per validation clip)")
     if args.load_checkpoint not in (None, "auto") and not os.path.isfile(args.load_checkpoint):
         problems.append(f"--load_checkpoint: no checkpoint file at '{args.load_checkpoint}' (give an "
                         f"existing file, `auto` for the newest in --checkpoint_dir, or leave it out to start "

@@ -115,7 +115,10 @@ def is_per_video(key: str) -> bool:
 # metrics that can select the best checkpoint (not the baselines': they do not train); on a fixed validation
 # set the learned gain ranks checkpoints as the prediction PSNR it is computed from does
 CHECKPOINT_METRIC_KEYS = (RECON_METRIC_KEYS + PRED_METRIC_KEYS
-                          + tuple(k for k in BENCH_METRIC_KEYS if not is_baseline(k)) + (LEARNED_GAIN_KEY,))
+                          + tuple(k for k in BENCH_METRIC_KEYS if not is_baseline(k)) + (LEARNED_GAIN_KEY,)
+                          # the sampled futures' scores (--val_num_samples); diversity is no quality
+                          + tuple(k for k in sample_metrics.sample_key_names(True)
+                                  if k != sample_metrics.DIVERSITY_KEY))
 
 
 def is_per_step(key: str) -> bool:
