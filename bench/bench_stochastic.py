@@ -18,8 +18,9 @@ Trains with the real session and trainer for ``--minutes`` (``--max_train_minute
 ``--val_num_samples`` (default 100) and writes ``val/sample_{best,mean,worst}_{psnr,ssim}[_t{k}]`` and
 ``val/sample_diversity[_t{k}]`` (``train/sample_metrics.py``) beside the prior-mean prediction
 (``val/pred_*``: the deterministic guess of the same model), copy-last and the flow extrapolation. The
-latent's KL is read from the training log (``train/loss_kl``: nats summed over the latent, per clip,
-averaged over the last tenth of the log steps) and divided by the 10 predicted frames it describes. Writes
+latent's KL is read from the training log (``train/loss_kl``: nats summed over the latent, averaged over
+the last tenth of the log steps) and divided by the predicted frames one value covers: all 10 for one
+code per clip, 1 for one code per frame (a model whose ``mu`` is (B, P, d) logs it per frame). Writes
 ``stochastic_<preset>.json`` and ``.md`` into ``--out``; prints the JSON record on stdout.
 """
 
@@ -34,10 +35,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 from _common import NEVER, emit, machine
 from bench_mfmnist import GENERATOR_FLAGS, TimedLoader
 from wubugaad.data.moving_objects import SOURCES
 from wubugaad.train import config, session, trainer
+from wubugaad.train.outputs import scored_model
+from wubugaad.train.validation import prepare_batch
 
 DATASET = "stochastic_moving_fmnist"
 CONTEXT, FUTURE = 5, 10
@@ -82,16 +86,26 @@ def read_log(metrics_file: Path) -> tuple[dict, list[dict]]:
     return last, train
 
 
-def kl_per_frame(train: list[dict]) -> dict:
+def kl_per_frame(train: list[dict], latent_frames: int = FUTURE) -> dict:
     """The latent's KL in nats per predicted frame (and the spatial map's, when logged) over the last tenth
-    of the training log: one batch's value is noisy."""
+    of the training log: one batch's value is noisy. ``latent_frames``: the frames one logged
+    ``train/loss_kl`` covers (``latent_frames_per_kl``); the map's code always covers all of them."""
     tail = train[-max(1, len(train) // 10):]
     out = {}
-    for key, name in (("train/loss_kl", "latent"), ("train/loss_kl_map", "map")):
+    for key, name, frames in (("train/loss_kl", "latent", latent_frames),
+                              ("train/loss_kl_map", "map", FUTURE)):
         values = [r[key] for r in tail if key in r]
         if values:
-            out[name] = sum(values) / len(values) / FUTURE
+            out[name] = sum(values) / len(values) / frames
     return out
+
+
+@torch.no_grad()
+def latent_frames_per_kl(s) -> int:
+    """Frames one logged KL value covers: 1 for a model with one code per future frame (``mu`` of shape
+    (B, P, d), its KL logged per frame), all P for one code per clip (``mu`` (B, d), KL per clip)."""
+    clip, flow = prepare_batch(s.sample_batch, s.dist.device)
+    return 1 if scored_model(s)(clip, mode="reconstruct", flow=flow).mu.dim() == 3 else FUTURE
 
 
 def run(opts, extra: list[str]) -> dict:
@@ -107,6 +121,7 @@ def run(opts, extra: list[str]) -> dict:
         if code != 0:
             raise RuntimeError(f"training ended with exit code {code}")
         scores, train = read_log(s.run_dir / "metrics.jsonl")
+        latent_frames = latent_frames_per_kl(s)
     v = lambda key: scores.get(f"val/{key}")  # noqa: E731
     samples = {f"{r}_{m}": v(f"sample_{r}_{m}") for r in RANKS for m in ("psnr", "ssim")}
     per_step = [{"k": k, **{f"{r}_psnr": v(f"sample_{r}_psnr_t{k}") for r in RANKS},
@@ -125,7 +140,7 @@ def run(opts, extra: list[str]) -> dict:
         "prior_mean": {"psnr": v("pred_psnr"), "ssim": v("pred_ssim")},
         "copy_last": {"psnr": v("copy_last_psnr"), "ssim": v("copy_last_ssim")},
         "flow_extrap": {"psnr": v("flow_extrap_psnr"), "ssim": v("flow_extrap_ssim")},
-        "kl_nats_per_frame": kl_per_frame(train), "per_step": per_step,
+        "kl_nats_per_frame": kl_per_frame(train, latent_frames), "per_step": per_step,
     }
 
 

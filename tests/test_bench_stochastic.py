@@ -40,4 +40,5 @@ def test_table_from_a_metrics_log(tmp_path):
     scores, log = bench_stochastic.read_log(tmp_path / "metrics.jsonl")
     assert scores["val/sample_best_psnr"] == 20.0 and len(log) == 10
     assert bench_stochastic.kl_per_frame(log) == {"latent": 5.0}  # the last tenth: 50 nats over 10 frames
+    assert bench_stochastic.kl_per_frame(log, latent_frames=1) == {"latent": 50.0}  # logged per frame
     assert "val/sample_diversity_t10" in scores
