@@ -101,7 +101,7 @@ def test_budget_rules():
 def test_every_preset_parses():
     for name in [*ablation.PRESETS, "all"]:
         if name == "vaegan" and not _latent_off_parses():
-            continue  # waits for --latent_dim 0 (issue 28's model half): test_vaegan_preset_arms
+            continue  # waits for --latent_dim 0 (the per-frame latent's branch): test_vaegan_preset_arms
         ablation.validate(_study([], ablation.load_grid(name)))
 
 

@@ -71,7 +71,7 @@ PRESETS: dict[str, dict[str, list[str]]] = {
                "gaad_grid": ["--gaad_box_layout", "grid"], "gaad_random": ["--gaad_box_layout", "random"],
                "no_paint": ["--no_gen_use_gaad_paint"]},
 }
-# The generative half (issue 28): which of the latent and the adversarial term make the samples better and
+# The generative half: which of the latent and the adversarial term make the samples better and
 # varied. Every arm scores 10 sampled futures per validation clip (val/sample_*), so the study can rank by
 # --metric sample_best_psnr; the deterministic arm's N samples are one prediction N times (diversity 0).
 # GAN arms start the adversarial term at step 50 over 50 steps (defaults: 300 + 200), so a study of a few
