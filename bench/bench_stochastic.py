@@ -48,7 +48,7 @@ CONTEXT, FUTURE = 5, 10
 PRESETS = {
     # no adversarial term on the CPU: a discriminator adds a third to each step (bench_mfmnist.py); pass
     # --lambda_gan 0.1 to train the VAE-GAN
-    # 50 test clips: 100 samples of one take ~2.5 s of CPU (7.5 s on 2 shared cores), so ~3-6 minutes
+    # 50 test clips: 100 samples of one take ~2.5 s of CPU (7.5 s on 2 shared cores), so ~2-6 minutes
     "cpu": {"flags": ["--batch_size", "4", "--num_workers", "1", "--lambda_gan", "0"], "test_sequences": 50,
             "minutes": 10.0},
     "gpu": {"flags": ["--batch_size", "16", "--num_workers", "6", "--use_amp", "--amp_dtype", "bf16",
