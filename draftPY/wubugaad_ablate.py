@@ -108,7 +108,10 @@ def _run(own: argparse.Namespace, study: ablation.Study, out: Path) -> int:
         gain = row.get("learned_gain_db")
         bar.write(f"{row['variant']} seed {row['seed']}: {row['status']}, step {row['steps']}, "
                   f"prediction PSNR {row.get('pred_psnr', float('nan')):.2f} dB"
-                  + ("" if gain is None else f", learned gain {gain:+.2f} dB"))
+                  + ("" if gain is None else f", learned gain {gain:+.2f} dB")
+                  + ("" if row.get("sample_best_psnr") is None else
+                     f", best/mean/worst of N samples {row['sample_best_psnr']:.2f}/"
+                     f"{row['sample_mean_psnr']:.2f}/{row['sample_worst_psnr']:.2f} dB"))
 
     runner = ablation.Runner(study, out, ENTRY, own.jobs, own.retry_failed, on_finish)
     bar.update(sum(1 for run in runs if runner.result(run) is not None))
