@@ -17,11 +17,16 @@ SET "EXIT_CODE=1"
 
 REM CHECKPOINT: the .pt file the trainer wrote (default: the best one of run_vaegan.bat's default run)
 IF NOT DEFINED CHECKPOINT SET "CHECKPOINT=runs\wubugaad_run\wubugaad_hybridgen_ckpt_v01_best.pt"
-REM MODE: predict (continue VIDEO's clips), generate (z from the prior) or reconstruct
+REM MODE: predict (continue VIDEO's clips), generate (NUM_SAMPLES futures of each context) or reconstruct
 IF NOT DEFINED MODE SET "MODE=predict"
 REM VIDEO: video file or folder whose clips give the context (default: run_vaegan.bat's demo video)
 IF NOT DEFINED VIDEO SET "VIDEO=data\demo_video_data_dir"
+REM NUM_SAMPLES: generate: futures per context; predict/reconstruct: clips (unless NUM_CLIPS is set)
 IF NOT DEFINED NUM_SAMPLES SET "NUM_SAMPLES=4"
+REM NUM_CLIPS: contexts taken from VIDEO (empty: 2 in generate, else NUM_SAMPLES)
+IF NOT DEFINED NUM_CLIPS SET "NUM_CLIPS="
+REM NUM_FRAMES: future frames per sample (empty: the model's; more rolls out past its horizon)
+IF NOT DEFINED NUM_FRAMES SET "NUM_FRAMES="
 IF NOT DEFINED OUTPUT_DIR SET "OUTPUT_DIR=runs\samples"
 REM FORMAT: mp4, gif or png
 IF NOT DEFINED FORMAT SET "FORMAT=mp4"

@@ -10,11 +10,16 @@
 set -uo pipefail
 # CHECKPOINT   the .pt file the trainer wrote (default: the best one of run_vaegan.sh's default run)
 : "${CHECKPOINT:=runs/wubugaad_run/wubugaad_hybridgen_ckpt_v01_best.pt}"
-# MODE         predict (continue VIDEO's clips), generate (z from the prior) or reconstruct
+# MODE         predict (continue VIDEO's clips), generate (NUM_SAMPLES futures of each context) or reconstruct
 : "${MODE:=predict}"
 # VIDEO        video file or folder whose clips give the context (default: run_vaegan.sh's demo video)
 : "${VIDEO:=data/demo_video_data_dir}"
+# NUM_SAMPLES  generate: futures per context; predict/reconstruct: clips (unless NUM_CLIPS is set)
 : "${NUM_SAMPLES:=4}"
+# NUM_CLIPS    contexts taken from VIDEO (empty: 2 in generate, else NUM_SAMPLES)
+: "${NUM_CLIPS:=}"
+# NUM_FRAMES   future frames per sample (empty: the model's; more rolls out past its horizon)
+: "${NUM_FRAMES:=}"
 : "${OUTPUT_DIR:=runs/samples}"
 # FORMAT       mp4, gif or png
 : "${FORMAT:=mp4}"
@@ -25,5 +30,7 @@ set -uo pipefail
 ARGS=(--checkpoint "$CHECKPOINT" --mode "$MODE")
 if [[ -n "$VIDEO" ]]; then ARGS+=(--video "$VIDEO"); fi
 ARGS+=(--num_samples "$NUM_SAMPLES" --output_dir "$OUTPUT_DIR" --format "$FORMAT" --seed "$SEED")
+if [[ -n "$NUM_CLIPS" ]]; then ARGS+=(--num_clips "$NUM_CLIPS"); fi
+if [[ -n "$NUM_FRAMES" ]]; then ARGS+=(--num_frames "$NUM_FRAMES"); fi
 if [[ -n "$DEVICE" ]]; then ARGS+=(--device "$DEVICE"); fi
 exec "$(dirname "${BASH_SOURCE[0]}")/draftPY/run_job.sh" "samples" draftPY/wubugaad_sample.py "${ARGS[@]}"

@@ -217,6 +217,7 @@ source "$SCRIPT_DIR/draftPY/launcher_lib.sh"
 : "${VAL_BLOCK_SIZE:=20}"
 : "${VAL_INTERVAL:=0}"
 : "${VAL_MAX_CLIPS:=0}"
+: "${VAL_NUM_SAMPLES:=0}"
 : "${VAL_PRIMARY_METRIC:=pred_psnr}"
 : "${EMA_DECAY:=0.99}"
 : "${NUM_VAL_SAMPLES_TO_LOG:=2}"
@@ -405,6 +406,7 @@ CMD+=(--validation_split_fraction "$VALIDATION_SPLIT_FRACTION")
 CMD+=(--val_block_size "$VAL_BLOCK_SIZE")
 CMD+=(--val_interval "$VAL_INTERVAL")
 CMD+=(--val_max_clips "$VAL_MAX_CLIPS")
+CMD+=(--val_num_samples "$VAL_NUM_SAMPLES")
 CMD+=(--val_primary_metric "$VAL_PRIMARY_METRIC")
 CMD+=(--ema_decay "$EMA_DECAY")
 CMD+=(--num_val_samples_to_log "$NUM_VAL_SAMPLES_TO_LOG")

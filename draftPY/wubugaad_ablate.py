@@ -4,14 +4,17 @@
         -- --video_data_path ~/videos/train.mp4 --validation_video_path ~/videos/held_out.mp4
 
 Everything after ``--`` (or any flag this script does not know) is the base training configuration.
-``--grid`` is a preset (wubu, gaad, motion, generator, optimizer, all) or a JSON/YAML file mapping
-variant names to extra training flags (the first variant is the base). Each variant × seed trains in its
-own subprocess through the real training entry script; a crash is recorded with its exit code and the
-study goes on. Rerunning the same command finishes only what is missing. Outputs in ``--out``:
+``--grid`` is a preset (wubu, gaad, motion, generator, optimizer, theory, vaegan, all) or a JSON/YAML file
+mapping variant names to extra training flags (the first variant is the base). Each variant × seed trains
+in its own subprocess through the real training entry script; a crash is recorded with its exit code and
+the study goes on. Rerunning the same command finishes only what is missing. Outputs in ``--out``:
 ``ablation.csv`` (one row per run), ``ablation.md`` (mean ± std over seeds, paired effect against the
 base with a 95 % interval, a verdict) and ``ablation.png`` (the effects with their intervals). The
 verdicts are about prediction PSNR, or with ``--metric learned_gain_db`` about the learned gain over the
-better of copy-last and flow extrapolation (rerunning with another ``--metric`` only redoes the tables).
+better of copy-last and flow extrapolation, or with ``--metric sample_best_psnr`` (``sample_mean_psnr``,
+``sample_worst_psnr``) about the best (mean, worst) of the N futures sampled per clip, for runs with
+``--val_num_samples N`` such as ``--grid vaegan``'s (rerunning with another ``--metric`` only redoes the
+tables).
 
 Exit codes: 0 every run finished (failed runs are rows, not errors); 2 bad input, before anything ran,
 or another runner using ``--out`` (its PID and host named); 130 interrupted (rerun to continue).
@@ -50,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="study folder (created; a rerun continues it)")
     p.add_argument("--retry_failed", action="store_true", help="rerun runs that finished with an error")
     p.add_argument("--metric", choices=tuple(ablation_stats.METRICS), default=ablation_stats.METRIC,
-                   help="what the verdicts are about: prediction PSNR, or the learned gain over the better "
-                        "baseline (copy-last, flow extrapolation)")
+                   help="what the verdicts are about: prediction PSNR, the learned gain over the better "
+                        "baseline (copy-last, flow extrapolation), or the best / mean / worst of the N "
+                        "sampled futures' PSNR (runs with --val_num_samples, e.g. --grid vaegan)")
     return p
 
 
@@ -104,7 +108,10 @@ def _run(own: argparse.Namespace, study: ablation.Study, out: Path) -> int:
         gain = row.get("learned_gain_db")
         bar.write(f"{row['variant']} seed {row['seed']}: {row['status']}, step {row['steps']}, "
                   f"prediction PSNR {row.get('pred_psnr', float('nan')):.2f} dB"
-                  + ("" if gain is None else f", learned gain {gain:+.2f} dB"))
+                  + ("" if gain is None else f", learned gain {gain:+.2f} dB")
+                  + ("" if row.get("sample_best_psnr") is None else
+                     f", best/mean/worst of N samples {row['sample_best_psnr']:.2f}/"
+                     f"{row['sample_mean_psnr']:.2f}/{row['sample_worst_psnr']:.2f} dB"))
 
     runner = ablation.Runner(study, out, ENTRY, own.jobs, own.retry_failed, on_finish)
     bar.update(sum(1 for run in runs if runner.result(run) is not None))

@@ -1,24 +1,31 @@
 """Sample from a trained WuBuGAADHybridGen checkpoint.
 
     python draftPY/wubugaad_sample.py --checkpoint RUN/wubugaad_hybridgen_ckpt_v01_best.pt \
-        --mode predict --video clip.mp4 --num_samples 4 --output_dir samples_out
+        --mode generate --video clip.mp4 --num_clips 3 --num_samples 8 --num_frames 20 --output_dir out
 
 Modes (the checkpoint's stored config rebuilds the model; its averaged weights are used when it holds
 them, as in the trainer's validation, else its raw weights):
-- ``generate``: z sampled from the prior (seeded by ``--seed``; the learned prior p(z | context) or
-  N(0, I)), with the context of ``--video`` clips when the model was trained with context frames
-  (``num_input_frames > 0``), else from z alone;
-- ``predict``: the continuation of ``--video`` clips from their context (z = the prior's mean);
+- ``generate``: ``--num_samples`` N futures of each of ``--num_clips`` contexts (clips of ``--video``),
+  each drawn with the model's own noise (torch seeded by ``--seed``); a model trained without context
+  frames (``num_input_frames`` 0) generates N videos from noise alone, no ``--video`` needed;
+- ``predict``: the continuation of ``--video`` clips from their context (the prior's mean: deterministic);
 - ``reconstruct``: ``--video`` clips through the posterior (z = μ).
 
-``--num_samples`` clips (at most ``MAX_SAMPLES``) are taken evenly spaced along the video, each once: a
-video with fewer clips gives all of them, and the output says so. The video is decoded into ``--cache_dir``
-(this machine's cache folder, not the one stored in the checkpoint). Writes ``{mode}_grid.png`` (one row per
-clip: context | truth | output) and ``{mode}.{mp4|gif|png}`` (truth beside output over the whole clip) into
-``--output_dir``; an MP4 that OpenCV cannot write (e.g. wider than MPEG-4 allows) becomes a GIF, and the
-line printed at the end names the files really written. Exit codes: 0 done, 2 bad input (checkpoint,
-video, output folder, device), 5 a file could not be written (disk full, permissions) — one ``error: ...``
-line on stderr.
+``--num_frames K`` (generate, predict) rolls out K future frames, beyond the P the model was trained on:
+its output is fed back as the next context and the model called again per chunk of P frames (the flow of
+generated contexts measured as the data loader would). Clips (``--num_clips``; in predict/reconstruct
+``--num_samples`` when ``--num_clips`` is not given, its earlier meaning) are taken evenly spaced along
+the video, each once: a video with fewer clips gives all of them, and the output says so. The video is
+decoded into ``--cache_dir`` (this machine's cache folder, not the one stored in the checkpoint).
+
+Writes into ``--output_dir``: ``{mode}_grid.png`` and ``{mode}.{mp4|gif|png}``. Generate: the grid has one
+band per context: its row ``truth`` (context | true future, grey past the clip's end) then rows ``s1`` …
+``sN`` (context | sampled future), labelled on the left; the clip shows, frame by frame, one row per context
+with truth then the N samples side by side. Predict/reconstruct: one row per clip, context | truth | output,
+and truth above output in the clip. An MP4 that OpenCV cannot write (e.g. wider than MPEG-4 allows)
+becomes a GIF, and the line printed at the end names the files really written. Exit codes: 0 done, 2 bad
+input (checkpoint, video, output folder, device, options), 5 a file could not be written (disk full,
+permissions) — one ``error: ...`` line on stderr.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from wubugaad.data import video_cache  # noqa: E402
 from wubugaad.model import vaegan as model_lib  # noqa: E402
 from wubugaad.model.flow_reads import flow_reads  # noqa: E402
 from wubugaad.model.motion import MissingWeightsError  # noqa: E402
-from wubugaad.train import checkpoint, config, exits  # noqa: E402
+from wubugaad.train import checkpoint, config, exits, sampling  # noqa: E402
 from wubugaad.train.validation import generate, prepare_batch, write_clip, write_grid  # noqa: E402
 
 MODES = ("generate", "predict", "reconstruct")
@@ -52,12 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="checkpoint file (.pt) written by the trainer")
     p.add_argument("--mode", choices=MODES, default="generate", help="what to sample (see above)")
     p.add_argument("--video", default=None, help="video for predict/reconstruct (and generate's context)")
-    p.add_argument("--num_samples", type=int, default=4, help=f"clips to produce (1 to {MAX_SAMPLES})")
+    p.add_argument("--num_samples", type=int, default=4,
+                   help=f"generate: futures per context; predict/reconstruct: clips, unless --num_clips is "
+                        f"given (1 to {MAX_SAMPLES})")
+    p.add_argument("--num_clips", type=int, default=None,
+                   help="contexts (clips of --video) to sample (default: 2 in generate, else --num_samples)")
+    p.add_argument("--num_frames", type=int, default=None,
+                   help="future frames per sample (default: the model's num_predict_frames; more rolls out "
+                        "by feeding predictions back as context)")
     p.add_argument("--cache_dir", default=DEFAULT_CACHE_DIR,
                    help="folder for the decoded frames of --video (the trainer's default)")
     p.add_argument("--output_dir", default="wubugaad_samples", help="folder for the PNG grid and the clip")
     p.add_argument("--format", choices=("mp4", "gif", "png"), default="mp4", help="clip file format")
-    p.add_argument("--seed", type=int, default=0, help="seed for z in generate mode")
+    p.add_argument("--seed", type=int, default=0, help="seed of the torch RNG the samples' noise comes from")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     return p
 
@@ -124,6 +138,14 @@ def check_options(opts: argparse.Namespace) -> torch.device:
         raise ValueError(f"--num_samples must be between 1 and {MAX_SAMPLES} (got {opts.num_samples}): the "
                          f"clips are sampled in one batch and tiled into one image; run it several times "
                          f"with other --seed values for more")
+    if opts.num_clips is not None and not 1 <= opts.num_clips * opts.num_samples <= MAX_SAMPLES:
+        raise ValueError(f"--num_clips × --num_samples must be between 1 and {MAX_SAMPLES} (got "
+                         f"{opts.num_clips} × {opts.num_samples}): every future is sampled in one batch")
+    if opts.num_frames is not None and opts.num_frames < 1:
+        raise ValueError(f"--num_frames must be >= 1 (got {opts.num_frames})")
+    if opts.num_frames is not None and opts.mode == "reconstruct":
+        raise ValueError("--num_frames applies to --mode generate and predict (reconstruct reads the "
+                         "targets)")
     if not Path(opts.checkpoint).is_file():
         raise ValueError(f"--checkpoint: no checkpoint file at '{opts.checkpoint}' (give a .pt file written "
                          f"by the trainer)")
@@ -151,27 +173,62 @@ def sample(opts: argparse.Namespace) -> list[Path]:
     """Write the grid and the clip; returns the paths really written."""
     device = check_options(opts)
     model, args = load(opts.checkpoint, device, opts.cache_dir)
-    n_in = args.num_input_frames
-    if opts.mode != "generate" or n_in > 0:
+    n_in, P = args.num_input_frames, args.num_predict_frames
+    frames = opts.num_frames or P
+    generating = opts.mode == "generate"
+    count = opts.num_clips or (2 if generating else opts.num_samples)
+    if generating and n_in == 0:
+        shape = (1, 0, args.num_channels, args.image_h, args.image_w)
+        clip, flow = torch.zeros(shape, device=device), None  # no context: the model reads no frame
+    else:
         if not opts.video:
             raise ValueError(f"--mode {opts.mode} needs --video (a clip supplies the context frames)")
-        clip, flow = prepare_batch(video_clips(args, opts.video, opts.num_samples), device)
-    else:
-        T = n_in + args.num_predict_frames
-        clip = torch.zeros(opts.num_samples, T, args.num_channels, args.image_h, args.image_w, device=device)
-        flow = None
-    torch.manual_seed(opts.seed)  # generate mode draws z from the prior with the torch RNG
+        clip, flow = prepare_batch(video_clips(args, opts.video, count), device)
+    torch.manual_seed(opts.seed)  # generate mode draws its noise from the torch RNG
+    method = flow_reads(args).loader_method
+    if generating:
+        return _write_generated(model, clip, flow, args, opts, frames, method)
+    context = clip[:, :n_in]
     with torch.no_grad():
-        out = generate(model, clip, None, flow, mode=opts.mode)
+        if opts.mode == "reconstruct":
+            out = generate(model, clip, None, flow, mode="reconstruct")
+        else:
+            out = sampling.rollout(model, context, flow, frames, P, "predict", method)
+    truth = _truth(clip[:, n_in:], frames)
     out_dir = Path(opts.output_dir)
-    context, truth = clip[:, :n_in], clip[:, n_in:]
-    rows = [context, out] if opts.mode == "generate" and n_in == 0 else [context, truth, out]
     grid = out_dir / f"{opts.mode}_grid.png"
-    write_grid(torch.cat(rows, dim=1), grid)
-    full = torch.cat([context, out], dim=1)
-    # truth above output: (N, T, C, H, W) → (N, T, C, 2H, W); clips then tiled along the width
-    side = full if opts.mode == "generate" and n_in == 0 else torch.cat([clip, full], dim=3)
+    write_grid(torch.cat([context, truth, out], dim=1), grid)
+    # truth above output: (N, T, C, 2H, W); clips then tiled along the width
+    side = torch.cat([torch.cat([context, truth], 1), torch.cat([context, out], 1)], dim=3)
     return [grid, write_clip(torch.cat(list(side), dim=3), out_dir / opts.mode, opts.format)]
+
+
+def _truth(future: torch.Tensor, frames: int) -> torch.Tensor:
+    """The true future cut or padded (grey) to ``frames`` frames: a rollout runs past the clip's end."""
+    return torch.cat([future, sampling.blank_like(future, max(frames - future.shape[1], 0))], 1)[:, :frames]
+
+
+def _write_generated(model, clip, flow, args, opts, frames: int, method) -> list[Path]:
+    """Generate mode: N futures per context in one batch per chunk, as a labelled grid and a tiled clip."""
+    n_in, N = args.num_input_frames, opts.num_samples
+    context = clip[:, :n_in]
+    pairs = None if flow is None else flow[:, :max(n_in - 1, 0)]
+    samples = sampling.sample_rows(model, context, pairs, N, frames, args.num_predict_frames, method)
+    out_dir = Path(opts.output_dir)
+    K = context.shape[0]
+    rows = torch.cat([context.unsqueeze(1).expand(-1, N, -1, -1, -1, -1), samples], dim=2)  # (K, N, T', ...)
+    if n_in > 0:  # a truth row above each context's samples
+        truth = torch.cat([context, _truth(clip[:, n_in:], frames)], 1)
+        rows = torch.cat([truth.unsqueeze(1), rows], dim=1)
+    labels = [f"{f'c{k} ' if K > 1 else ''}{'truth' if n_in > 0 and q == 0 else f's{q + (n_in == 0)}'}"
+              for k in range(K) for q in range(rows.shape[1])]
+    grid = out_dir / "generate_grid.png"
+    with exits.writing(grid):
+        sampling.write_png(sampling.labelled_grid(rows.flatten(0, 1), labels), grid)
+    clip_path = write_clip(sampling.tiled_frames(rows), out_dir / "generate", opts.format)
+    print(f"generate: {K} context(s) x {N} samples of {frames} future frames; grid rows: "
+          f"{', '.join(labels[:rows.shape[1]])}{' ...' if K > 1 else ''}")
+    return [grid, clip_path]
 
 
 def main(argv: list[str] | None = None) -> int:

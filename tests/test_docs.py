@@ -57,7 +57,8 @@ def test_every_wandb_key_in_the_docs_exists(doc):
     assert {"val/pred_psnr", "val/copy_last_psnr"} <= keys
     known = set(tracking.WANDB_SCALAR_KEYS) | set(tracking.WANDB_IMAGE_KEYS)
     geometry = _geometry_regex()
-    per_step = {tracking.VAL_PER_STEP_PATTERN.format(metric=m, k="{k}") for m in tracking.BENCH_METRIC_KEYS}
+    per_step = {tracking.VAL_PER_STEP_PATTERN.format(metric=m, k="{k}")
+                for m in tracking.BENCH_METRIC_KEYS + tracking.SAMPLE_METRIC_KEYS}
     unknown = [k for k in keys if k not in known | per_step and not geometry.fullmatch(k)]
     assert not unknown, f"{doc.name} mentions keys the tracker does not log: {unknown}"
     assert any(k.startswith("geometry/") for k in keys)

@@ -41,8 +41,10 @@ NORMALISE_LINE = re.compile(r"^CALL :(normalise_path|strip_trailing_backslashes)
 JOBS = {
     "run_demo": ("demo", "draftPY/WuBuGAADHybridGen_v0.1.py", {}, {}),
     "run_sample": ("sample", "draftPY/wubugaad_sample.py",
-                   {"MODE": "generate", "NUM_SAMPLES": "2", "FORMAT": "gif", "SEED": "7", "DEVICE": "cpu"},
-                   {"mode": "generate", "num_samples": 2, "format": "gif", "seed": 7, "device": "cpu"}),
+                   {"MODE": "generate", "NUM_SAMPLES": "2", "FORMAT": "gif", "SEED": "7", "DEVICE": "cpu",
+                    "NUM_CLIPS": "3", "NUM_FRAMES": "5"},
+                   {"mode": "generate", "num_samples": 2, "format": "gif", "seed": 7, "device": "cpu",
+                    "num_clips": 3, "num_frames": 5}),
     "run_report": ("report", "draftPY/wubugaad_report.py", {"REPORT_FILE": "cmp.html"}, {}),
     "run_ablation": ("ablation", "draftPY/wubugaad_ablate.py",
                      {"GRID": "gaad", "SEEDS": "2", "MAX_STEPS": "0", "MINUTES": "5", "EQUAL_TIME": "true",

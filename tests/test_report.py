@@ -315,3 +315,22 @@ def test_report_png_script_pictures_a_run_folder_and_refuses_bad_input(tiny_run,
     assert image.size == (900, 700)
     pixels = np.asarray(image, dtype=int)
     assert ((pixels.max(axis=2) - pixels.min(axis=2)) > 80).sum() > 200, "no coloured curve in the picture"
+
+
+def test_sampled_futures_best_mean_worst_and_strip_are_shown(tmp_path):
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    heads = {f"val/sample_{r}_psnr": 20.0 + i for i, r in enumerate(("worst", "mean", "best"))}
+    steps = {f"val/sample_{r}_psnr_t{k}": 25.0 - k + i for i, r in enumerate(("worst", "mean", "best"))
+             for k in (1, 2)}
+    rows = [{"step": 4, "val/pred_psnr": 21.0, "val/sample_diversity": 0.03, "val/sample_diversity_t1": 0.02,
+             "val/sample_diversity_t2": 0.04, **heads, **steps}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "samples" / "step4_sampled_futures.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    psnr = next(p for p in build_panels(list(rows[0]))["validation"] if p.title == "PSNR")
+    assert [label for label, _ in psnr.series][:1] == ["prediction"]
+    assert {"best of N samples", "mean of N samples", "worst of N samples"} <= {lb for lb, _ in psnr.series}
+    text = report.write_report(run).read_text(encoding="utf-8")
+    assert not Page(text).errors
+    assert "best / mean / worst of N samples: psnr per future step" in text
+    assert "sample_diversity per future step" in text and "step4_sampled_futures.png" in text

@@ -35,7 +35,7 @@ class FakeModel(nn.Module):
         mu, logvar = self.drop(self.enc(clip.mean(dim=(1, 3, 4)))).chunk(2, dim=1)  # (B, latent) each
         if z is None:
             z = {"train": mu + (0.5 * logvar).exp() * torch.randn_like(mu), "reconstruct": mu,
-                 "predict": torch.zeros_like(mu)}[mode]
+                 "predict": torch.zeros_like(mu), "generate": torch.randn_like(mu)}[mode]
         base = clip[:, self.n_in - 1:self.n_in] if self.n_in > 0 else torch.zeros_like(clip[:, :1])
         pred = base + self.curvature * self.dec(z).view(B, 1, C, 1, 1)  # (B, P, C, H, W) by broadcast
         pred = pred.expand(B, self.P, C, H, W)
@@ -43,7 +43,7 @@ class FakeModel(nn.Module):
             pred = pred * float("nan")
         return SimpleNamespace(prediction=pred, mu=mu, logvar=logvar, context=None, prior_mu=None,
                                prior_logvar=None, condition=None, map_mu=None, map_logvar=None,
-                               forecast=None)
+                               forecast=None, prior_prediction=None)
 
     def geometry_stats(self):
         return {"wubu_s/level0/curvature": self.curvature.detach()}

@@ -29,7 +29,11 @@ SECTIONS = (("summary", "Run summary"), ("losses", "Losses"), ("validation", "Va
             ("training", "Other training scalars"), ("other", "Other logged scalars"),
             ("samples", "Latest samples"))
 VAL_MODES = (("avg_val_recon_", "reconstruction"), ("avg_val_", "reconstruction"),
-             ("pred_", "prediction"), ("copy_last_", "copy-last"), ("flow_extrap_", "flow extrapolation"))
+             ("pred_", "prediction"), ("copy_last_", "copy-last"), ("flow_extrap_", "flow extrapolation"),
+             # --val_num_samples N: the sampled futures' best / mean / worst (train/sample_metrics.py) share
+             # the prediction's charts, so the spread of the samples shows beside the prior-mean guess
+             ("sample_best_", "best of N samples"), ("sample_mean_", "mean of N samples"),
+             ("sample_worst_", "worst of N samples"))
 # the headline: prediction PSNR minus the better of the two baselines (train/baselines.py), in dB
 LEARNED_GAIN = ("learned_gain_db", "learned gain (dB)", "prediction − better baseline")
 # one video's figures in a validation set of several: val/video/<name>/<metric> (name may hold "/")
@@ -44,8 +48,8 @@ _PANEL_ORDER = ("generator losses", "discriminator losses", "curvature", "scale"
                 "rotation_orthogonality_error", "boundary_saturation", "lr / momentum scales", "epsilon",
                 "avgreward", "qtablesize", "psnr", "ssim", "lpips", "mse")
 _LEVEL = re.compile(r"^level(\d+)$")
-_PER_STEP = re.compile(r"^val/(?P<base>.*psnr.*?|.*(?:mse|mae|ssim|lpips).*?)[_/](?:t\+?|step|frame)?"
-                       r"(?P<k>\d+)$")
+_PER_STEP = re.compile(r"^val/(?P<base>.*psnr.*?|.*(?:mse|mae|ssim|lpips|diversity).*?)"
+                       r"[_/](?:t\+?|step|frame)?(?P<k>\d+)$")
 SAMPLE_IMAGES = (".png", ".gif", ".jpg", ".jpeg", ".webp")
 SAMPLE_VIDEOS = (".mp4", ".webm")
 

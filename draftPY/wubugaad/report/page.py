@@ -125,6 +125,8 @@ def _per_step_html(runs: list[Run], salt: str) -> str:
         if found:
             base, k = found
             family = re.sub(r"^(pred_|copy_last_|flow_extrap_|avg_val_)", "", base)
+            # best, mean and worst of the N sampled futures: one chart of three curves per score
+            family = re.sub(r"^sample_(?:best|mean|worst)_", "best / mean / worst of N samples: ", family)
             families.setdefault(family, []).append((base, k, key))
     if not families:
         return ('<p class="missing">No per-future-step metrics (keys like <code>val/pred_psnr_t1</code>, '
@@ -177,9 +179,11 @@ def _samples_html(runs: list[Run], out_dir: Path) -> str:
             items.append(f'<figure class="sample-item">{media}<figcaption>{e(f.name)}</figcaption></figure>')
         older = f" ({len(sets) - 1} earlier set(s) in samples/)" if len(sets) > 1 else ""
         parts.append(f'{head}<p>Latest set <code>{e(tag)}</code>{e(older)}. Grids: one row per clip, '
-                     f'context | truth | output. Clips that a browser cannot decode open with a video player '
-                     f'(or train with <code>--sample_format gif</code>).</p><div class="samples">'
-                     f'{"".join(items)}</div>')
+                     f'context | truth | output; <code>*_sampled_futures.png</code>: the first clip\'s '
+                     f'truth on top, then futures sampled from its context (the same noise at every '
+                     f'validation), so their spread shows. Clips that a browser cannot decode open with a '
+                     f'video player (or train with <code>--sample_format gif</code>).</p>'
+                     f'<div class="samples">{"".join(items)}</div>')
     return "".join(parts)
 
 

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wubugaad.study.stats import SAMPLE_COLUMNS
 from wubugaad.train import config
 
 STACK_FLAGS = ("--wubu_s_ablate", "--wubu_t_ablate", "--wubu_m_ablate")
@@ -70,12 +71,28 @@ PRESETS: dict[str, dict[str, list[str]]] = {
                "gaad_grid": ["--gaad_box_layout", "grid"], "gaad_random": ["--gaad_box_layout", "random"],
                "no_paint": ["--no_gen_use_gaad_paint"]},
 }
+# The generative half: which of the latent and the adversarial term make the samples better and
+# varied. Every arm scores 10 sampled futures per validation clip (val/sample_*), so the study can rank by
+# --metric sample_best_psnr; the deterministic arm's N samples are one prediction N times (diversity 0).
+# GAN arms start the adversarial term at step 50 over 50 steps (defaults: 300 + 200), so a study of a few
+# hundred steps trains most of its steps with it; --latent_dim 0 is the model without a latent.
+SAMPLED = ["--val_num_samples", "10"]
+GAN_ON = ["--lambda_gan", "0.1", "--gan_start_step", "50", "--gan_ramp_steps", "50"]
+PRESETS["vaegan"] = {"deterministic": ["--latent_dim", "0", "--lambda_gan", "0", *SAMPLED],
+                     "vae": ["--lambda_gan", "0", *SAMPLED],
+                     "gan": ["--latent_dim", "0", *GAN_ON, *SAMPLED],
+                     "vaegan": [*GAN_ON, *SAMPLED]}
+# not in `all`: its arms compare objectives against its own deterministic base, not components against
+# the all-on model (whose defaults already are the vaegan arm)
+OWN_BASE_PRESETS = ("vaegan",)
 
 
 def _all_preset() -> dict[str, list[str]]:
     """Every preset's variants against one base with every WuBu component on."""
     grid = {"base": list(ALL_ON)}
     for name, preset in PRESETS.items():
+        if name in OWN_BASE_PRESETS:
+            continue
         for variant, flags in list(preset.items())[1:]:
             grid[f"{name}/{variant}"] = flags if flags[:len(ALL_ON)] == ALL_ON else ALL_ON + flags
     return grid
@@ -254,7 +271,8 @@ def read_metrics(folder: Path) -> dict:
                          recon_psnr=record.get("val/avg_val_psnr"), recon_ssim=record.get("val/avg_val_ssim"),
                          copy_last_psnr=record.get("val/copy_last_psnr"),
                          flow_extrap_psnr=record.get("val/flow_extrap_psnr"),
-                         learned_gain_db=record.get("val/learned_gain_db"))
+                         learned_gain_db=record.get("val/learned_gain_db"),
+                         **{key: record.get(f"val/{key}") for key in SAMPLE_COLUMNS})
         if "train/seconds_per_step" in record:
             step_times.append(record["train/seconds_per_step"])
         for key in ("params_gen", "params_disc"):

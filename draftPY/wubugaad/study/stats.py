@@ -9,7 +9,10 @@ the architecture agrees). The verdict: "helps" when the interval lies above 0, "
 
 The metric is prediction PSNR by default, or the learned gain (``learned_gain_db``: prediction PSNR minus
 the better of copy-last and flow extrapolation, ``train/baselines.py``), which is what a variant should be
-judged by when it changes the validation set or the loader's flow, and so the baselines themselves.
+judged by when it changes the validation set or the loader's flow, and so the baselines themselves; or,
+for runs with ``--val_num_samples`` N (the ``vaegan`` preset), the best, mean or worst of N sampled
+futures' PSNR (``train/sample_metrics.py``): a stochastic model is judged by its samples, not by the one
+prior-mean prediction.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ from pathlib import Path
 
 from scipy import stats
 
+SAMPLE_COLUMNS = ("sample_best_psnr", "sample_mean_psnr", "sample_worst_psnr", "sample_diversity")
 COLUMNS = ("variant", "seed", "status", "exit_code", "flags", "steps", "s_per_step", "params_gen",
            "params_disc", "pred_psnr", "pred_ssim", "recon_psnr", "recon_ssim", "copy_last_psnr",
-           "flow_extrap_psnr", "learned_gain_db", "delta_vs_copy_last", "delta_vs_base")
-# what a verdict can be about (validation keys of the training script); the first is the default
-METRICS = {"pred_psnr": "prediction PSNR", "learned_gain_db": "learned gain over the better baseline"}
+           "flow_extrap_psnr", "learned_gain_db", *SAMPLE_COLUMNS, "delta_vs_copy_last", "delta_vs_base")
+# what a verdict can be about (validation keys of the training script, all in dB); the first is the default
+METRICS = {"pred_psnr": "prediction PSNR", "learned_gain_db": "learned gain over the better baseline",
+           "sample_best_psnr": "best-of-N sample PSNR", "sample_mean_psnr": "mean-of-N sample PSNR",
+           "sample_worst_psnr": "worst-of-N sample PSNR"}
 METRIC = "pred_psnr"
 
 
@@ -91,7 +97,8 @@ def summarise(rows: Iterable[Mapping], base: str, order: Sequence[str], metric: 
         mean, low, high = paired_interval(diffs)
         out.append({"variant": name, "runs": len(mine), "failed": len(mine) - len(done),
                     **{key: spread(key) for key in ("pred_psnr", "recon_psnr", "copy_last_psnr",
-                                                    "learned_gain_db", "delta_vs_copy_last", "s_per_step")},
+                                                    "learned_gain_db", "delta_vs_copy_last", "s_per_step",
+                                                    *SAMPLE_COLUMNS)},
                     "effect": (mean, low, high), "pairs": len(diffs),
                     "verdict": "base" if name == base else verdict(low, high)})
     return out
@@ -136,6 +143,15 @@ def markdown_table(summary: Sequence[Mapping], title: str, metric: str = METRIC)
                      f"{_pm(s['delta_vs_copy_last'])} | {_pm(s['learned_gain_db'])} | "
                      f"{_pm(s['recon_psnr'])} | {_effect(s['effect'])} | {s['verdict']} | "
                      f"{_pm(s['s_per_step'], 3)} |")
+    sampled = [s for s in summary if not math.isnan(s.get("sample_best_psnr", (math.nan,))[0])]
+    if sampled:  # runs with --val_num_samples: the samples' figures in a table of their own
+        lines += ["", "Sampled futures (--val_num_samples N per clip): best / mean / worst of N by the "
+                  "sample's mean PSNR over the horizon; diversity = mean absolute pixel difference between "
+                  "two samples on [0, 1] (0: all N identical).", "",
+                  "| variant | best of N (dB) | mean of N (dB) | worst of N (dB) | diversity |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {s['variant']} | {_pm(s['sample_best_psnr'])} | {_pm(s['sample_mean_psnr'])} | "
+                  f"{_pm(s['sample_worst_psnr'])} | {_pm(s['sample_diversity'], 4)} |" for s in sampled]
     return "\n".join(lines) + "\n"
 
 

@@ -43,7 +43,7 @@ POSITIVE_INTS = (
 # Counts, intervals and sizes where 0 has a meaning (none / never / no limit / all).
 NON_NEGATIVE_INTS = (
     "num_input_frames", "disc_context_frames", "num_workers", "max_steps", "lr_warmup_steps",
-    "lr_schedule_steps", "keep_last_n", "val_interval", "val_max_clips",
+    "lr_schedule_steps", "keep_last_n", "val_interval", "val_max_clips", "val_num_samples",
     "num_val_samples_to_log", "demo_num_samples", "wandb_log_train_recon_interval",
     "wandb_log_fixed_noise_samples_interval", "gan_start_step", "gan_ramp_steps",
 )
@@ -103,6 +103,9 @@ def _path_problems(args: argparse.Namespace) -> list[str]:
     if args.val_primary_metric in LPIPS_METRICS and not args.use_lpips_for_verification:
         problems.append(f"--val_primary_metric {args.val_primary_metric} needs --use_lpips_for_verification "
                         f"(or pick avg_val_psnr, avg_val_ssim, avg_val_recon_mse or a pred_* metric)")
+    if args.val_primary_metric.startswith("sample_") and args.val_num_samples < 1:
+        problems.append(f"--val_primary_metric {args.val_primary_metric} needs --val_num_samples N (N >= 1 "
+                        f"sampled futures per validation clip)")
     if args.load_checkpoint not in (None, "auto") and not os.path.isfile(args.load_checkpoint):
         problems.append(f"--load_checkpoint: no checkpoint file at '{args.load_checkpoint}' (give an "
                         f"existing file, `auto` for the newest in --checkpoint_dir, or leave it out to start "

@@ -368,6 +368,9 @@ def add_logging_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--val_interval", type=int, default=0,
                    help="validate every N optimizer steps (0 = at the end of each epoch)")
     g.add_argument("--val_max_clips", type=int, default=0, help="validation clips used at most (0 = all)")
+    g.add_argument("--val_num_samples", type=int, default=0,
+                   help="sampled futures per validation clip for best/mean/worst-of-N and diversity "
+                        "(val/sample_*); 0 = off: each costs a generate forward per clip")
     g.add_argument("--val_primary_metric", choices=KNOWN_METRICS, default="pred_psnr",
                    help="metric that selects the best checkpoint: prediction PSNR by default, since the "
                         "reconstruction metrics (avg_val_*) let the posterior see the targets; or the "
@@ -379,6 +382,7 @@ def add_logging_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--num_val_samples_to_log", type=int, default=2,
                    help="clips whose frames are logged as images")
     g.add_argument("--demo_num_samples", type=int, default=4, help="samples generated at the end of the run; "
-                   "also the number of fixed latents behind samples/fixed_noise_generated")
+                   "also the futures sampled (seeded by --seed) behind samples/fixed_noise_generated "
+                   "and the sampled-futures strip")
     g.add_argument("--sample_format", choices=("mp4", "gif", "png"), default="mp4",
                    help="format of sample clips (PNG grids are always written)")

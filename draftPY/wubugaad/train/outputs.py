@@ -19,11 +19,11 @@ from wubugaad.train.tracking import LOSS_TO_KEY, MODEL_SIZE_KEYS, format_step_li
 from wubugaad.train.validation import (
     LEARNED_GAIN_KEY,
     evaluate,
-    generate,
     image_grid,
     is_per_step,
     is_per_video,
     prepare_batch,
+    seeded_generate,
     write_samples,
 )
 
@@ -90,16 +90,18 @@ def _validate(s: Session, tag: str) -> dict[str, float]:
         if s.val_loader is not None:
             held_out = s.val_loader.dataset  # this rank's Subset of the validation set
             batches = lambda it, desc: s.tracker.progress(until_stopped(it, s.stop), desc=desc)  # noqa: E731
+            torch.manual_seed(args.seed)  # the sampled futures (--val_num_samples) reuse one noise stream
             scores = evaluate(model, s.val_loader, args.num_input_frames, s.dist.device, s.lpips,
                               s.autocast, progress=batches,
                               num_predict_frames=args.num_predict_frames, baseline_cache=s.baseline_scores,
-                              video_names=getattr(held_out.dataset, "video_names", None))
+                              video_names=getattr(held_out.dataset, "video_names", None),
+                              num_samples=args.val_num_samples)
         raise_if_stopped(s.stop)
         if s.dist.is_main:
             clip, flow = prepare_batch(s.sample_batch, s.dist.device)
             with s.autocast():
-                grids = write_samples(model, clip, flow, s.fixed_z, args.num_input_frames,
-                                      s.run_dir / "samples", tag, args.sample_format)
+                grids = write_samples(model, clip, flow, args.demo_num_samples, args.seed,
+                                      args.num_input_frames, s.run_dir / "samples", tag, args.sample_format)
             s.tracker.log_images(s.step, grids)
     if scores:
         s.tracker.log_scalars(s.step, {f"val/{k}": v for k, v in scores.items()}, epoch=s.epoch)
@@ -145,12 +147,11 @@ def log_images(s: Session, clip: torch.Tensor, pred: torch.Tensor) -> None:
         images["samples/train_ground_truth"] = image_grid(clip[:k, n_in:])
         images["samples/train_recon"] = image_grid(pred[:k].detach())
     if _every(args.wandb_log_fixed_noise_samples_interval, s.step):
-        devices = [s.dist.device] if s.dist.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), s.autocast():
+        with s.autocast():  # seeded_generate forks the RNG: the training noise stream is untouched
             sample_clip, flow = prepare_batch(s.sample_batch, s.dist.device)
-            index = torch.arange(s.fixed_z.shape[0], device=s.dist.device) % sample_clip.shape[0]
+            index = torch.arange(max(args.demo_num_samples, 1), device=s.dist.device) % sample_clip.shape[0]
             flow = None if flow is None else flow[index]
-            fixed = generate(scored_model(s), sample_clip[index], s.fixed_z, flow)
+            fixed = seeded_generate(scored_model(s), sample_clip[index], flow, args.seed, n_in)
         images["samples/fixed_noise_generated"] = image_grid(fixed)
     s.tracker.log_images(s.step, {k: v for k, v in images.items() if v is not None})
 

@@ -127,7 +127,6 @@ class Session:
     train_sampler: EpochSampler
     val_loader: torch.utils.data.DataLoader | None
     sample_batch: dict
-    fixed_z: torch.Tensor
     lpips: object | None
     losses: LossConfig              # the objective's weights, GAN schedule and whether D trains
     q_g: HAKMEMQController | None = None  # the Q-controllers steering opt_g / opt_d (None when off)
@@ -363,8 +362,6 @@ def setup(args) -> Session:
     torch.manual_seed(distributed.rank_seed(args.seed, info.rank))
     opt_g, opt_d = _optimizers(args, model, disc)
     q_g, q_d = _controllers(args)
-    fixed_z = torch.randn(max(args.demo_num_samples, 1), args.latent_dim,
-                          generator=torch.Generator().manual_seed(args.seed)).to(info.device)
     lpips = None
     if args.use_lpips_for_verification:
         lpips = LPIPSMetric(weights_path=args.lpips_weights, device=info.device)
@@ -375,7 +372,7 @@ def setup(args) -> Session:
                 model_fwd=model, disc_fwd=disc, opt_g=opt_g, opt_d=opt_d,
                 scaler_g=amp.make_scaler(args, info.device), scaler_d=amp.make_scaler(args, info.device),
                 autocast=amp.autocast_factory(args, info.device), train_loader=train_loader,
-                train_sampler=sampler, val_loader=val_loader, sample_batch=sample_batch, fixed_z=fixed_z,
+                train_sampler=sampler, val_loader=val_loader, sample_batch=sample_batch,
                 lpips=lpips, losses=LossConfig.from_args(args), q_g=q_g, q_d=q_d,
                 schedule=_schedule(args, sampler),
                 ema=WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None)

@@ -30,6 +30,7 @@ from wubugaad import tempfiles
 from wubugaad.model.losses import LOSS_KEYS
 from wubugaad.train import exits
 from wubugaad.train.grad_norms import KEYS as GRAD_NORM_KEYS
+from wubugaad.train.sample_metrics import sample_key_names
 from wubugaad.train.validation import (
     BENCH_METRIC_KEYS,
     LEARNED_GAIN_KEY,
@@ -39,7 +40,7 @@ from wubugaad.train.validation import (
 )
 
 __all__ = ["LOSS_TO_KEY", "WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "BENCH_METRIC_KEYS", "VAL_PER_STEP_PATTERN",
-           "VAL_PER_VIDEO_PATTERN",
+           "VAL_PER_VIDEO_PATTERN", "SAMPLE_METRIC_KEYS",
            "GEOMETRY_KEY_PATTERNS", "WANDB_IMAGE_KEYS", "is_declared_key", "run_dir", "wandb_mode",
            "format_step_line", "Tracker"]
 
@@ -57,11 +58,13 @@ TRAIN_SCALAR_KEYS = (
 MODEL_SIZE_KEYS = ("model/params_gen", "model/params_disc")  # logged once, at step 0 of a fresh run
 Q_SCALAR_KEYS = tuple(f"q_ctrl_{role}/{name}" for role in ("gen", "disc")
                       for name in ("epsilon", "lrscale", "momentumscale", "avgreward", "qtablesize"))
-# Validation metrics are logged as val/<metric>; the benchmark-definition ones also per future step
-# k = 1 … P as VAL_PER_STEP_PATTERN.
+# Validation metrics are logged as val/<metric>; the benchmark-definition ones and the sampled futures'
+# (--val_num_samples > 0: best / mean / worst of N and diversity, train/sample_metrics.py) also per future
+# step k = 1 … P as VAL_PER_STEP_PATTERN.
 VAL_PER_STEP_PATTERN = "val/{metric}_t{k}"
+SAMPLE_METRIC_KEYS = tuple(sample_key_names(with_lpips=True))
 WANDB_SCALAR_KEYS = (TRAIN_SCALAR_KEYS + MODEL_SIZE_KEYS + Q_SCALAR_KEYS + GRAD_NORM_KEYS
-                     + tuple(f"val/{k}" for k in VAL_METRIC_KEYS + BENCH_METRIC_KEYS))
+                     + tuple(f"val/{k}" for k in VAL_METRIC_KEYS + BENCH_METRIC_KEYS + SAMPLE_METRIC_KEYS))
 # Geometry scalars: {stack} ∈ wubu_s, wubu_m, wubu_t; {i} the level index.
 GEOMETRY_KEY_PATTERNS = (
     "geometry/{stack}/level{i}/curvature", "geometry/{stack}/level{i}/scale",
@@ -71,11 +74,12 @@ GEOMETRY_KEY_PATTERNS = (
 WANDB_IMAGE_KEYS = (
     "samples/train_recon", "samples/train_context", "samples/train_ground_truth",
     "samples/val_reconstruction_samples", "samples/val_prediction_samples", "samples/fixed_noise_generated",
+    "samples/val_sampled_futures",
 )
 # With several validation videos, each one's PSNRs and learned gain: {name} is the video's path below the
 # folder given (validation.per_video_key).
 VAL_PER_VIDEO_PATTERN = "val/" + per_video_key("{name}", "{metric}")
-_PER_STEP_METRICS = "|".join(map(re.escape, BENCH_METRIC_KEYS))
+_PER_STEP_METRICS = "|".join(map(re.escape, BENCH_METRIC_KEYS + SAMPLE_METRIC_KEYS))
 _PER_VIDEO_METRICS = "|".join(map(re.escape, (*PER_VIDEO_METRICS, LEARNED_GAIN_KEY)))
 _DECLARED_PATTERNS = (
     *(re.compile(re.escape(p).replace(r"\{stack\}", "wubu_[smt]").replace(r"\{i\}", r"\d+"))

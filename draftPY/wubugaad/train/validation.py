@@ -34,14 +34,14 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from wubugaad.data.datasets import frames_to_model
-from wubugaad.train import distributed, exits, metrics
+from wubugaad.train import distributed, exits, metrics, sample_metrics
 from wubugaad.train.baselines import BASELINE_PREFIXES, baseline_predictions, learned_gain
 
 __all__ = ["RECON_METRIC_KEYS", "PRED_METRIC_KEYS", "COPY_LAST_METRIC_KEYS", "FLOW_EXTRAP_METRIC_KEYS",
            "BENCH_METRIC_KEYS", "LEARNED_GAIN_KEY", "CHECKPOINT_METRIC_KEYS", "VAL_METRIC_KEYS",
            "PER_VIDEO_METRICS", "metric_keys", "is_baseline", "per_video_key", "is_per_video", "is_per_step",
            "per_step_key", "evaluate", "to_unit", "write_grid", "write_clip", "write_samples", "generate",
-           "prepare_batch", "image_grid"]
+           "prepare_batch", "image_grid", "seeded_generate"]
 
 
 SCORE_NAMES = ("mse", "psnr", "ssim", "lpips")
@@ -115,7 +115,10 @@ def is_per_video(key: str) -> bool:
 # metrics that can select the best checkpoint (not the baselines': they do not train); on a fixed validation
 # set the learned gain ranks checkpoints as the prediction PSNR it is computed from does
 CHECKPOINT_METRIC_KEYS = (RECON_METRIC_KEYS + PRED_METRIC_KEYS
-                          + tuple(k for k in BENCH_METRIC_KEYS if not is_baseline(k)) + (LEARNED_GAIN_KEY,))
+                          + tuple(k for k in BENCH_METRIC_KEYS if not is_baseline(k)) + (LEARNED_GAIN_KEY,)
+                          # the sampled futures' scores (--val_num_samples); diversity is no quality
+                          + tuple(k for k in sample_metrics.sample_key_names(True)
+                                  if k != sample_metrics.DIVERSITY_KEY))
 
 
 def is_per_step(key: str) -> bool:
@@ -167,7 +170,7 @@ def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torc
              lpips_metric=None, autocast: Callable = contextlib.nullcontext,
              progress: Callable = lambda it, **_: it, num_predict_frames: int = 0,
              baseline_cache: dict[str, float] | None = None,
-             video_names: Sequence[str] | None = None) -> dict[str, float]:
+             video_names: Sequence[str] | None = None, num_samples: int = 0) -> dict[str, float]:
     """Mean metrics over every clip of every rank's ``loader`` (the raw model, not the DDP wrapper), and
     ``learned_gain_db`` when a baseline is scored.
 
@@ -176,10 +179,14 @@ def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torc
     of scoring them again (the same validation set every time; None: score them every call).
     ``video_names``: with more than one, batches carry ``"video"`` (an index into it) and the PSNRs of
     ``PER_VIDEO_METRICS`` and the learned gain are also reported per video, as ``video/<name>/<metric>``.
+    ``num_samples`` > 0 adds the stochastic metrics of that many sampled futures per clip
+    (``train/sample_metrics.py``: ``sample_{best,mean,worst}_*``, ``sample_diversity``).
     """
     was_training = model.training
     model.eval()
     all_keys = metric_keys(num_input_frames, lpips_metric is not None, num_predict_frames)
+    if num_samples > 0:
+        all_keys += sample_metrics.sample_keys(num_predict_frames, lpips_metric is not None)
     reuse = bool(baseline_cache)
     keys = [k for k in all_keys if not (reuse and is_baseline(k))]
     per_step = num_predict_frames > 0
@@ -190,12 +197,15 @@ def evaluate(model: torch.nn.Module, loader, num_input_frames: int, device: torc
     for batch in progress(loader, desc="val"):
         clip, flow = prepare_batch(batch, device)
         target = clip[:, num_input_frames:].float()
+        scores: dict[str, torch.Tensor] = {}
         with autocast():
             outputs = {"recon": model(clip, mode="reconstruct", flow=flow).prediction,
                        "pred": model(clip, mode="predict", flow=flow).prediction}
+        if num_samples > 0:  # one generate forward over the clips repeated N times (chunked by clips)
+            drawn = sample_metrics.draw_samples(model, clip, flow, num_samples, num_input_frames, autocast)
+            scores.update(sample_metrics.score_samples(drawn, target, lpips_metric))
         if not reuse:
             outputs.update(baseline_predictions(batch["frames"], clip, flow, num_input_frames))
-        scores: dict[str, torch.Tensor] = {}
         for mode, pred in outputs.items():
             for name, value in _score(pred, target, lpips_metric).items():
                 scores[_MODE_KEYS[mode][SCORE_NAMES.index(name)]] = value
@@ -310,15 +320,30 @@ def generate(model: torch.nn.Module, clip: torch.Tensor, z: torch.Tensor | None,
     return out
 
 
-def write_samples(model: torch.nn.Module, clip: torch.Tensor, flow: torch.Tensor | None,
-                  fixed_z: torch.Tensor, num_input_frames: int, out_dir: Path, tag: str,
+def seeded_generate(model: torch.nn.Module, clip: torch.Tensor, flow: torch.Tensor | None, seed: int,
+                    num_input_frames: int) -> torch.Tensor:
+    """Futures (B, P, C, H, W) sampled by ``mode="generate"`` from the context of ``clip`` with the torch RNG
+    seeded by ``seed`` inside ``fork_rng`` (the caller's stream is untouched): the same seed, weights and
+    batch give the same noise, so grids of one run stay comparable across validations. Samples differ by
+    the model's own noise, whatever its latent's shape."""
+    devices = [clip.device] if clip.device.type == "cuda" else []
+    pairs = None if flow is None else flow[:, :max(num_input_frames - 1, 0)]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        return generate(model, clip[:, :num_input_frames], None, pairs, mode="generate")
+
+
+def write_samples(model: torch.nn.Module, clip: torch.Tensor, flow: torch.Tensor | None, num_noise: int,
+                  seed: int, num_input_frames: int, out_dir: Path, tag: str,
                   fmt: str) -> dict[str, torch.Tensor]:
     """Reconstruction / prediction / fixed-noise samples of a fixed validation batch.
 
-    ``clip`` (N, T, C, H, W); ``fixed_z`` (M, latent_dim) drawn once per run, used with the first context
-    clips cycled to M. Writes ``{tag}_reconstruction.png``, ``{tag}_prediction.png`` (rows: context | truth
-    | output), ``{tag}_prediction.{fmt}`` (truth beside prediction over the whole clip) and
-    ``{tag}_fixed_noise.png/.{fmt}``; returns the grids under their WandB image keys.
+    ``clip`` (N, T, C, H, W). Writes ``{tag}_reconstruction.png``, ``{tag}_prediction.png`` (rows: context |
+    truth | output), ``{tag}_prediction.{fmt}`` (truth beside prediction over the whole clip),
+    ``{tag}_fixed_noise.png/.{fmt}`` (``num_noise`` generated futures of the clips cycled, with the RNG
+    seeded by ``seed``: ``seeded_generate``) and ``{tag}_sampled_futures.png`` (the first clip: its truth
+    row, then ``num_noise`` sampled futures of it, so the spread of the samples shows beside the truth);
+    returns the grids under their WandB image keys.
     """
     context, truth = clip[:, :num_input_frames], clip[:, num_input_frames:]
     recon = generate(model, clip, None, flow, mode="reconstruct")
@@ -332,10 +357,15 @@ def write_samples(model: torch.nn.Module, clip: torch.Tensor, flow: torch.Tensor
     # truth above prediction: (N, T, C, 2H, W); the N clips are then tiled along the width → (T, C, 2H, N·W)
     side = torch.cat([clip, torch.cat([context, pred.to(clip)], 1)], dim=3)
     write_clip(torch.cat(list(side), dim=3), out_dir / f"{tag}_prediction", fmt)
-    index = torch.arange(fixed_z.shape[0], device=clip.device) % clip.shape[0]
-    fixed_flow = flow[index] if flow is not None else None
-    fixed = generate(model, clip[index], fixed_z, fixed_flow, mode="predict")
+    M = max(num_noise, 1)
+    index = torch.arange(M, device=clip.device) % clip.shape[0]
+    fixed = seeded_generate(model, clip[index], None if flow is None else flow[index], seed, num_input_frames)
     fixed_rows = torch.cat([clip[index][:, :num_input_frames], fixed.to(clip)], 1)
     grids["samples/fixed_noise_generated"] = write_grid(fixed_rows, out_dir / f"{tag}_fixed_noise.png")
     write_clip(torch.cat(list(fixed_rows), dim=3), out_dir / f"{tag}_fixed_noise", fmt)
+    first = clip[:1].expand(M, *clip.shape[1:])  # M samples of one clip: only the noise differs
+    strip = seeded_generate(model, first, None if flow is None else flow[:1].expand(M, *flow.shape[1:]),
+                            seed, num_input_frames)
+    rows = torch.cat([clip[:1], torch.cat([first[:, :num_input_frames], strip.to(clip)], 1)])  # truth first
+    grids["samples/val_sampled_futures"] = write_grid(rows, out_dir / f"{tag}_sampled_futures.png")
     return grids
