@@ -363,7 +363,7 @@ def setup(args) -> Session:
     torch.manual_seed(distributed.rank_seed(args.seed, info.rank))
     opt_g, opt_d = _optimizers(args, model, disc)
     q_g, q_d = _controllers(args)
-    fixed_z = torch.randn(max(args.demo_num_samples, 1), args.latent_dim,
+    fixed_z = torch.randn(model.noise_shape(max(args.demo_num_samples, 1)),
                           generator=torch.Generator().manual_seed(args.seed)).to(info.device)
     lpips = None
     if args.use_lpips_for_verification:
