@@ -33,9 +33,9 @@ in a synthesised correction.
 - Blend: the synthesised image is `s_p = warp + r_p`, so `x̂ = (1 − m)·warp + m·s = warp + m·r`. The head
   conv's weights and biases start at zero (but for the mask logit's bias), hence at init flow = 0, r = 0
   and, with `z = 0` (the prior's mean at init), `x̂` equals the last context frame exactly (`warp` is
-  exact at zero flow) for any mask value. `W_r` (bias-free, small random init) makes the output depend on `z` from the
-  first step (without synthesis, z reaches the output through the decoder once the head has learned);
-  everything before the head receives gradient from the second optimizer step on.
+  exact at zero flow) for any mask value. `W_r` (bias-free, small random init) makes the output depend on
+  `z` from the first step (without synthesis, z reaches the output through the decoder once the head has
+  learned); everything before the head receives gradient from the second optimizer step on.
 - The mask logit starts at `--gen_mask_init_logit` (default `MASK_INIT_LOGIT`, σ ≈ 0.02): nearly shut,
   the synthesis opens only where it pays (+0.15 to +0.19 dB held out against σ(0) = 0.5 on the demo
   video); where far frames must be synthesised (bouncing objects ten frames ahead) 0 is better.
@@ -45,8 +45,8 @@ in a synthesised correction.
   `e_p · k_p · (x_base − x_before)`, the last change of each pixel continued in time (x_before is the
   frame before the warp's base), and the sum is warped. Warping moves content; this continues changes that
   stay in place (the demo's drifting colour gratings, shading, fades), which a single flow cannot express.
-  On the held-out demo video, choosing per pixel the better of the two would reach 24.7 dB against
-  23.0 dB for the warp alone, but the learned channel lost 0.4 dB at 1200 steps: an option, off.
+  Held-out demo video: the per-pixel better of the two would reach 24.7 dB against 23.0 dB for the warp
+  alone; the learned channel lost 0.4 dB at 1200 steps: an option, off.
 - Flow prior (`--gen_flow_prior`, default `dis`): the classical flow of the last context pair (OpenCV, from
   the data loader, or the motion branch's own) is also an input of the head, and its constant-velocity
   extrapolation starts the warp: `raw_p ← raw_p + g_p · k_p · (−f_last)` with `k_p = p + 1` in the joint
@@ -296,8 +296,9 @@ class SpatialGenerator(nn.Module):
             nn.init.normal_(self.latent_residual.weight, std=LATENT_RESIDUAL_STD / math.sqrt(latent_dim))
 
     def forward(self, noise: torch.Tensor, context: torch.Tensor, appearance: torch.Tensor,
-                frames: torch.Tensor, tokens: torch.Tensor, boxes: torch.Tensor, last_flow: torch.Tensor | None,
-                targets: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+                frames: torch.Tensor, tokens: torch.Tensor, boxes: torch.Tensor,
+                last_flow: torch.Tensor | None, targets: torch.Tensor | None = None,
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         H, W = frames.shape[-2:]
         window = self.body.encode(frames)
         painted = self.body.painted(tokens, boxes)

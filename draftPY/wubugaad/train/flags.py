@@ -136,9 +136,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                         "(0: none, the deterministic model); global generator, one code per clip"
                    + _v01(256))
     g.add_argument("--latent_map_channels", type=int, default=0,
-                   help="spatial generator: channels of an older spatial latent at stride 4 that corrects "
-                        "the prediction from what its posterior reads of the targets; off by default, its "
-                        "N(0, I) prior samples decode into noise (the per-frame --latent_dim code replaces it)")
+                   help="spatial generator: channels of an older spatial latent at stride 4 that "
+                        "corrects the prediction from what its posterior reads of the targets; off by "
+                        "default, its N(0, I) prior samples decode into noise (the per-frame --latent_dim "
+                        "code replaces it)")
     g.add_argument("--prior", choices=("fixed", "learned"), default="fixed",
                    help="global generator's clip-level z: fixed N(0, I) as in v0.1, learned p(z | context) "
                         "(the spatial generator's per-frame prior is always learned)")
