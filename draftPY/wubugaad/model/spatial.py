@@ -234,10 +234,10 @@ class SpatialGenerator(nn.Module):
     `(prediction (B, P, C, H, W), (μ, log σ², μ_p, log σ_p²))`, the latent's statistics each `(B, P, d)`.
 
     `noise` `(B, P, d)` is the latent's ε (`model/frame_latent.py`); `targets` `(B, P, C, H, W)` the true
-    future frames (the posterior reads them) or None (the prior); `frames` `(B, I, C, H, W)` are the context frames; `tokens` `(B, N, D_s)` and
-    `boxes` (`(N, 4)` or `(B, N, 4)`) the GAAD regions of the last one; `last_flow` `(B, 2, H, W)` (pixels)
-    the flow into the last context frame when the motion branch or the flow prior is on (`use_flow_input`),
-    else `None`.
+    future frames (the posterior reads them) or None (the prior); `frames` `(B, I, C, H, W)` the context;
+    `tokens` `(B, N, D_s)` and `boxes` (`(N, 4)` or `(B, N, 4)`) the GAAD regions of the last one;
+    `last_flow` `(B, 2, H, W)` (pixels) the flow into the last context frame when the motion branch or the
+    flow prior is on (`use_flow_input`), else `None`.
     """
 
     def __init__(self, cfg, context_dim: int, appearance_dim: int, token_dim: int):
