@@ -19,8 +19,9 @@ from wubugaad.model.vaegan import ModelOutput
 
 def weights(lambda_recon=10.0, lambda_kl=1e-4, lambda_gan=1.0, recon_loss="mse", **overrides) -> LossConfig:
     """A loss configuration with the adversarial weight in full from step 0."""
-    fields = dict(lambda_recon=lambda_recon, lambda_kl=lambda_kl, lambda_kl_map=0.0, lambda_gan=lambda_gan,
-                  gan_start_step=0, gan_ramp_steps=0, recon_loss=recon_loss, q_controller_enabled=False)
+    fields = dict(lambda_recon=lambda_recon, lambda_kl=lambda_kl, lambda_kl_map=0.0, lambda_recon_prior=0.0,
+                  lambda_gan=lambda_gan, gan_start_step=0, gan_ramp_steps=0, recon_loss=recon_loss,
+                  q_controller_enabled=False)
     return LossConfig(**{**fields, **overrides})
 
 

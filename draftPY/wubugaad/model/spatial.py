@@ -301,9 +301,9 @@ class SpatialGenerator(nn.Module):
         H, W = frames.shape[-2:]
         window = self.body.encode(frames)
         painted = self.body.painted(tokens, boxes)
-        goal = None  # pooled coarsest features of the true targets, (B, P, C_L): the posterior's evidence
+        goal = None  # the true targets' summaries (B, P, S): the posterior's evidence
         if targets is not None and self.frame_latent is not None:
-            goal = FrameLatent.pooled(self.body.encode(targets)[-1])  # one batched pass over the P targets
+            goal = self.frame_latent.summary(self.body.encode(targets)[-1])  # one batched pass over P targets
         base, flow_in = frames[:, -1], last_flow
         change = frames[:, -1] - frames[:, -2] if self.use_extrapolate else None  # (B, C, H, W)
         if not self.rollout:

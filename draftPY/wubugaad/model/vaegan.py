@@ -69,6 +69,9 @@ class ModelOutput(NamedTuple):
     # (B, P, C, H, W) the generator's output before the spatial latent's correction, with its own gradient
     # (train and reconstruct with the map on; `prediction` reads it detached); None otherwise
     forecast: torch.Tensor | None = None
+    # (B, P, C, H, W) the spatial generator's prediction at the prior's mean (what predict returns), run in
+    # the same batched call as `prediction` in train mode when `--lambda_recon_prior` > 0; None otherwise
+    prior_prediction: torch.Tensor | None = None
 
 
 def aligned_clips(clip: torch.Tensor, prediction: torch.Tensor, num_input: int,
@@ -98,6 +101,9 @@ class WuBuGAADHybridGen(nn.Module):
         self.num_input = cfg.num_input_frames
         self.num_predict = cfg.num_predict_frames
         self.latent_dim = cfg.latent_dim
+        # the prior-mean pass rides along in train mode (spatial generator with a latent)
+        self.prior_pass = (cfg.lambda_recon_prior > 0 and cfg.latent_dim > 0
+                           and cfg.generator_type == "spatial")
         self.spatial = cfg.generator_type == "spatial"
         # the clip-level z's prior (global generator); the spatial generator's per-frame prior is learned
         self.learned_prior = cfg.prior == "learned" and self.num_input > 0 and not self.spatial
@@ -196,10 +202,14 @@ class WuBuGAADHybridGen(nn.Module):
             if z is None:
                 draw = torch.randn if mode in ("train", "generate") else torch.zeros
                 z = draw(self.noise_shape(clip.shape[0]), dtype=clip.dtype, device=clip.device)
-            prediction, (mu, logvar, prior_mu, prior_logvar) = self._spatial_prediction(
-                z, context, appearance, frames, enc, pairs, None if conditional else clip[:, I:])
-            return self._output(clip, prediction, mode, (mu, logvar, prior_mu, prior_logvar), context,
-                                appearance)
+            twice = self.prior_pass and mode == "train"
+            prediction, stats = self._spatial_prediction(z, context, appearance, frames, enc, pairs,
+                                                         None if conditional else clip[:, I:], twice)
+            prior_prediction = None
+            if twice:
+                prediction, prior_prediction = prediction.chunk(2)
+            return self._output(clip, prediction, mode, stats, context, appearance)._replace(
+                prior_prediction=prior_prediction)
         prior_mu, prior_logvar = self.prior(context, clip.new_empty(clip.shape[0], 1))
         if conditional:
             mu, logvar = prior_mu, prior_logvar
@@ -242,9 +252,10 @@ class WuBuGAADHybridGen(nn.Module):
         prediction = seen + self.correction(sample_map(mu, logvar, mode), seen, clip[:, I - 1])
         return mu, logvar, prediction, (None if mode == "generate" else forecast)
 
-    def _spatial_prediction(self, noise, context, appearance, frames, enc, pairs, targets):
+    def _spatial_prediction(self, noise, context, appearance, frames, enc, pairs, targets, twice):
         """The spatial generator on the context frames, the last one's GAAD regions and its inflow →
-        `(prediction, latent statistics)`; the posterior reads `targets` (None: the prior)."""
+        `(prediction, latent statistics)`; the posterior reads `targets` (None: the prior). `twice`: the
+        batch runs twice in one call, the second copy at the prior's mean (prediction `(2B, …)`)."""
         I = self.num_input
         boxes = enc.boxes if enc.boxes.dim() == 2 else enc.boxes[:, I - 1]  # (N, 4) or (B, N, 4)
         last_flow = None
@@ -252,8 +263,11 @@ class WuBuGAADHybridGen(nn.Module):
             B, _, _, H, W = frames.shape
             # pair (I−2, I−1) moves into the last context frame; one context frame has no pair yet
             last_flow = pairs[:, I - 2] if I >= 2 else frames.new_zeros(B, 2, H, W)
-        return self.generator(noise, context, appearance, frames[:, :I], enc.tokens[:, I - 1], boxes,
-                              last_flow, targets)
+        inputs = [context, appearance, frames[:, :I], enc.tokens[:, I - 1], boxes, last_flow]
+        if twice:
+            inputs = [x if x is None or x is boxes and x.dim() == 2 else torch.cat([x, x]) for x in inputs]
+            noise = torch.cat([noise, torch.zeros_like(noise)])
+        return self.generator(noise, *inputs, targets)
 
     def geometry_stats(self) -> dict[str, torch.Tensor]:
         """Per-stack geometry scalars keyed `wubu_{s,m,t}/…` (see `WuBuStack.geometry_stats`)."""

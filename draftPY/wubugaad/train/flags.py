@@ -278,6 +278,10 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lambda_kl", type=float, default=0.1,
                    help="weight of the KL term (spatial generator: KL nats per frame over the frame's "
                         "C·H·W pixels, like the per-pixel reconstruction mean)")
+    g.add_argument("--lambda_recon_prior", type=float, default=100.0,
+                   help="spatial generator: weight of the reconstruction loss of the prediction at the "
+                        "prior's mean (what predict returns), run in the same batched forward; it keeps "
+                        "the decoder predicting without the posterior's code (0: off, a third cheaper step)")
     g.add_argument("--lambda_kl_map", type=float, default=1e-4,
                    help="weight of the spatial latent's KL (summed over its cells, so far smaller than "
                         "--lambda_kl: the reconstruction term is a mean over pixels)")
