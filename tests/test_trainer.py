@@ -43,7 +43,10 @@ class FakeModel(nn.Module):
             pred = pred * float("nan")
         return SimpleNamespace(prediction=pred, mu=mu, logvar=logvar, context=None, prior_mu=None,
                                prior_logvar=None, condition=None, map_mu=None, map_logvar=None,
-                               forecast=None)
+                               forecast=None, prior_prediction=None)
+
+    def noise_shape(self, batch):
+        return (batch, self.dec.in_features)  # a clip-level code, like the global generator's
 
     def geometry_stats(self):
         return {"wubu_s/level0/curvature": self.curvature.detach()}
