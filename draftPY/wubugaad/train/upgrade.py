@@ -59,12 +59,12 @@ def _frame_latent_state(state: Mapping, config: Mapping) -> dict:
     is the z = 0 the old predict used); the joint pass's condition and tile read P codes where they read
     one (zero columns for the others); the synthesis residual, one map per frame before, keeps frame 1's
     (all of them are 0 at z = 0)."""
+    h_dim = state["posterior.weight"].shape[1]  # the context code's width: what the clip-level head read
     state = {k: v for k, v in state.items() if not k.startswith(("posterior.", "prior_head."))}
     old = state.get("generator.body.z_tile.weight")
     if old is None:
         return state
     width, d = old.shape
-    h_dim = config.get("_h_dim")
     P, I = int(config["num_predict_frames"]), int(config["num_input_frames"])
     frames = 1 if config.get("gen_rollout", False) else P
     if frames > 1:  # joint pass: [z ; h ; a] → [z_1 … z_P ; h ; a]
@@ -101,8 +101,7 @@ def upgrade(payload: Mapping) -> dict:
     for key in ("model", "ema"):
         state = payload.get(key)
         if config.get("generator_type") == "spatial" and state and "posterior.weight" in state:
-            # the context code's width: what the clip-level posterior read
-            payload[key] = _frame_latent_state(state, {**config, "_h_dim": state["posterior.weight"].shape[1]})
+            payload[key] = _frame_latent_state(state, config)
     for short in ("g", "d"):
         state, q_state = _optimizer_state(payload.get(f"opt_{short}"))
         payload[f"opt_{short}"] = state
