@@ -4,10 +4,11 @@ at the prior's mean, `--latent_dim 0`, a checkpoint round trip, and a tiny overf
 
 import pytest
 import torch
-from test_model import make
+from test_model import make, randomise_output_conv
 from wubugaad.model.losses import LossConfig, generator_losses, kl_divergence
 from wubugaad.model.vaegan import MODES
 from wubugaad.train.checkpoint import build_payload, load_checkpoint, restore_model, save_checkpoint
+from wubugaad.train.upgrade import upgrade
 
 SMALL = ["--image_h", "16", "--image_w", "16", "--num_input_frames", "2", "--num_predict_frames", "2"]
 PASSES = {"rollout": [], "joint": ["--no_gen_rollout", "--gen_synthesis"]}
@@ -166,3 +167,29 @@ def test_generated_samples_cover_both_futures_and_the_prior_mean_lies_between():
     # the prior's mean: nearer the average of the two futures than either future is
     middle = 0.5 * (left[2:] + right[2:])
     assert (mean - middle).square().mean() < (left[2:] - middle).square().mean()
+
+
+def test_a_joint_pass_state_of_the_clip_level_layout_upgrades_and_predicts_the_same():
+    """Checkpoints written before the per-frame latent (one clip-level z, its posterior head on the model)
+    load through `upgrade`: the joint pass's condition and tile gain zero columns for the other frames'
+    codes, the synthesis residual keeps one frame's map, the new heads join at their init; predict reads
+    z = 0 in both layouts, so it is unchanged."""
+    flags = [*SMALL, "--no_gen_rollout", "--gen_synthesis"]
+    model, _, args = make(*flags)
+    randomise_output_conv(model)
+    d, P, I = args.latent_dim, args.num_predict_frames, args.num_input_frames
+    old = {k: v for k, v in model.state_dict().items() if not k.startswith("generator.frame_latent.")}
+    for key in [k for k in old if k.endswith(".film.weight")] + ["generator.body.z_tile.weight"]:
+        old[key] = torch.cat([old[key][:, :d], old[key][:, P * d:]], dim=1)  # [z ; h ; a]
+    old["generator.latent_residual.weight"] = old["generator.latent_residual.weight"].repeat(P, 1)
+    h_dim = model.encoder.output_dim
+    old["posterior.weight"], old["posterior.bias"] = torch.randn(2 * d, h_dim), torch.zeros(2 * d)
+    config = {"generator_type": "spatial", "gen_rollout": False, "num_predict_frames": P,
+              "num_input_frames": I, "gen_flow_prior": "none"}
+    fresh, _, _ = make(*flags, seed=7)
+    upgraded = upgrade({"config": config, "model": old})["model"]
+    assert restore_model(fresh, upgraded, strict=True) == ([], [], [])
+    context = _clip(args)[:, :I]
+    before = model(context, mode="predict").prediction
+    assert (before - context[:, -1:]).abs().max() > 1e-3  # a head that does something
+    assert torch.allclose(fresh(context, mode="predict").prediction, before, atol=1e-6)
