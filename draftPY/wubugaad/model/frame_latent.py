@@ -78,7 +78,7 @@ class FrameLatent(nn.Module):
         all frames in one batched call."""
         B, T = coarse.shape[:2]
         x = F.adaptive_avg_pool2d(self.reduce(coarse.flatten(0, 1)), SUMMARY_GRID)
-        return x.view(B, T, -1)
+        return x.reshape(B, T, -1)  # the pooled map may come back channels-last
 
     def past(self, window_coarse: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """`a_t` `(B, I·S + D_h)` from the window's coarsest features `(B, I, C_L, h, w)` and the context
