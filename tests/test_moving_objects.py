@@ -279,3 +279,45 @@ def test_items_compute_only_the_pairs_the_model_reads(tmp_path):
         torch.testing.assert_close(partial, full, rtol=0, atol=0)
     args.use_wubu_motion_branch, args.optical_flow_net_type = True, "dis"
     assert config.moving_objects_config(args).flow_pairs is None  # the motion branch reads every pair
+
+
+def test_stochastic_source_turns_at_bounces_and_otherwise_follows_the_deterministic_recipe(tmp_path):
+    """Same keys, same objects and starts; the paths agree until the first bounce, then the stochastic one
+    leaves the border in a direction pointing away from it, at the same speed, and differs from the mirror
+    reflection; positions stay inside [0, 1]."""
+    det = make_cfg(tmp_path)
+    sto = replace(det, name="stochastic_moving_fmnist")
+    index = np.arange(64)
+    p_det = mo._positions(mo._draws(det, mo.STREAM_TRAIN, 3, 0, index), det.frames)  # (S, K, T, 2)
+    p_sto = mo._positions(mo._draws(sto, mo.STREAM_TRAIN, 3, 0, index), sto.frames)
+    assert p_sto.min() >= 0.0 and p_sto.max() <= 1.0
+    hit = ((p_det <= 0.0) | (p_det >= 1.0)).any(axis=-1)  # (S, K, T)
+    first = np.where(hit.any(axis=-1), hit.argmax(axis=-1), det.frames)  # first bounce per object
+    t = np.arange(det.frames)
+    before = t[None, None, :] <= first[..., None]
+    np.testing.assert_array_equal(p_sto[before], p_det[before])
+    # the step after the first bounce: same speed where it did not hit again, new direction away from the
+    # border, and not the deterministic mirror in general
+    s, k = np.nonzero(first < det.frames - 1)
+    f = first[s, k]
+    step = p_sto[s, k, f + 1] - p_sto[s, k, f]
+    free = (p_sto[s, k, f + 1] > 0.0).all(axis=-1) & (p_sto[s, k, f + 1] < 1.0).all(axis=-1)
+    np.testing.assert_allclose(np.linalg.norm(step[free], axis=-1), mo.STEP_LENGTH, rtol=1e-9)
+    at_low = p_sto[s, k, f] <= 0.0
+    at_high = p_sto[s, k, f] >= 1.0
+    assert (step[at_low] > 0).all() and (step[at_high] < 0).all()
+    mirror = p_det[s, k, f + 1] - p_det[s, k, f]
+    assert np.abs(step[free] - mirror[free]).max() > 0.05
+
+
+def test_stochastic_sequences_are_keyed_and_their_test_set_is_its_own(tmp_path):
+    sto = make_cfg(tmp_path, name="stochastic_moving_fmnist")
+    images = mo._load_images(sto, "train")
+    a = mo.generate(images, sto, mo.STREAM_TRAIN, 3, 1, np.arange(4))
+    np.testing.assert_array_equal(a, mo.generate(images, sto, mo.STREAM_TRAIN, 3, 1, np.arange(4)))
+    assert not np.array_equal(a, mo.generate(images, make_cfg(tmp_path), mo.STREAM_TRAIN, 3, 1, np.arange(4)))
+    path = mo.ensure_test_set(sto)
+    assert path.name.startswith("stochastic_moving_fmnist_test_")
+    assert path != mo.ensure_test_set(make_cfg(tmp_path))
+    args = config.parse_args(["--dataset", "stochastic_moving_fmnist", "--mnist_path", sto.path])
+    assert args.dataset == "stochastic_moving_fmnist"

@@ -7,6 +7,11 @@ idx file are placed on a black canvas (64 × 64 by default). Each object starts 
 reaching a border is put on it and its velocity component is flipped, so it always stays inside. Pixel
 offsets are ``int(range · position)``; objects are composited by per-pixel maximum.
 
+``stochastic_moving_fmnist`` is the stochastic variant (Denton & Fergus 2018, SVG's stochastic Moving
+MNIST): an object that reaches a border leaves it in a new random direction, uniform over the directions
+pointing away from that border (away from both at a corner), at the same speed; its future is then not a
+function of its past, so several different futures of one context are all right.
+
 Every random number of sequence ``i`` is a hash of ``(stream, seed, epoch, i)`` (a counter-based
 generator), so a sequence is a pure function of its key: training data is fresh every epoch, identical on
 resume and independent of worker count or batch order; DDP ranks get different sequences because the
@@ -47,7 +52,9 @@ log = logging.getLogger(__name__)
 SOURCES = {
     "moving_fmnist": ("/usr/share/datasets/fashion-mnist", "dataset-fashion-mnist"),
     "moving_mnist": (None, None),
+    "stochastic_moving_fmnist": ("/usr/share/datasets/fashion-mnist", "dataset-fashion-mnist"),
 }
+STOCHASTIC = frozenset({"stochastic_moving_fmnist"})  # new random direction at each bounce
 IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
 IDX_IMAGE_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 STEP_LENGTH = 0.1             # of the free range per frame
@@ -140,10 +147,14 @@ def uniforms(stream: int, seed: int, epoch: int, index: np.ndarray, count: int) 
     return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
-def trajectories(start: np.ndarray, theta: np.ndarray, frames: int) -> np.ndarray:
+def trajectories(start: np.ndarray, theta: np.ndarray, frames: int,
+                 turns: np.ndarray | None = None) -> np.ndarray:
     """Positions (..., frames, 2) in [0, 1] (y, x) from starts (..., 2) and directions θ (...).
 
-    Loops over frames only (a few), vectorised over every sequence and object.
+    Without ``turns`` a bounce flips the velocity component normal to the border. With ``turns`` (...,
+    frames) uniforms, an object that hits a border at frame t takes the new direction θ' = 2π·turns[t]
+    with the sign of each hit component set to point away from the border it hit (uniform over the
+    directions leaving that border). Loops over frames only (a few), vectorised over sequences and objects.
     """
     pos = start.astype(np.float64).copy()
     vel = np.stack([np.sin(theta), np.cos(theta)], axis=-1)  # (..., 2)
@@ -151,8 +162,15 @@ def trajectories(start: np.ndarray, theta: np.ndarray, frames: int) -> np.ndarra
     for t in range(frames):
         pos += vel * STEP_LENGTH
         hit = (pos <= 0.0) | (pos >= 1.0)
+        inward = np.where(pos <= 0.0, 1.0, -1.0)  # the sign that leaves the border hit
         pos = np.clip(pos, 0.0, 1.0)
-        vel = np.where(hit, -vel, vel)
+        if turns is None:
+            vel = np.where(hit, -vel, vel)
+        else:
+            angle = 2.0 * np.pi * turns[..., t]
+            new = np.stack([np.sin(angle), np.cos(angle)], axis=-1)
+            new = np.where(hit, np.abs(new) * inward, new)
+            vel = np.where(hit.any(axis=-1, keepdims=True), new, vel)
         out[..., t, :] = pos
     return out
 
@@ -172,12 +190,19 @@ def render(images: np.ndarray, picks: np.ndarray, offsets: np.ndarray, height: i
 
 
 def _draws(cfg: MovingObjectsConfig, stream: int, seed: int, epoch: int, index: np.ndarray):
-    """(S, K, 4) uniforms of the sequences' objects: image pick, start (y, x), direction."""
-    return uniforms(stream, seed, epoch, index, 4 * cfg.num_objects).reshape(-1, cfg.num_objects, 4)
+    """(S, K, 4) uniforms of the sequences' objects (image pick, start (y, x), direction) and, for a
+    stochastic source, (S, K, T) uniforms of the directions taken at bounces, else None. The hash gives
+    value j of a row independently of how many are drawn, so the first 4·K are the deterministic source's."""
+    K, T = cfg.num_objects, cfg.frames
+    stochastic = cfg.name in STOCHASTIC
+    u = uniforms(stream, seed, epoch, index, 4 * K + (K * T if stochastic else 0))
+    turns = u[:, 4 * K:].reshape(-1, K, T) if stochastic else None
+    return u[:, : 4 * K].reshape(-1, K, 4), turns
 
 
-def _positions(u: np.ndarray, frames: int) -> np.ndarray:
-    return trajectories(u[..., 1:3], u[..., 3] * 2.0 * np.pi, frames)  # (S, K, T, 2)
+def _positions(draws, frames: int) -> np.ndarray:
+    u, turns = draws
+    return trajectories(u[..., 1:3], u[..., 3] * 2.0 * np.pi, frames, turns)  # (S, K, T, 2)
 
 
 def held_out_positions(cfg: MovingObjectsConfig, index: np.ndarray) -> np.ndarray:
@@ -190,9 +215,10 @@ def generate(images: np.ndarray, cfg: MovingObjectsConfig, stream: int, seed: in
              index: np.ndarray) -> np.ndarray:
     """Sequences (S, T, H, W) uint8 for keys ``(stream, seed, epoch, index[s])``."""
     h, w = images.shape[1:]
-    u = _draws(cfg, stream, seed, epoch, index)
+    draws = _draws(cfg, stream, seed, epoch, index)
+    u = draws[0]
     picks = np.minimum((u[..., 0] * images.shape[0]).astype(np.int64), images.shape[0] - 1)
-    pos = _positions(u, cfg.frames)
+    pos = _positions(draws, cfg.frames)
     free = np.array([cfg.height - h, cfg.width - w], dtype=np.float64)
     offsets = (pos * free).astype(np.int64)
     return render(images, picks, offsets, cfg.height, cfg.width)

@@ -21,11 +21,14 @@ def add_source_flags(p: argparse.ArgumentParser) -> None:
                         "moving_mnist: sequences of 2 moving 28x28 objects from idx files (64x64, 3.6 "
                         "px/frame, bouncing; use "
                         "--num_input_frames 10 --num_predict_frames 10 --num_channels 1 for the benchmark); "
+                        "stochastic_moving_fmnist: the same, leaving each border in a new random "
+                        "direction (several futures of one context are right); "
                         "demo_stream: demo-video scenes with more variety, a new one for every item")
     g.add_argument("--mnist_path", type=str, default=None,
                    help="folder with the idx files train-images-idx3-ubyte(.gz) and t10k-images-idx3-ubyte"
-                        "(.gz) (default for moving_fmnist: /usr/share/datasets/fashion-mnist, from "
-                        "`apt-get install dataset-fashion-mnist`; required for moving_mnist)")
+                        "(.gz) (default for moving_fmnist and its stochastic twin: /usr/share/datasets/"
+                        "fashion-mnist, from `apt-get install dataset-fashion-mnist`; required for "
+                        "moving_mnist)")
     g.add_argument("--moving_train_sequences", type=int, default=10000,
                    help="training sequences per epoch, drawn fresh each epoch (moving_* datasets)")
     g.add_argument("--moving_test_sequences", type=int, default=10000,
