@@ -56,16 +56,17 @@ def test_an_old_rounds_checkpoint_resumes_with_every_state(name, tmp_path):
             "--load_checkpoint", str(FIXTURES / f"{name}.pt"), *TINY_MODEL,
             # the architecture those rounds trained (on by default since): the checkpoint's head
             "--no_gen_flow_confidence", "--no_gen_extrapolate",
-            # and their spatial latent (off by default since issue 28); the per-frame latent's heads,
-            # which they predate, join at their init through upgrade()
+            # and their spatial latent (off by default since the per-frame latent came; that latent's
+            # heads, which they predate, join at their init through upgrade())
             "--latent_map_channels", "8"]
     done = run_script(ENTRY, argv, tmp_path)
     said = done.stdout + done.stderr
     assert done.returncode == 0, said[-2000:]
     assert "partial load" not in said and "start fresh" not in said
-    # the generator's parameters changed in issue 28 (the clip-level posterior head went, the per-frame
-    # latent's heads came, at their init): the model loads exactly, but the generator's optimizer state,
-    # kept per parameter, cannot be mapped onto the new set and starts fresh; every other state resumes
+    # the generator's parameters changed with the per-frame latent (the clip-level posterior head went,
+    # the per-frame heads came, at their init): the model loads exactly, but the generator's optimizer
+    # state, kept per parameter, cannot be mapped onto the new set and starts fresh; every other state
+    # resumes
     fresh = [line for line in said.splitlines() if "starts fresh" in line]
     assert all(line.startswith("opt_g:") for line in fresh), fresh
 

@@ -53,7 +53,7 @@ def upgrade_config(config: Mapping) -> dict:
 
 
 def _frame_latent_state(state: Mapping, config: Mapping) -> dict:
-    """A spatial generator's state written with the clip-level z (before the per-frame latent, issue 28) in
+    """A spatial generator's state written with the clip-level z (before the per-frame latent) in
     today's layout, exact at the prior's mean: the clip-level posterior (and learned prior) heads go; the
     per-frame heads join at their init (drawn from a fixed seed; the prior's output layer is 0, so μ_p = 0
     is the z = 0 the old predict used); the joint pass's condition and tile read P codes where they read
