@@ -315,8 +315,9 @@ def write_samples(model: torch.nn.Module, clip: torch.Tensor, flow: torch.Tensor
                   fmt: str) -> dict[str, torch.Tensor]:
     """Reconstruction / prediction / fixed-noise samples of a fixed validation batch.
 
-    ``clip`` (N, T, C, H, W); ``fixed_z`` (M, latent_dim) drawn once per run, used with the first context
-    clips cycled to M. Writes ``{tag}_reconstruction.png``, ``{tag}_prediction.png`` (rows: context | truth
+    ``clip`` (N, T, C, H, W); ``fixed_z`` (``model.noise_shape(M)``: the per-frame latent's noise ε
+    (M, P, latent_dim), or the global generator's z (M, latent_dim)) drawn once per run, used with the
+    first context clips cycled to M. Writes ``{tag}_reconstruction.png``, ``{tag}_prediction.png`` (rows: context | truth
     | output), ``{tag}_prediction.{fmt}`` (truth beside prediction over the whole clip) and
     ``{tag}_fixed_noise.png/.{fmt}``; returns the grids under their WandB image keys.
     """
