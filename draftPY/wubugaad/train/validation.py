@@ -318,8 +318,8 @@ def write_samples(model: torch.nn.Module, clip: torch.Tensor, flow: torch.Tensor
     ``clip`` (N, T, C, H, W); ``fixed_z`` (``model.noise_shape(M)``: the per-frame latent's noise ε
     (M, P, latent_dim), or the global generator's z (M, latent_dim)) drawn once per run, used with the
     first context clips cycled to M. Writes ``{tag}_reconstruction.png``, ``{tag}_prediction.png``
-    (rows: context | truth | output), ``{tag}_prediction.{fmt}`` (truth beside prediction over the whole clip) and
-    ``{tag}_fixed_noise.png/.{fmt}``; returns the grids under their WandB image keys.
+    (rows: context | truth | output), ``{tag}_prediction.{fmt}`` (truth beside prediction over the whole
+    clip) and ``{tag}_fixed_noise.png/.{fmt}``; returns the grids under their WandB image keys.
     """
     context, truth = clip[:, :num_input_frames], clip[:, num_input_frames:]
     recon = generate(model, clip, None, flow, mode="reconstruct")
