@@ -78,7 +78,7 @@ source "$SCRIPT_DIR/draftPY/launcher_lib.sh"
 : "${MAX_TRAIN_MINUTES:=0}"
 # ---- encoder: GAAD regions and the motion branch
 : "${LATENT_DIM:=512}"
-: "${LATENT_MAP_CHANNELS:=8}"
+: "${LATENT_MAP_CHANNELS:=0}"
 : "${PRIOR:=fixed}"
 : "${GAAD_NUM_REGIONS:=24}"
 : "${GAAD_DECOMPOSITION_TYPE:=hybrid}"
@@ -167,6 +167,7 @@ source "$SCRIPT_DIR/draftPY/launcher_lib.sh"
 : "${LAMBDA_RECON:=100.0}"
 : "${LAMBDA_KL:=1e-4}"
 : "${LAMBDA_KL_MAP:=1e-4}"
+: "${LAMBDA_RECON_PRIOR:=100.0}"
 : "${LAMBDA_GAN:=0.1}"
 : "${GAN_START_STEP:=2000}"
 : "${GAN_RAMP_STEPS:=2000}"
@@ -359,6 +360,7 @@ CMD+=(--recon_loss "$RECON_LOSS")
 CMD+=(--lambda_recon "$LAMBDA_RECON")
 CMD+=(--lambda_kl "$LAMBDA_KL")
 CMD+=(--lambda_kl_map "$LAMBDA_KL_MAP")
+CMD+=(--lambda_recon_prior "$LAMBDA_RECON_PRIOR")
 CMD+=(--lambda_gan "$LAMBDA_GAN")
 CMD+=(--gan_start_step "$GAN_START_STEP")
 CMD+=(--gan_ramp_steps "$GAN_RAMP_STEPS")

@@ -99,7 +99,8 @@ def forward_flops(model: torch.nn.Module, args, batch: int = 1) -> int:
 
 # every output a generator loss reads (model/losses.py): a surrogate through all of them backpropagates
 # into everything the real losses do (the prediction alone would skip the forecast, which it holds detached)
-LOSS_INPUTS = ("prediction", "forecast", "mu", "logvar", "prior_mu", "prior_logvar", "map_mu", "map_logvar")
+LOSS_INPUTS = ("prediction", "forecast", "prior_prediction", "mu", "logvar", "prior_mu", "prior_logvar",
+               "map_mu", "map_logvar")
 
 
 def surrogate_loss(out) -> torch.Tensor:

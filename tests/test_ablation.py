@@ -100,17 +100,7 @@ def test_budget_rules():
 
 def test_every_preset_parses():
     for name in [*ablation.PRESETS, "all"]:
-        if name == "vaegan" and not _latent_off_parses():
-            continue  # waits for --latent_dim 0 (the per-frame latent's branch): test_vaegan_preset_arms
         ablation.validate(_study([], ablation.load_grid(name)))
-
-
-def _latent_off_parses() -> bool:
-    try:
-        ablation.validate(_study([], {"off": ["--latent_dim", "0"]}))
-    except ablation.StudyError:
-        return False
-    return True
 
 
 def test_vaegan_preset_arms():
@@ -125,14 +115,7 @@ def test_vaegan_preset_arms():
         if not gan_off:  # the adversarial term is on within a short study
             assert int(value(flags, "--gan_start_step")) + int(value(flags, "--gan_ramp_steps")) <= 100
     assert not any(v.startswith("vaegan/") for v in ablation.load_grid("all"))
-    study = _study([], grid)
-    if _latent_off_parses():
-        ablation.validate(study)
-    else:  # until the model half lands, --latent_dim 0 is the only thing the parser refuses
-        with pytest.raises(ablation.StudyError, match="latent_dim") as err:
-            ablation.validate(study)
-        assert "deterministic" in str(err.value)
-        ablation.validate(_study([], {k: v for k, v in grid.items() if "--latent_dim" not in v}))
+    ablation.validate(_study([], grid))
 
 
 def test_read_metrics_and_tables_carry_the_sample_metrics(tmp_path):

@@ -119,7 +119,7 @@ def test_confidence_learns_to_fall_back_to_copy_last_where_the_loader_flow_is_wr
 
 
 def test_default_configuration_starts_as_copy_last_and_its_open_gate_is_the_flow_extrapolation():
-    """At init the default model (flow prior, confidence, extrapolation channel, rollout, spatial latent)
+    """At init the default model (flow prior, confidence, extrapolation channel, rollout, per-frame latent)
     predicts the last context frame bit for bit in both deterministic modes; with the gate opened to 1
     and the head still silent it predicts validation's flow extrapolation (`val/flow_extrap_*`) of the
     bounded flow (one predicted frame, the default; the rollout's later frames: test_spatial.py). The two
@@ -132,7 +132,7 @@ def test_default_configuration_starts_as_copy_last_and_its_open_gate_is_the_flow
     model.eval()
     gen = model.generator
     assert gen.use_flow_prior and gen.use_confidence and gen.use_extrapolate and gen.rollout
-    assert model.latent_map is not None
+    assert gen.frame_latent is not None and model.latent_map is None
     last = metrics.copy_last_baseline(clip[:, I - 1], clip[:, I:])
     with torch.no_grad():
         for mode in ("predict", "reconstruct"):

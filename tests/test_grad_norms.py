@@ -21,8 +21,10 @@ def _backward(s):
     out = s.model(clip, mode="train", flow=flow)
     real, fake = aligned_clips(clip, out.prediction, s.args.num_input_frames)
     target = clip[:, s.args.num_input_frames:]
-    # the forecast's own term reaches the generator; the prediction's reaches the spatial latent
-    loss = sum((x - target).square().mean() for x in (out.prediction, out.forecast)) + out.mu.square().mean()
+    # the prediction's term reaches the generator (the spatial latent's forecast term when it is on); μ of
+    # the per-frame latent lives in the generator too
+    outputs = [x for x in (out.prediction, out.forecast) if x is not None]
+    loss = sum((x - target).square().mean() for x in outputs) + out.mu.square().mean()
     (loss + s.disc(torch.cat([real, fake.detach()])).square().mean()).backward()
 
 

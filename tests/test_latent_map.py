@@ -99,12 +99,13 @@ def test_map_kl_and_the_forecast_term_join_the_generator_loss_with_their_weights
     mu, logvar = torch.randn(2, 4), torch.randn(2, 4)
     map_mu, map_logvar = torch.randn(2, 3, 2, 2), torch.randn(2, 3, 2, 2)
     logits = torch.randn(2, 1)
-    cfg = LossConfig(lambda_recon=10.0, lambda_kl=0.1, lambda_kl_map=0.01, lambda_gan=0.5, gan_start_step=0,
-                     gan_ramp_steps=0, recon_loss="l1", q_controller_enabled=False)
+    cfg = LossConfig(lambda_recon=10.0, lambda_kl=0.1, lambda_kl_map=0.01, lambda_recon_prior=0.0,
+                     lambda_gan=0.5, gan_start_step=0, gan_ramp_steps=0, recon_loss="l1",
+                     q_controller_enabled=False)
     zeros = torch.zeros_like(mu)
     out = ModelOutput(pred, mu, logvar, None, zeros, zeros, None, map_mu, map_logvar, forecast)
     total, parts = generator_losses(out, target, cfg, 0, logits)
-    kl_map = kl_divergence(map_mu, map_logvar)[0]  # to N(0, I)
+    kl_map = kl_divergence(map_mu, map_logvar, event_dims=3)[0]  # to N(0, I), summed over the cells
     assert torch.equal(parts["loss_g_kl_map"], kl_map)
     assert torch.equal(parts["loss_g_forecast"], reconstruction_loss(forecast, target, "l1"))
     expected = (10.0 * (parts["loss_g_recon"] + parts["loss_g_forecast"]) + 0.1 * parts["loss_g_kl"]

@@ -19,8 +19,9 @@ from wubugaad.model.vaegan import ModelOutput
 
 def weights(lambda_recon=10.0, lambda_kl=1e-4, lambda_gan=1.0, recon_loss="mse", **overrides) -> LossConfig:
     """A loss configuration with the adversarial weight in full from step 0."""
-    fields = dict(lambda_recon=lambda_recon, lambda_kl=lambda_kl, lambda_kl_map=0.0, lambda_gan=lambda_gan,
-                  gan_start_step=0, gan_ramp_steps=0, recon_loss=recon_loss, q_controller_enabled=False)
+    fields = dict(lambda_recon=lambda_recon, lambda_kl=lambda_kl, lambda_kl_map=0.0, lambda_recon_prior=0.0,
+                  lambda_gan=lambda_gan, gan_start_step=0, gan_ramp_steps=0, recon_loss=recon_loss,
+                  q_controller_enabled=False)
     return LossConfig(**{**fields, **overrides})
 
 
@@ -75,8 +76,8 @@ def test_generator_total_is_exact_weighted_sum_and_detached_breakdown():
     logvar = torch.randn(2, 6, requires_grad=True)
     logits = torch.randn(2, requires_grad=True)
     total, bd = generator_losses(output(pred, mu, logvar), target, weights(), 0, logits)
-    assert set(bd) == {"loss_g_recon", "loss_g_forecast", "loss_g_kl", "loss_g_kl_map", "loss_g_kl_per_dim",
-                       "loss_g_adv", "loss_g_total"}
+    assert set(bd) == {"loss_g_recon", "loss_g_forecast", "loss_g_prior", "loss_g_kl", "loss_g_kl_map",
+                       "loss_g_kl_per_dim", "loss_g_adv", "loss_g_total"}
     assert all(not v.requires_grad and v.dim() == 0 for v in bd.values())
     weighted = 10.0 * bd["loss_g_recon"] + 1e-4 * bd["loss_g_kl"] + 1.0 * bd["loss_g_adv"]
     assert torch.equal(total.detach(), weighted)
@@ -184,3 +185,18 @@ def test_half_precision_outputs_are_scored_in_float32():
     total, _ = generator_losses(output(*half), target, weights(), 0)
     ref, _ = generator_losses(output(*(t.float() for t in half)), target, weights(), 0)
     assert total.dtype == torch.float32 and torch.equal(total, ref)
+
+
+def test_per_frame_codes_weigh_their_kl_per_frame_pixel_and_the_prior_mean_pass_joins():
+    """Codes (B, P, d): the KL is logged in nats per frame (summed over d, averaged over B and P) and
+    weighted λ_kl / (C·H·W); the prediction at the prior's mean adds its own reconstruction term."""
+    torch.manual_seed(2)
+    pred, at_prior, target = (torch.rand(2, 3, 1, 4, 8) for _ in range(3))
+    mu, logvar = torch.randn(2, 3, 5), torch.randn(2, 3, 5)
+    out = output(pred, mu, logvar)._replace(prior_prediction=at_prior)
+    total, bd = generator_losses(out, target, weights(lambda_kl=0.5, lambda_recon_prior=2.0), 0)
+    per_frame = torch_kl(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(-1).mean()
+    assert torch.allclose(bd["loss_g_kl"], per_frame)
+    assert torch.equal(bd["loss_g_prior"], ((at_prior - target) ** 2).mean())
+    expected = 10.0 * bd["loss_g_recon"] + 2.0 * bd["loss_g_prior"] + 0.5 * (1.0 / 32) * bd["loss_g_kl"]
+    assert torch.equal(total.detach(), expected)

@@ -75,8 +75,9 @@ def test_shapes_every_mode_and_both_discriminators(H, W, B, flags):
     for mode in MODES:
         out = model(clip, mode=mode, flow=flow)
         assert out.prediction.shape == (B, P, C, H, W), mode
-        assert out.mu.shape == out.logvar.shape == (B, D_lat)
-        assert out.prior_mu.shape == out.prior_logvar.shape == (B, D_lat)
+        # the spatial generator has a code per future frame, the global one a code per clip
+        codes = (B, P, D_lat) if model.spatial else (B, D_lat)
+        assert out.mu.shape == out.logvar.shape == out.prior_mu.shape == out.prior_logvar.shape == codes
         assert torch.isfinite(out.prediction).all()
         if I == 0:
             assert out.context is None and out.condition is None and model.disc_condition_dim == 0
@@ -109,7 +110,8 @@ def test_raft_shapes_at_128():
 def test_flow_of_the_wrong_shape_is_rejected():
     model, _, args = make(*MOTION, "--image_h", "32", "--image_w", "48")
     clip, flow = clip_and_flow(args)
-    for bad in (flow[:, :1], flow[..., :32, :32], flow[:1]):
+    # the spatial generator's encoder reads the context frames in every mode: I − 1 pairs are needed
+    for bad in (flow[:, : args.num_input_frames - 2], flow[..., :32, :32], flow[:1]):
         with pytest.raises(ValueError, match=r"flow must be \(B, T-1, 2, H, W\)"):
             model(clip, mode="train", flow=bad)
     with pytest.raises(ValueError, match="mode 'train' needs clips of"):
@@ -124,7 +126,7 @@ def test_context_code_and_prediction_are_blind_to_targets():
     I = args.num_input_frames
     clip, flow = clip_and_flow(args)
     other, other_flow = clip_and_flow(args, seed=9)
-    z0 = torch.zeros(clip.shape[0], args.latent_dim)
+    z0 = torch.zeros(model.noise_shape(clip.shape[0]))
 
     def run(c, f):
         rec = model(c, mode="reconstruct", flow=f)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 __all__ = ["GEN_LOSS_KEYS", "DISC_LOSS_KEYS", "LOSS_KEYS", "pick"]
 
-GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_forecast", "loss_g_kl", "loss_g_kl_map", "loss_g_adv",
-                 "loss_g_total")
+GEN_LOSS_KEYS = ("loss_g_recon", "loss_g_forecast", "loss_g_prior", "loss_g_kl", "loss_g_kl_map",
+                 "loss_g_adv", "loss_g_total")
 DISC_LOSS_KEYS = ("loss_d_real", "loss_d_fake", "loss_d_total")
 LOSS_KEYS = GEN_LOSS_KEYS + DISC_LOSS_KEYS
 

@@ -29,6 +29,7 @@ class ModelConfig(FlagConfig):
     latent_dim: int
     prior: str
     latent_map_channels: int
+    lambda_recon_prior: float  # > 0: train also runs the prior-mean pass its loss term reads
     # GAAD regions and the appearance encoder
     gaad_num_regions: int
     gaad_decomposition_type: str

@@ -2,8 +2,25 @@
 
 Generator objective::
 
-    L_G = λ_recon · (R(pred, target) + R(forecast, target)) + λ_kl · KL(q ‖ p)
-          + λ_kl,map · KL(q_map ‖ N(0, I)) + λ_gan,eff · BCE(D(fake), 1)
+    L_G = λ_recon · (R(pred, target) + R(forecast, target)) + λ_recon,prior · R(pred_prior, target)
+          + λ_kl · KL(q ‖ p) / (C·H·W) + λ_kl,map · KL(q_map ‖ N(0, I)) + λ_gan,eff · BCE(D(fake), 1)
+
+The latent's KL (spatial generator: one code per future frame, ``model/frame_latent.py``) is summed over
+the d dimensions, averaged over frames and batch, i.e. nats per frame, and divided by the pixels of a frame
+``C·H·W`` ("normalised β", Higgins et al. 2017). Why: ``R`` is a mean over pixels, so per frame the
+reconstruction weighs each pixel ``λ_recon / (C·H·W)``, and the KL then weighs a nat ``λ_kl / (C·H·W)``: the
+trade between a nat of code and a pixel's error is ``λ_kl / λ_recon`` whatever the frame size and the number
+of frames, and the phase ramp's ``λ_kl`` values (1e-3 … 1e-1 against ``λ_recon = 100``) keep their meaning
+from 16×16 to 256×256. An unnormalised KL would cost ``C·H·W`` times more at the same ``λ_kl``: at 64×64×3
+a nat would outweigh the whole frame's mean error, and the posterior would carry nothing. ``loss_g_kl``
+logs the raw KL in nats per frame. The global generator's clip-level ``z`` keeps v0.1's unnormalised
+``λ_kl · KL`` (nats per clip).
+
+``pred_prior`` is the prediction at the prior's mean (what ``predict`` returns), run in the same batched
+forward (``--lambda_recon_prior``): at a small β the posterior's code carries much of the target, and a
+decoder trained on it alone predicts worse from the prior's mean than a model without a latent (the
+"posterior shortcut"); this term trains the decoder and the prior to predict as the deterministic model
+does, and the posterior's code to carry what the prior cannot.
 
 with ``R`` the per-pixel L1, MSE or their sum (``--recon_loss``), the forecast term only with the spatial
 latent on (``pred`` is then the forecast, detached, plus the latent's correction: each term trains its own
@@ -46,6 +63,7 @@ class LossConfig(FlagConfig):
     lambda_recon: float
     lambda_kl: float
     lambda_kl_map: float
+    lambda_recon_prior: float
     lambda_gan: float
     gan_start_step: int
     gan_ramp_steps: int
@@ -96,15 +114,18 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "m
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor | None = None,
-                  prior_logvar: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """KL(N(μ, σ²) ‖ N(μ_p, σ_p²)) for diagonal Gaussians, summed over latent dims, averaged over batch.
+                  prior_logvar: torch.Tensor | None = None, event_dims: int = 1,
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """KL(N(μ, σ²) ‖ N(μ_p, σ_p²)) for diagonal Gaussians, summed over the last ``event_dims`` dims (one
+    code: ``d``, or a map's ``(N, h, w)``), averaged over the others (batch, and frames for ``(B, P, d)``).
 
     Per dim::
 
         KL = ½ · (logσ_p² − logσ² + (σ² + (μ − μ_p)²) / σ_p² − 1)
 
     which reduces to ``-½ (1 + logσ² − μ² − σ²)`` for the fixed prior N(0, I) (both prior args None).
-    Returns ``(kl, kl_per_dim)`` with ``kl_per_dim = kl / latent_dim`` (the value v0.1 logged).
+    Returns ``(kl, kl_per_dim)`` with ``kl_per_dim = kl / latent_dim`` (the value v0.1 logged; 0 for an
+    empty code, ``--latent_dim 0``).
     """
     if (prior_mu is None) != (prior_logvar is None):
         raise ValueError("kl_divergence: pass both prior_mu and prior_logvar (learned prior) or neither "
@@ -115,9 +136,9 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor
     else:
         per_elem = 0.5 * (prior_logvar - logvar + (var + (mu - prior_mu).pow(2)) * torch.exp(-prior_logvar)
                           - 1.0)
-    # (B, latent_dim) -> sum over latent dims -> mean over batch
-    kl = per_elem.flatten(1).sum(dim=1).mean()
-    return kl, kl / per_elem.flatten(1).shape[1]
+    per_code = per_elem.flatten(-event_dims).sum(dim=-1)  # (B,) or (B, P)
+    kl = per_code.mean()
+    return kl, kl / max(per_elem.flatten(-event_dims).shape[-1], 1)
 
 
 def _f32(x: torch.Tensor | None) -> torch.Tensor | None:
@@ -138,22 +159,31 @@ def generator_losses(out: ModelOutput, target: torch.Tensor, cfg: LossConfig, st
     `(B, N, h, w)`, when present) against ``N(0, I)``, summed over cells; ``out.forecast`` (the generator's
     output before the latent's correction, when present) is scored by the same reconstruction term.
     ``loss_g_total`` is built from exactly the same terms, so it equals
-    ``λ_recon·(recon + forecast) + λ_kl·kl + λ_kl,map·kl_map + λ_gan,eff·adv`` bit-for-bit.
+    ``λ_recon·(recon + forecast) + λ_recon,prior·prior + λ_kl·kl/(C·H·W) + λ_kl,map·kl_map + λ_gan,eff·adv``
+    bit-for-bit (the
+    division only for the spatial generator's per-frame codes; ``kl`` is the logged ``loss_g_kl``).
     """
     target = target.float()
     recon = reconstruction_loss(out.prediction.float(), target, cfg.recon_loss)
     zero = recon.new_zeros(())
     forecast = _f32(out.forecast)
     ahead = zero if forecast is None else reconstruction_loss(forecast, target, cfg.recon_loss)
+    at_prior = _f32(out.prior_prediction)
+    prior_recon = zero if at_prior is None else reconstruction_loss(at_prior, target, cfg.recon_loss)
     kl, kl_per_dim = kl_divergence(out.mu.float(), out.logvar.float(), _f32(out.prior_mu),
                                    _f32(out.prior_logvar))
-    kl_map = zero if out.map_mu is None else kl_divergence(out.map_mu.float(), out.map_logvar.float())[0]
-    total = cfg.lambda_recon * (recon + ahead) + cfg.lambda_kl * kl + cfg.lambda_kl_map * kl_map
+    # per-frame codes (B, P, d): nats per frame over the frame's pixels (module docstring)
+    kl_scale = 1.0 / target[0, 0].numel() if out.mu.dim() == 3 else 1.0
+    kl_map = zero if out.map_mu is None else kl_divergence(out.map_mu.float(), out.map_logvar.float(),
+                                                           event_dims=3)[0]
+    total = (cfg.lambda_recon * (recon + ahead) + cfg.lambda_recon_prior * prior_recon
+             + cfg.lambda_kl * kl_scale * kl + cfg.lambda_kl_map * kl_map)
     adv = None
     if fake_logits is not None:
         adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
         total = total + cfg.gan_weight(step) * adv
-    parts = {"loss_g_recon": recon, "loss_g_forecast": ahead, "loss_g_kl": kl, "loss_g_kl_map": kl_map,
+    parts = {"loss_g_recon": recon, "loss_g_forecast": ahead, "loss_g_prior": prior_recon,
+             "loss_g_kl": kl, "loss_g_kl_map": kl_map,
              "loss_g_adv": adv, "loss_g_total": total}
     breakdown = {k: parts[k].detach() for k in GEN_LOSS_KEYS if parts[k] is not None}
     breakdown["loss_g_kl_per_dim"] = kl_per_dim.detach()

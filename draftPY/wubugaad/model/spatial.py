@@ -3,12 +3,19 @@ in a synthesised correction.
 
     context frames ─2-D conv pyramid (shared per frame)─► F_t^k at strides 2^k, k = 0 … L−1
     skips S^k = fuse(F_0^k … F_{I−1}^k) + F_{I−1}^k                  (context frames only: causal)
-    bottleneck = S^{L−1} + paint(GAAD region tokens of x_last) + tile(W_z z)
-    decoder: up to each finer scale, concat S^k, conv → GroupNorm → FiLM([z ; h ; a_last]) → SiLU
+    bottleneck = S^{L−1} + paint(GAAD region tokens of x_last) + tile(W_z z_t)
+    decoder: up to each finer scale, concat S^k, conv → GroupNorm → FiLM([z_t ; h ; a_last]) → SiLU
     head (one zero-initialised conv, `out`) per target frame p: flow f_p (and with synthesis: mask logit,
     correction r_p)
     x̂_p = warp(x_last, f_p)                              (default)
-    x̂_p = warp(x_last, f_p) + σ(mask_p) · (r_p + U(W_r z))   (--gen_synthesis)
+    x̂_p = warp(x_last, f_p) + σ(mask_p) · (r_p + U(W_r z_p))   (--gen_synthesis)
+
+- The latent: z_t, one code per future frame with a learned prior (`model/frame_latent.py`), read by that
+  frame's decoder pass in three places: the FiLM condition, the bottleneck tile and the synthesis residual
+  `W_r` (one map shared by the frames). In the rollout a pass reads its own z_t; the joint pass reads all
+  P codes flattened `(P·d)` in the condition and the tile (one decoder pass serves every frame, so every
+  frame's head sees every code) and each frame's own z_p in its residual. `--latent_dim 0`: no code
+  (the deterministic model). The older spatial latent (`--latent_map_channels`) corrects from outside.
 
 - Pyramid depth: one level per halving while the smaller side stays ≥ `MIN_COARSE` pixels (at most
   `MAX_LEVELS`); odd sides are handled by stride-2 convolutions (ceil) and by upsampling each decoder level
@@ -21,15 +28,14 @@ in a synthesised correction.
   types, per-sample masks for motion-adaptive boxes).
 - Synthesis (`--gen_synthesis`, off by default): on held-out demo video the forecast as a pure warp
   scored +0.09 to +0.12 dB over the blend at 400 to 1200 steps (paired screens, bench/RESULTS.md): the
-  synthesised correction is the part that fits the training video. The spatial latent
-  (`model/latent_map.py`) then is the one synthesis. Moving Fashion-MNIST, whose far frames of bouncing
-  objects must be invented rather than moved, turns it on. Without the warp it is always on.
+  synthesised correction is the part that fits the training video. Moving Fashion-MNIST, whose far
+  frames of bouncing objects must be invented rather than moved, turns it on. Without the warp, always.
 - Blend: the synthesised image is `s_p = warp + r_p`, so `x̂ = (1 − m)·warp + m·s = warp + m·r`. The head
   conv's weights and biases start at zero (but for the mask logit's bias), hence at init flow = 0, r = 0
-  and, with `z = 0` (the prior mean), `x̂` equals the last context frame exactly (`warp` is exact at zero
-  flow) for any mask value. `W_r` (bias-free, small random init) makes the output depend on `z` from the
-  first step (without synthesis, z reaches the output through the decoder once the head has learned);
-  everything before the head receives gradient from the second optimizer step on.
+  and, with `z = 0` (the prior's mean at init), `x̂` equals the last context frame exactly (`warp` is
+  exact at zero flow) for any mask value. `W_r` (bias-free, small random init) makes the output depend on
+  `z` from the first step (without synthesis, z reaches the output through the decoder once the head has
+  learned); everything before the head receives gradient from the second optimizer step on.
 - The mask logit starts at `--gen_mask_init_logit` (default `MASK_INIT_LOGIT`, σ ≈ 0.02): nearly shut,
   the synthesis opens only where it pays (+0.15 to +0.19 dB held out against σ(0) = 0.5 on the demo
   video); where far frames must be synthesised (bouncing objects ten frames ahead) 0 is better.
@@ -39,8 +45,8 @@ in a synthesised correction.
   `e_p · k_p · (x_base − x_before)`, the last change of each pixel continued in time (x_before is the
   frame before the warp's base), and the sum is warped. Warping moves content; this continues changes that
   stay in place (the demo's drifting colour gratings, shading, fades), which a single flow cannot express.
-  On the held-out demo video, choosing per pixel the better of the two would reach 24.7 dB against
-  23.0 dB for the warp alone, but the learned channel lost 0.4 dB at 1200 steps: an option, off.
+  Held-out demo video: the per-pixel better of the two would reach 24.7 dB against 23.0 dB for the warp
+  alone; the learned channel lost 0.4 dB at 1200 steps: an option, off.
 - Flow prior (`--gen_flow_prior`, default `dis`): the classical flow of the last context pair (OpenCV, from
   the data loader, or the motion branch's own) is also an input of the head, and its constant-velocity
   extrapolation starts the warp: `raw_p ← raw_p + g_p · k_p · (−f_last)` with `k_p = p + 1` in the joint
@@ -56,8 +62,6 @@ in a synthesised correction.
   scales the prior per pixel by `1 + tanh(u_p)` ∈ (0, 2): where the classical flow is wrong the head can
   fall back towards copying (0) without learning to cancel a flow of several pixels through its
   zero-initialised weights, and where motion speeds up it can continue it faster (up to 2×).
-- Spatial latent (`--latent_map_channels`, `model/latent_map.py`): it corrects this generator's output
-  from outside, so the generator itself never reads it.
 - Several target frames (`--gen_rollout`, the default): one frame per decoder pass, each warped from the
   frame before it (the last context frame, then the previous prediction) and fed back: the prediction is
   encoded by the same per-frame pyramid, the window of the last I frames' features slides by one, and
@@ -83,6 +87,7 @@ from wubugaad.gaad.boxes import box_masks, cached_box_masks
 from wubugaad.gaad.regions import paint
 from wubugaad.geometry.warp import warp
 from wubugaad.model.flow_reads import flow_reads
+from wubugaad.model.frame_latent import FrameLatent
 
 GENERATOR_TYPES = ("spatial", "global")
 FLOW_PRIORS = ("none", *OPENCV_TYPES)
@@ -156,7 +161,7 @@ class DecoderBlock(nn.Module):
 class SpatialBody(nn.Module):
     """Everything before the output head: pyramid, fusion, paint, decoder → full-resolution features."""
 
-    def __init__(self, cfg, cond_dim: int, token_dim: int):
+    def __init__(self, cfg, cond_dim: int, token_dim: int, z_dim: int):
         super().__init__()
         self.I, C = int(cfg.num_input_frames), int(cfg.num_channels)
         self.sizes = pyramid_sizes(int(cfg.image_h), int(cfg.image_w))
@@ -170,7 +175,7 @@ class SpatialBody(nn.Module):
         self.fuse = nn.ModuleList(nn.Conv2d(self.I * w[k], w[k], kernels[k], padding=kernels[k] // 2)
                                   for k in range(L))
         self.decoder = nn.ModuleList(DecoderBlock(w[k + 1], w[k], w[k], cond_dim) for k in range(L - 1))
-        self.z_tile = nn.Linear(int(cfg.latent_dim), w[-1])
+        self.z_tile = nn.Linear(z_dim, w[-1]) if z_dim > 0 else None
         self.use_paint = bool(cfg.gen_use_gaad_paint)
         self.paint_proj = nn.Linear(token_dim, w[-1]) if self.use_paint else None
         self.frame_hw = (int(cfg.image_h), int(cfg.image_w))
@@ -202,28 +207,37 @@ class SpatialBody(nn.Module):
             feats.append(x.view(B, T, *x.shape[1:]))
         return feats
 
-    def bottleneck_input(self, z: torch.Tensor, tokens: torch.Tensor | None,
-                         boxes: torch.Tensor | None) -> torch.Tensor:
-        """What enters the coarsest grid besides the fused frames: the tiled `z` and the painted regions."""
-        y = self.z_tile(z)[:, :, None, None]
-        return y + self._painted(tokens, boxes) if self.use_paint else y
+    def painted(self, tokens: torch.Tensor | None, boxes: torch.Tensor | None) -> torch.Tensor | None:
+        """The painted regions of the bottleneck (the same for every pass), None without paint."""
+        return self._painted(tokens, boxes) if self.use_paint else None
 
-    def decode(self, window: list[torch.Tensor], bottleneck: torch.Tensor,
+    def bottleneck_input(self, z: torch.Tensor, painted: torch.Tensor | None) -> torch.Tensor | None:
+        """What enters the coarsest grid besides the fused frames: the tiled `z` `(B, z_dim)` and the painted
+        regions; None when there is neither."""
+        if self.z_tile is None:
+            return painted
+        y = self.z_tile(z)[:, :, None, None]
+        return y if painted is None else y + painted
+
+    def decode(self, window: list[torch.Tensor], bottleneck: torch.Tensor | None,
                cond: torch.Tensor) -> torch.Tensor:
         """Features of the last I frames per level (`encode`'s layout) → `(B, C_0, H, W)` at full size."""
         skips = [fuse(f.flatten(1, 2)) + f[:, -1] for fuse, f in zip(self.fuse, window, strict=True)]
-        y = skips[-1] + bottleneck
+        y = skips[-1] if bottleneck is None else skips[-1] + bottleneck
         for k in range(len(self.decoder) - 1, -1, -1):
             y = self.decoder[k](y, skips[k], cond)
         return y
 
 
 class SpatialGenerator(nn.Module):
-    """`forward(z, context, appearance, frames, tokens, boxes, last_flow)` → `(B, P, C, H, W)`.
+    """`forward(noise, context, appearance, frames, tokens, boxes, last_flow, targets)` →
+    `(prediction (B, P, C, H, W), (μ, log σ², μ_p, log σ_p²))`, the latent's statistics each `(B, P, d)`.
 
-    `frames` `(B, I, C, H, W)` are the context frames; `tokens` `(B, N, D_s)` and `boxes` (`(N, 4)` or
-    `(B, N, 4)`) the GAAD regions of the last one; `last_flow` `(B, 2, H, W)` (pixels) the flow into the last
-    context frame when the motion branch or the flow prior is on (`use_flow_input`), else `None`.
+    `noise` `(B, P, d)` is the latent's ε (`model/frame_latent.py`); `targets` `(B, P, C, H, W)` the true
+    future frames (the posterior reads them) or None (the prior); `frames` `(B, I, C, H, W)` the context;
+    `tokens` `(B, N, D_s)` and `boxes` (`(N, 4)` or `(B, N, 4)`) the GAAD regions of the last one;
+    `last_flow` `(B, 2, H, W)` (pixels) the flow into the last context frame when the motion branch or the
+    flow prior is on (`use_flow_input`), else `None`.
     """
 
     def __init__(self, cfg, context_dim: int, appearance_dim: int, token_dim: int):
@@ -239,7 +253,13 @@ class SpatialGenerator(nn.Module):
         self.use_flow_prior, self.use_flow_input = reads.generator_prior, reads.generator_input
         self.max_flow = float(cfg.gen_max_flow_px)
         latent_dim = int(cfg.latent_dim)
-        self.body = SpatialBody(cfg, latent_dim + context_dim + appearance_dim, token_dim)
+        frames_per_pass = 1 if self.rollout else self.P
+        z_dim = frames_per_pass * latent_dim  # the joint pass reads all P codes, flattened
+        self.body = SpatialBody(cfg, z_dim + context_dim + appearance_dim, token_dim, z_dim)
+        self.frame_latent = None
+        if latent_dim > 0:
+            self.frame_latent = FrameLatent(self.body.widths[-1], int(cfg.num_input_frames), context_dim,
+                                            latent_dim, frames_per_pass)
         c0 = self.body.widths[0]
         self.use_extrapolate = bool(cfg.gen_extrapolate) and two_frames
         self.use_confidence = bool(cfg.gen_flow_confidence) and self.use_flow_prior
@@ -253,7 +273,6 @@ class SpatialGenerator(nn.Module):
         if ks % 2 == 0:
             raise ValueError(f"--gen_final_conv_kernel_spatial must be odd (got {ks}) so the output keeps "
                              "the frame size")
-        frames_per_pass = 1 if self.rollout else self.P
         # head input: decoder features and the flow input
         head_in = c0 + (2 if self.use_flow_input else 0)
         self.out = nn.Conv2d(head_in, frames_per_pass * self.per_frame, ks, padding=ks // 2)
@@ -270,47 +289,72 @@ class SpatialGenerator(nn.Module):
         h, w = self.body.sizes[-1]
         self.coarse_hw = (h, w)
         self.latent_residual = None
-        if self.use_synthesis:
-            self.latent_residual = nn.Linear(latent_dim, self.P * self.C * h * w, bias=False)
+        if self.use_synthesis and latent_dim > 0:
+            # one map for every frame: z_p carries what is particular to frame p
+            self.latent_residual = nn.Linear(latent_dim, self.C * h * w, bias=False)
             nn.init.normal_(self.latent_residual.weight, std=LATENT_RESIDUAL_STD / math.sqrt(latent_dim))
 
-    def forward(self, z: torch.Tensor, context: torch.Tensor, appearance: torch.Tensor, frames: torch.Tensor,
-                tokens: torch.Tensor, boxes: torch.Tensor, last_flow: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, noise: torch.Tensor, context: torch.Tensor, appearance: torch.Tensor,
+                frames: torch.Tensor, tokens: torch.Tensor, boxes: torch.Tensor,
+                last_flow: torch.Tensor | None, targets: torch.Tensor | None = None,
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         H, W = frames.shape[-2:]
-        cond = torch.cat([z, context, appearance], dim=-1)
         window = self.body.encode(frames)
-        bottleneck = self.body.bottleneck_input(z, tokens, boxes)
-        latent = self._latent_correction(z, H, W)
+        painted = self.body.painted(tokens, boxes)
+        goal = None  # the true targets' summaries (B, P, S): the posterior's evidence
+        if targets is not None and self.frame_latent is not None:
+            goal = self.frame_latent.summary(self.body.encode(targets)[-1])  # one batched pass over P targets
         base, flow_in = frames[:, -1], last_flow
         change = frames[:, -1] - frames[:, -2] if self.use_extrapolate else None  # (B, C, H, W)
         if not self.rollout:
-            head = self._head(window, bottleneck, cond, flow_in)
-            return self._compose(head, base, latent, flow_in, change)[0]
-        predictions = []
+            z, stats = self._latent(window, context, goal, noise)
+            head = self._pass(window, z, context, appearance, painted, flow_in)
+            return self._compose(head, base, self._latent_correction(z, H, W), flow_in, change)[0], stats
+        predictions, parts = [], []
         for p in range(self.P):  # frame p + 1 is warped from frame p: sequential by nature
-            head = self._head(window, bottleneck, cond, flow_in)
-            latent_p = None if latent is None else latent[:, p : p + 1]
-            frame, flow = self._compose(head, base, latent_p, flow_in, change)  # (B, 1, C, H, W)
-            predictions.append(frame)
+            # z_p's prior reads the window as it stands before frame p
+            z, stats = self._latent(window, context, None if goal is None else goal[:, p : p + 1],
+                                    noise[:, p : p + 1])
+            head = self._pass(window, z, context, appearance, painted, flow_in)
+            frame, flow = self._compose(head, base, self._latent_correction(z, H, W), flow_in, change)
+            predictions.append(frame)  # (B, 1, C, H, W)
+            parts.append(stats)
             if p + 1 < self.P:
                 change = frame[:, 0] - base if self.use_extrapolate else None
                 base = frame[:, 0]
                 window = [torch.cat([old[:, 1:], new], dim=1)
                           for old, new in zip(window, self.body.encode(frame), strict=True)]
                 flow_in = None if flow is None else -flow[:, 0]
-        return torch.cat(predictions, dim=1)
+        return torch.cat(predictions, dim=1), tuple(torch.cat(s, dim=1) for s in zip(*parts, strict=True))
+
+    def _latent(self, window: list[torch.Tensor], context: torch.Tensor, goal: torch.Tensor | None,
+                noise: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The codes `(B, F, d)` of a pass's F frames and their statistics; without a latent (d = 0) the
+        empty `noise` stands for all of them."""
+        if self.frame_latent is None:
+            return noise, (noise,) * 4
+        return self.frame_latent(self.frame_latent.past(window[-1], context), goal, noise)
+
+    def _pass(self, window: list[torch.Tensor], z: torch.Tensor, context: torch.Tensor,
+              appearance: torch.Tensor, painted: torch.Tensor | None,
+              flow_in: torch.Tensor | None) -> torch.Tensor:
+        """One decoder pass for the codes `z` `(B, F, d)` of its frames → the head `(B, F, K, H, W)`."""
+        flat = z.flatten(1)
+        cond = torch.cat([flat, context, appearance], dim=-1)
+        return self._head(window, self.body.bottleneck_input(flat, painted), cond, flow_in)
 
     def _latent_correction(self, z: torch.Tensor, H: int, W: int) -> torch.Tensor | None:
-        """z's own correction per target frame, `(B, P, C, H, W)`, or None without synthesis."""
+        """Each frame's own correction from its code `z` `(B, F, d)` → `(B, F, C, H, W)`, or None without
+        synthesis or latent."""
         if self.latent_residual is None:
             return None
-        B, (h, w) = z.shape[0], self.coarse_hw
-        # (B, P·C·h·w) → (B·P, C, h, w) → bilinear → (B, P, C, H, W)
-        coarse = self.latent_residual(z).view(B * self.P, self.C, h, w)
+        (B, Fr), (h, w) = z.shape[:2], self.coarse_hw
+        # (B, F, C·h·w) → (B·F, C, h, w) → bilinear → (B, F, C, H, W)
+        coarse = self.latent_residual(z).view(B * Fr, self.C, h, w)
         return F.interpolate(coarse, size=(H, W), mode="bilinear",
-                             align_corners=False).view(B, self.P, self.C, H, W)
+                             align_corners=False).view(B, Fr, self.C, H, W)
 
-    def _head(self, window: list[torch.Tensor], bottleneck: torch.Tensor, cond: torch.Tensor,
+    def _head(self, window: list[torch.Tensor], bottleneck: torch.Tensor | None, cond: torch.Tensor,
               flow_in: torch.Tensor | None) -> torch.Tensor:
         """Decoder and output conv → `(B, F, K, H, W)`: K head channels for each of the F frames of a pass."""
         feats = self.body.decode(window, bottleneck, cond)
@@ -332,7 +376,8 @@ class SpatialGenerator(nn.Module):
         blended = 0.0
         if self.use_synthesis:
             mask = torch.sigmoid(head[:, :, -C - 1 : -C])  # (B, F, 1, H, W)
-            blended = mask * (head[:, :, -C:] + latent)
+            correction = head[:, :, -C:]
+            blended = mask * (correction if latent is None else correction + latent)
         steps = self.prior_steps.to(base.dtype)  # k_p, (F,)
         kept = base.unsqueeze(1).expand(B, Fr, C, H, W)
         if change is not None:

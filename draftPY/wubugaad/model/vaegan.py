@@ -2,17 +2,26 @@
 
 `model(clip, mode, z=None, flow=None)` with `clip` `(B, T, C, H, W)` in [-1, 1]:
 
-- `"train"`: encode the whole clip, `z = μ + σ·ε` from the posterior `q(z | clip)`;
+- `"train"`: read the whole clip, `z = μ + σ·ε` from the posterior;
 - `"reconstruct"`: the same with `z = μ`;
-- `"predict"`: read only the first `num_input_frames` frames; `z` = the prior's mean (or the given `z`);
+- `"predict"`: read only the first `num_input_frames` frames; `z` = the prior's mean;
 - `"generate"`: like predict, with `z` sampled from the prior (no context needed when
   `num_input_frames = 0`: pass a clip of length 0 or any clip; it is not read).
 
-The posterior reads `h_{T−1}`; the context code is `h_{num_input−1}`; the prior is `N(0, I)` (`--prior
-fixed`) or a diagonal Gaussian from the context code (`--prior learned`, zero-initialised so it starts at
-`N(0, I)`). With `--latent_map_channels N` (spatial generator) a spatial latent corrects the generator's
-forecast (`model/latent_map.py`): its posterior reads the forecast and its error on the targets, its prior
-is N(0, I), and `predict` returns the forecast itself. The model holds no loss or optimizer logic;
+Spatial generator (the default): one code per future frame, `z_t ∈ R^d`, with the posterior
+`q(z_t | frames ≤ t)` and the learned prior `p(z_t | frames < t)` (`model/frame_latent.py`); `mu`, `logvar`,
+`prior_mu`, `prior_logvar` are `(B, P, d)` (the posterior's in train/reconstruct, the prior's in
+predict/generate). A given `z` is the standard-normal ε `(B, P, d)` (`noise_shape`) in every mode:
+`z_t = μ + σ·ε_t`, so a fixed ε gives fixed samples while the prior learns. `--latent_dim 0`: no latent.
+
+Global generator: one clip-level `z` `(B, d)` whose posterior reads `h_{T−1}`; the prior is `N(0, I)`
+(`--prior fixed`) or a diagonal Gaussian from the context code (`--prior learned`, zero-initialised so it
+starts at `N(0, I)`); a given `z` is used as the code itself. The context code is `h_{num_input−1}`.
+
+With `--latent_map_channels N` (spatial generator, off by default: its N(0, I) samples decode into noise)
+a spatial latent corrects the generator's forecast (`model/latent_map.py`): its posterior reads the
+forecast and its error on the targets, its prior is N(0, I), and `predict` returns the forecast itself.
+The model holds no loss or optimizer logic;
 `aligned_clips(clip, prediction, num_input)` builds the discriminator's time-aligned real/fake pair.
 """
 
@@ -27,6 +36,7 @@ from wubugaad.gaad.regions import GROUPNORM_GROUPS
 from wubugaad.model.config import STACK_KEYS, ModelConfig
 from wubugaad.model.discriminator import build_discriminator, discriminator_problems
 from wubugaad.model.encoder import ClipEncoder
+from wubugaad.model.frame_latent import LOGVAR_RANGE, POSTERIOR_INIT_GAIN
 from wubugaad.model.generator import VideoGenerator, generator_problems
 from wubugaad.model.latent_map import (
     LatentCorrection,
@@ -42,25 +52,26 @@ __all__ = ["MODES", "GENERATOR_TYPES", "ModelOutput", "WuBuGAADHybridGen", "alig
            "model_problems"]
 
 MODES = ("train", "reconstruct", "predict", "generate")
-LOGVAR_RANGE = (-12.0, 8.0)  # keeps σ = exp(logvar/2) in a float32-safe range
-POSTERIOR_INIT_GAIN = 0.01  # shrinks PyTorch's default init of the posterior head
 # the spatial latent's decoder outputs P·C channels: the 8 channels of a small generator are thin for it
 CORRECTION_MIN_WIDTH = 16
 
 
 class ModelOutput(NamedTuple):
     prediction: torch.Tensor  # (B, P, C, H, W)
-    mu: torch.Tensor  # (B, latent)
-    logvar: torch.Tensor  # (B, latent)
+    mu: torch.Tensor  # (B, P, latent) spatial generator, (B, latent) global
+    logvar: torch.Tensor  # like mu
     context: torch.Tensor | None  # (B, D_h) context code, None without context frames
-    prior_mu: torch.Tensor  # (B, latent)
-    prior_logvar: torch.Tensor  # (B, latent)
+    prior_mu: torch.Tensor  # like mu
+    prior_logvar: torch.Tensor  # like mu
     condition: torch.Tensor | None  # (B, disc_condition_dim), detached, for the discriminator's FiLM
     map_mu: torch.Tensor | None = None  # (B, N, h, w) spatial latent's posterior; zeros (N(0, I)) in predict
     map_logvar: torch.Tensor | None = None
     # (B, P, C, H, W) the generator's output before the spatial latent's correction, with its own gradient
     # (train and reconstruct with the map on; `prediction` reads it detached); None otherwise
     forecast: torch.Tensor | None = None
+    # (B, P, C, H, W) the spatial generator's prediction at the prior's mean (what predict returns), run in
+    # the same batched call as `prediction` in train mode when `--lambda_recon_prior` > 0; None otherwise
+    prior_prediction: torch.Tensor | None = None
 
 
 def aligned_clips(clip: torch.Tensor, prediction: torch.Tensor, num_input: int,
@@ -90,27 +101,32 @@ class WuBuGAADHybridGen(nn.Module):
         self.num_input = cfg.num_input_frames
         self.num_predict = cfg.num_predict_frames
         self.latent_dim = cfg.latent_dim
-        self.learned_prior = cfg.prior == "learned" and self.num_input > 0
+        # the prior-mean pass rides along in train mode (spatial generator with a latent)
+        self.prior_pass = (cfg.lambda_recon_prior > 0 and cfg.latent_dim > 0
+                           and cfg.generator_type == "spatial")
+        self.spatial = cfg.generator_type == "spatial"
+        # the clip-level z's prior (global generator); the spatial generator's per-frame prior is learned
+        self.learned_prior = cfg.prior == "learned" and self.num_input > 0 and not self.spatial
         self.encoder = ClipEncoder(cfg)
         self.flow_estimator = flow_estimator
         frozen = flow_estimator is not None and not any(p.requires_grad for p in flow_estimator.parameters())
         # frozen pretrained flow weights are not ours to save (docs/ARCHITECTURE.md, "Checkpoints")
         self.excluded_state_prefixes = ("flow_estimator.",) if frozen else ()
         h_dim, a_dim = self.encoder.output_dim, self.encoder.appearance_dim
-        self.posterior = nn.Linear(h_dim, 2 * self.latent_dim)
-        # start near q(z | clip) = N(0, I) (KL ≈ 0 instead of dominating the first hundreds of steps) while
-        # μ and logσ² still read the clip
-        with torch.no_grad():
-            self.posterior.weight.mul_(POSTERIOR_INIT_GAIN)
-        nn.init.zeros_(self.posterior.bias)
-        self.prior_head = None
+        self.posterior = self.prior_head = None
+        if not self.spatial:
+            self.posterior = nn.Linear(h_dim, 2 * self.latent_dim)
+            # start near q(z | clip) = N(0, I) (KL ≈ 0 instead of dominating the first hundreds of steps)
+            # while μ and logσ² still read the clip
+            with torch.no_grad():
+                self.posterior.weight.mul_(POSTERIOR_INIT_GAIN)
+            nn.init.zeros_(self.posterior.bias)
         if self.learned_prior:
             self.prior_head = nn.Linear(h_dim, 2 * self.latent_dim)
             nn.init.zeros_(self.prior_head.weight)
             nn.init.zeros_(self.prior_head.bias)
         context_dim = h_dim if self.num_input > 0 else 0
         appearance_dim = a_dim if self.num_input > 0 else 0
-        self.spatial = cfg.generator_type == "spatial"
         self.latent_map = self.correction = None
         if self.spatial:
             self.generator = SpatialGenerator(cfg, context_dim, appearance_dim, a_dim)
@@ -127,6 +143,10 @@ class WuBuGAADHybridGen(nn.Module):
         # whether forward reads flow: the motion branch, motion-adaptive boxes or the generator's flow input
         self.reads_flow = (self.encoder.motion is not None or self.encoder.appearance.adaptive
                            or (self.spatial and self.generator.use_flow_input))
+
+    def noise_shape(self, batch: int) -> tuple[int, ...]:
+        """Shape of the `z` that `forward` takes for `batch` clips: ε `(B, P, d)` (spatial), z `(B, d)`."""
+        return (batch, self.num_predict, self.latent_dim) if self.spatial else (batch, self.latent_dim)
 
     def prior(self, context: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Prior `(μ_p, logvar_p)`, each `(B, latent)`; `like` supplies batch size, dtype and device."""
@@ -161,10 +181,15 @@ class WuBuGAADHybridGen(nn.Module):
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         I = self.num_input
         conditional = mode in ("predict", "generate")
-        frames = clip[:, :I] if conditional else clip
-        if not conditional and frames.shape[1] != I + self.num_predict:
+        if not conditional and clip.shape[1] != I + self.num_predict:
             raise ValueError(f"mode {mode!r} needs clips of num_input_frames + num_predict_frames = "
-                             f"{I + self.num_predict} frames, got {frames.shape[1]}")
+                             f"{I + self.num_predict} frames, got {clip.shape[1]}")
+        if z is not None and tuple(z.shape) != self.noise_shape(clip.shape[0]):
+            raise ValueError(f"z must be {self.noise_shape(clip.shape[0])} for {clip.shape[0]} clips, got "
+                             f"{tuple(z.shape)}")
+        # the spatial generator's posterior reads the targets through its own pyramid: the encoder reads
+        # the context frames only, in every mode
+        frames = clip[:, :I] if conditional or self.spatial else clip
         context = appearance = enc = pairs = None
         h = None
         if frames.shape[1] > 0:
@@ -173,6 +198,18 @@ class WuBuGAADHybridGen(nn.Module):
             h = enc.h
             if I > 0:
                 context, appearance = h[:, I - 1], enc.a[:, I - 1]
+        if self.spatial:
+            if z is None:
+                draw = torch.randn if mode in ("train", "generate") else torch.zeros
+                z = draw(self.noise_shape(clip.shape[0]), dtype=clip.dtype, device=clip.device)
+            twice = self.prior_pass and mode == "train"
+            prediction, stats = self._spatial_prediction(z, context, appearance, frames, enc, pairs,
+                                                         None if conditional else clip[:, I:], twice)
+            prior_prediction = None
+            if twice:
+                prediction, prior_prediction = prediction.chunk(2)
+            return self._output(clip, prediction, mode, stats, context, appearance)._replace(
+                prior_prediction=prior_prediction)
         prior_mu, prior_logvar = self.prior(context, clip.new_empty(clip.shape[0], 1))
         if conditional:
             mu, logvar = prior_mu, prior_logvar
@@ -184,16 +221,18 @@ class WuBuGAADHybridGen(nn.Module):
             logvar = logvar.clamp(*LOGVAR_RANGE)
             if z is None:
                 z = mu + (0.5 * logvar).exp() * torch.randn_like(mu) if mode == "train" else mu
-        if self.spatial:
-            prediction = self._spatial_prediction(z, context, appearance, frames, enc, pairs)
-        else:
-            prediction = self.generator(z, context, appearance, frames[:, I - 1] if I > 0 else None)
+        prediction = self.generator(z, context, appearance, frames[:, I - 1] if I > 0 else None)
+        return self._output(clip, prediction, mode, (mu, logvar, prior_mu, prior_logvar), context, appearance)
+
+    def _output(self, clip, prediction, mode, stats, context, appearance) -> ModelOutput:
+        """The output with the spatial latent's correction applied and D's condition."""
         map_mu = map_logvar = forecast = None
         if self.latent_map is not None:
             map_mu, map_logvar, prediction, forecast = self._corrected(clip, prediction, mode)
         condition = None
         if context is not None:
             condition = torch.cat([context, appearance], dim=-1).detach()
+        mu, logvar, prior_mu, prior_logvar = stats
         return ModelOutput(prediction, mu, logvar, context, prior_mu, prior_logvar, condition, map_mu,
                            map_logvar, forecast)
 
@@ -213,8 +252,10 @@ class WuBuGAADHybridGen(nn.Module):
         prediction = seen + self.correction(sample_map(mu, logvar, mode), seen, clip[:, I - 1])
         return mu, logvar, prediction, (None if mode == "generate" else forecast)
 
-    def _spatial_prediction(self, z, context, appearance, frames, enc, pairs) -> torch.Tensor:
-        """The spatial generator on the context frames, the last one's GAAD regions and its inflow."""
+    def _spatial_prediction(self, noise, context, appearance, frames, enc, pairs, targets, twice):
+        """The spatial generator on the context frames, the last one's GAAD regions and its inflow →
+        `(prediction, latent statistics)`; the posterior reads `targets` (None: the prior). `twice`: the
+        batch runs twice in one call, the second copy at the prior's mean (prediction `(2B, …)`)."""
         I = self.num_input
         boxes = enc.boxes if enc.boxes.dim() == 2 else enc.boxes[:, I - 1]  # (N, 4) or (B, N, 4)
         last_flow = None
@@ -222,7 +263,11 @@ class WuBuGAADHybridGen(nn.Module):
             B, _, _, H, W = frames.shape
             # pair (I−2, I−1) moves into the last context frame; one context frame has no pair yet
             last_flow = pairs[:, I - 2] if I >= 2 else frames.new_zeros(B, 2, H, W)
-        return self.generator(z, context, appearance, frames[:, :I], enc.tokens[:, I - 1], boxes, last_flow)
+        inputs = [context, appearance, frames[:, :I], enc.tokens[:, I - 1], boxes, last_flow]
+        if twice:
+            inputs = [x if x is None or x is boxes and x.dim() == 2 else torch.cat([x, x]) for x in inputs]
+            noise = torch.cat([noise, torch.zeros_like(noise)])
+        return self.generator(noise, *inputs, targets)
 
     def geometry_stats(self) -> dict[str, torch.Tensor]:
         """Per-stack geometry scalars keyed `wubu_{s,m,t}/…` (see `WuBuStack.geometry_stats`)."""
@@ -236,6 +281,9 @@ class WuBuGAADHybridGen(nn.Module):
 def _wiring_problems(cfg: ModelConfig) -> list[str]:
     """Settings that only fail in combination (each module checks its own in isolation)."""
     problems = []
+    if cfg.latent_dim < (0 if cfg.generator_type == "spatial" else 1):
+        problems.append(f"--latent_dim must be ≥ 0 with the spatial generator (0: no latent, the "
+                        f"deterministic model) and ≥ 1 with the global one (got {cfg.latent_dim})")
     if cfg.disc_use_gaad_film_condition and cfg.num_input_frames < 1:
         problems.append("--disc_use_gaad_film_condition conditions D on the context code and GAAD features "
                         "of the context frames: use --num_input_frames >= 1 or drop the flag")

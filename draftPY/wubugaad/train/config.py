@@ -32,10 +32,11 @@ from wubugaad.train.flags import (
 from wubugaad.train.source_flags import add_source_flags
 from wubugaad.train.upgrade import upgrade_config
 
-# Counts that must be >= 1 (the network's own limits come from `model_problems`).
+# Counts that must be >= 1 (the network's own limits come from `model_problems`, --latent_dim's among them:
+# 0 is the spatial generator's deterministic model).
 POSITIVE_INTS = (
     "epochs", "batch_size", "image_h", "image_w", "num_channels", "num_predict_frames", "frame_skip",
-    "grad_accum_steps", "log_interval", "gaad_num_regions", "gaad_min_size_px", "latent_dim",
+    "grad_accum_steps", "log_interval", "gaad_num_regions", "gaad_min_size_px",
     "encoder_shallow_cnn_channels", "encoder_roi_align_output_h", "encoder_roi_align_output_w",
     "encoder_pixel_patch_size", "encoder_initial_tangent_dim", "val_block_size", "max_consecutive_nonfinite",
     "moving_train_sequences", "moving_test_sequences", "stream_train_scenes", "stream_val_scenes",
@@ -49,7 +50,8 @@ NON_NEGATIVE_INTS = (
 )
 # Loss weights, learning rates, decay and the time budget: finite and >= 0.
 NON_NEGATIVE_FLOATS = (
-    "lambda_recon", "lambda_kl", "lambda_kl_map", "lambda_gan", "learning_rate_gen", "learning_rate_disc",
+    "lambda_recon", "lambda_kl", "lambda_kl_map", "lambda_recon_prior", "lambda_gan", "learning_rate_gen",
+    "learning_rate_disc",
     "weight_decay", "max_train_minutes", "scene_cut_threshold", "geometry_lr_mult",
 )
 # Fractions in [0, 1).

@@ -131,13 +131,18 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--flow_stats_components", type=str, nargs="+", choices=FLOW_STATS,
                    default=["mag_mean", "angle_mean"],
                    help="regional flow statistics: any of mag_mean, angle_mean (cos+sin), mag_std, angle_std")
-    g.add_argument("--latent_dim", type=int, default=64, help="VAE latent size" + _v01(256))
-    g.add_argument("--latent_map_channels", type=int, default=8,
-                   help="spatial generator: channels of a spatial latent at stride 4 that corrects the "
-                        "prediction from what its posterior reads of the targets (prior N(0, I)); "
-                        "prediction itself never reads it (0: off, only the vector z)")
+    g.add_argument("--latent_dim", type=int, default=64,
+                   help="VAE latent size: spatial generator, a code per future frame with a learned prior "
+                        "(0: none, the deterministic model); global generator, one code per clip"
+                   + _v01(256))
+    g.add_argument("--latent_map_channels", type=int, default=0,
+                   help="spatial generator: channels of an older spatial latent at stride 4 that "
+                        "corrects the prediction from what its posterior reads of the targets; off by "
+                        "default, its N(0, I) prior samples decode into noise (the per-frame --latent_dim "
+                        "code replaces it)")
     g.add_argument("--prior", choices=("fixed", "learned"), default="fixed",
-                   help="fixed: N(0, I) as in v0.1; learned: conditional Gaussian prior p(z | context)")
+                   help="global generator's clip-level z: fixed N(0, I) as in v0.1, learned p(z | context) "
+                        "(the spatial generator's per-frame prior is always learned)")
     g.add_argument("--encoder_use_roi_align", action="store_true",
                    help="region features by RoIAlign on a shallow CNN map (else resized pixel patches, "
                         "also batched)")
@@ -270,7 +275,13 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
                    help="per-pixel reconstruction loss on the target frames in [-1, 1]: l1, mse or their sum")
     g.add_argument("--lambda_recon", type=float, default=100.0, help="weight of the reconstruction loss"
                    + _v01(10, "SAVP's L1 weight: reconstruction leads"))
-    g.add_argument("--lambda_kl", type=float, default=0.1, help="weight of the KL term")
+    g.add_argument("--lambda_kl", type=float, default=0.1,
+                   help="weight of the KL term (spatial generator: KL nats per frame over the frame's "
+                        "C·H·W pixels, like the per-pixel reconstruction mean)")
+    g.add_argument("--lambda_recon_prior", type=float, default=100.0,
+                   help="spatial generator: weight of the reconstruction loss of the prediction at the "
+                        "prior's mean (what predict returns), run in the same batched forward; it keeps "
+                        "the decoder predicting without the posterior's code (0: off, a third cheaper step)")
     g.add_argument("--lambda_kl_map", type=float, default=1e-4,
                    help="weight of the spatial latent's KL (summed over its cells, so far smaller than "
                         "--lambda_kl: the reconstruction term is a mean over pixels)")

@@ -46,7 +46,8 @@ __all__ = ["LOSS_TO_KEY", "WANDB_SCALAR_KEYS", "VAL_METRIC_KEYS", "BENCH_METRIC_
 
 # Breakdown key of the losses module → its logged name (v0.1's names).
 LOSS_TO_KEY = dict(zip(LOSS_KEYS, (
-    "train/loss_recon", "train/loss_forecast", "train/loss_kl", "train/loss_kl_map", "train/loss_g_adv",
+    "train/loss_recon", "train/loss_forecast", "train/loss_prior", "train/loss_kl", "train/loss_kl_map",
+    "train/loss_g_adv",
     "train/loss_g_total",
     "train/loss_d_real", "train/loss_d_fake", "train/loss_d_total",
 ), strict=True))

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import torch
+
 from wubugaad.model.discriminator import stem_stride
+from wubugaad.model.frame_latent import FrameLatent
 
 __all__ = ["upgrade", "upgrade_config"]
 
@@ -44,7 +47,38 @@ def upgrade_config(config: Mapping) -> dict:
     config.setdefault("gen_rollout", False)
     # written before the prior's per-pixel confidence existed (and was on by default): its head has none
     config.setdefault("gen_flow_confidence", False)
+    # written before the prior-mean pass existed: a loss weight, not a weight of the network
+    config.setdefault("lambda_recon_prior", 0.0)
     return config
+
+
+def _frame_latent_state(state: Mapping, config: Mapping) -> dict:
+    """A spatial generator's state written with the clip-level z (before the per-frame latent) in
+    today's layout, exact at the prior's mean: the clip-level posterior (and learned prior) heads go; the
+    per-frame heads join at their init (drawn from a fixed seed; the prior's output layer is 0, so μ_p = 0
+    is the z = 0 the old predict used); the joint pass's condition and tile read P codes where they read
+    one (zero columns for the others); the synthesis residual, one map per frame before, keeps frame 1's
+    (all of them are 0 at z = 0)."""
+    h_dim = state["posterior.weight"].shape[1]  # the context code's width: what the clip-level head read
+    state = {k: v for k, v in state.items() if not k.startswith(("posterior.", "prior_head."))}
+    old = state.get("generator.body.z_tile.weight")
+    if old is None:
+        return state
+    width, d = old.shape
+    P, I = int(config["num_predict_frames"]), int(config["num_input_frames"])
+    frames = 1 if config.get("gen_rollout", False) else P
+    if frames > 1:  # joint pass: [z ; h ; a] → [z_1 … z_P ; h ; a]
+        for key in [k for k in state if k.endswith(".film.weight")] + ["generator.body.z_tile.weight"]:
+            w = state[key]
+            state[key] = torch.cat([w[:, :d], w.new_zeros(w.shape[0], (frames - 1) * d), w[:, d:]], dim=1)
+    residual = state.get("generator.latent_residual.weight")
+    if residual is not None and residual.shape[0] % P == 0 and P > 1:
+        state["generator.latent_residual.weight"] = residual.view(P, -1, d)[0]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        heads = FrameLatent(width, I, h_dim, d, frames).to(old)
+    state.update({f"generator.frame_latent.{k}": v for k, v in heads.state_dict().items()})
+    return state
 
 
 def _optimizer_state(state: Mapping | None) -> tuple[dict | None, dict | None]:
@@ -63,6 +97,11 @@ def upgrade(payload: Mapping) -> dict:
     payload = dict(payload)
     if payload.get("config") is not None:
         payload["config"] = upgrade_config(payload["config"])
+    config = payload.get("config") or {}
+    for key in ("model", "ema"):
+        state = payload.get(key)
+        if config.get("generator_type") == "spatial" and state and "posterior.weight" in state:
+            payload[key] = _frame_latent_state(state, config)
     for short in ("g", "d"):
         state, q_state = _optimizer_state(payload.get(f"opt_{short}"))
         payload[f"opt_{short}"] = state
