@@ -18,8 +18,10 @@ from wubugaad.train import config, trainer
 from wubugaad.train.checkpoint import checkpoint_name, load_checkpoint
 
 STEPS = 3
-DOUBLED_BATCH_ATOL = 1e-5  # weights after STEPS steps, 2 ranks vs 1 process: measured 3e-7 (7.5e-3 vs a
-# process that trains on one half alone)
+# weights after STEPS steps, 2 ranks vs 1 process: measured 3e-7 before the per-frame latent, 1.7e-5 since
+# (WuBu-T's curvature: behind the latent's zero-initialised heads its first gradients are ~1e-13, so
+# Adam's normalised step there is set by float rounding); a process that trains on one half alone: 7.5e-3
+DOUBLED_BATCH_ATOL = 1e-4
 
 
 def _free_port() -> int:
@@ -60,9 +62,12 @@ def test_two_gloo_ranks_keep_identical_parameters_and_write_one_set_of_outputs(t
 
 # Run through torchrun with the sampling noise off: the ranks draw ε for their 2 clips each, the single
 # process for all 4, so no common random stream exists; with z = μ (and no dropout or augmentation) the two
-# runs compute the same mean loss over the same 4 clips, and differ only by float summation order.
+# runs compute the same mean loss over the same 4 clips, and differ only by float summation order. The
+# per-frame latent draws its ε with torch.randn (shape (B, P, d)), the clip-level one with randn_like.
 NOISE_FREE_ENTRY = """import runpy, sys, torch
 torch.randn_like = torch.zeros_like
+_zeros = torch.zeros
+torch.randn = lambda *size, generator=None, **kw: _zeros(*size, **kw)
 runpy.run_path(sys.argv.pop(1), run_name="__main__")
 """
 
@@ -117,4 +122,4 @@ def test_torchrun_two_ranks_match_one_process_with_the_doubled_batch(tmp_path, s
         for key, value in ckpt_s[part].items():
             if value.is_floating_point():
                 torch.testing.assert_close(ckpt_r[part][key], value, atol=DOUBLED_BATCH_ATOL, rtol=0,
-                                           msg=f"{part}.{key}")
+                                           msg=lambda m, part=part, key=key: f"{part}.{key}: {m}")
