@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "TRAINING_GUIDE.md"]
 # flags of other programs the docs show (torchrun, pip) and argparse's own
 FOREIGN_FLAGS = {"--standalone", "--nproc_per_node", "--nnodes", "--rdzv-backend", "--rdzv-endpoint",
-                 "--rdzv-id", "--index-url", "--help"}
+                 "--rdzv-id", "--index-url", "--help",
+                 "--flops"}  # bench/theory_tables.py
 # environment variables the docs mention that are not launcher settings
 FOREIGN_VARIABLES = {"WANDB_MODE", "TORCH_HOME", "RUN_DIR", "PYTHON_EXE", "TORCH_INDEX_URL", "NAME",
                      "WUBUGAAD_AMP_ON_CPU"}
