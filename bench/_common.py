@@ -132,6 +132,16 @@ def emit(record: dict) -> None:
     sys.__stdout__.flush()
 
 
+def write_record(stem: Path, record: dict, table: str) -> None:
+    """A benchmark's result: ``stem.json`` (the record) and ``stem.md`` (its table), the table also on
+    stderr, the record as ``emit``'s JSON line."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    stem.with_suffix(".md").write_text(table, encoding="utf-8")
+    print(table, file=sys.stderr)
+    emit(record)
+
+
 # the held-out synthetic setting: train on one generated demo video, validate on another (other shapes,
 # colours, paths and background), both at the configuration's frame size
 DEMO_TRAIN_SEED, DEMO_VAL_SEED = 1, 2

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import NEVER, emit, machine
+from _common import NEVER, machine, write_record
 from wubugaad.data.moving_objects import SOURCES
 from wubugaad.train import config, session, trainer
 
@@ -112,18 +112,25 @@ def _count(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def train_session(argv: list[str]):
+    """Parse ``argv``, set the session up and train it (console output to stderr): ``(args, session, wall
+    seconds)``; a training that exits non-zero raises."""
+    with contextlib.redirect_stdout(sys.stderr):
+        args = config.parse_args(argv)
+        s = session.setup(args)
+        s.val_loader = TimedLoader(s.val_loader)
+        t0 = time.perf_counter()
+        code = trainer.train(s)
+        wall = time.perf_counter() - t0
+    if code != 0:
+        raise RuntimeError(f"training ended with exit code {code}")
+    return args, s, wall
+
+
 def run(opts, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="wubugaad-mfmnist-") as tmp:
         argv = [*training_argv(opts, Path(tmp)), *extra]
-        with contextlib.redirect_stdout(sys.stderr):
-            args = config.parse_args(argv)
-            s = session.setup(args)
-            s.val_loader = TimedLoader(s.val_loader)
-            t0 = time.perf_counter()
-            code = trainer.train(s)
-            wall = time.perf_counter() - t0
-        if code != 0:
-            raise RuntimeError(f"training ended with exit code {code}")
+        args, s, wall = train_session(argv)
         scores = final_scores(s.run_dir / "metrics.jsonl")
     ours = {m: scores[f"val/bench_{m}"] for m in METRICS}
     copy = {m: scores[f"val/copy_last_bench_{m}"] for m in METRICS}
@@ -195,12 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if opts.test_sequences is not None and opts.test_sequences < 1:
         p.error("--test-sequences must be >= 1")
     record = run(opts, extra)
-    opts.out.mkdir(parents=True, exist_ok=True)
-    stem = opts.out / f"mfmnist_{opts.preset}"
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    stem.with_suffix(".md").write_text(markdown(record), encoding="utf-8")
-    print(markdown(record), file=sys.stderr)
-    emit(record)
+    write_record(opts.out / f"mfmnist_{opts.preset}", record, markdown(record))
     return 0
 
 

@@ -27,19 +27,16 @@ code per clip, 1 for one code per frame (a model whose ``mu`` is (B, P, d) logs 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
-from _common import NEVER, emit, machine
-from bench_mfmnist import GENERATOR_FLAGS, TimedLoader
+from _common import NEVER, machine, write_record
+from bench_mfmnist import GENERATOR_FLAGS, train_session
 from wubugaad.data.moving_objects import SOURCES
-from wubugaad.train import config, session, trainer
 from wubugaad.train.outputs import scored_model
 from wubugaad.train.validation import prepare_batch
 
@@ -111,15 +108,7 @@ def latent_frames_per_kl(s) -> int:
 def run(opts, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="wubugaad-stochastic-") as tmp:
         argv = [*training_argv(opts, Path(tmp)), *extra]
-        with contextlib.redirect_stdout(sys.stderr):
-            args = config.parse_args(argv)
-            s = session.setup(args)
-            s.val_loader = TimedLoader(s.val_loader)
-            t0 = time.perf_counter()
-            code = trainer.train(s)
-            wall = time.perf_counter() - t0
-        if code != 0:
-            raise RuntimeError(f"training ended with exit code {code}")
+        args, s, wall = train_session(argv)
         scores, train = read_log(s.run_dir / "metrics.jsonl")
         latent_frames = latent_frames_per_kl(s)
     v = lambda key: scores.get(f"val/{key}")  # noqa: E731
@@ -203,12 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if opts.samples < 1 or opts.test_sequences is not None and opts.test_sequences < 1:
         p.error("--samples and --test-sequences must be >= 1")
     record = run(opts, extra)
-    opts.out.mkdir(parents=True, exist_ok=True)
-    stem = opts.out / f"stochastic_{opts.preset}"
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    stem.with_suffix(".md").write_text(markdown(record), encoding="utf-8")
-    print(markdown(record), file=sys.stderr)
-    emit(record)
+    write_record(opts.out / f"stochastic_{opts.preset}", record, markdown(record))
     return 0
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import _common  # noqa: F401  (puts draftPY on the import path first)
 from wubugaad.study import stats
+from wubugaad.study.stats import fmt_effect, fmt_pm
 
 BASE = "default"
 
@@ -28,18 +29,6 @@ BASE = "default"
 def _mean(rows: list[dict], key: str) -> float:
     values = [float(r[key]) for r in rows if r.get(key) not in (None, "")]
     return statistics.fmean(values) if values else math.nan
-
-
-def _pm(pair: tuple[float, float], digits: int = 2) -> str:
-    mean, std = pair
-    return "—" if math.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def _effect(effect: tuple[float, float, float]) -> str:
-    mean, low, high = effect
-    if math.isnan(mean):
-        return "—"
-    return f"{mean:+.2f}" if math.isnan(low) else f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
 def table(title: str, folder: Path, flops: dict[str, dict]) -> str:
@@ -59,8 +48,8 @@ def table(title: str, folder: Path, flops: dict[str, dict]) -> str:
         cost = flops.get(s["variant"], {})
         params = f"{cost['parameters_g'] / 1e6:.3f} M" if cost else "—"
         gflops = f"{cost['forward_gflops_per_frame']:.4f}" if cost else "—"
-        lines.append(f"| {s['variant']} | {_pm(s['pred_psnr'])} | {_pm(s['learned_gain_db'])} | "
-                     f"{_effect(s['effect'])} | {s['verdict']} | {_pm(s['s_per_step'], 3)} | {params} "
+        lines.append(f"| {s['variant']} | {fmt_pm(s['pred_psnr'])} | {fmt_pm(s['learned_gain_db'])} | "
+                     f"{fmt_effect(s['effect'])} | {s['verdict']} | {fmt_pm(s['s_per_step'], 3)} | {params} "
                      f"| {gflops} |")
     return "\n".join(lines) + "\n"
 

@@ -118,12 +118,12 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def _pm(pair: tuple[float, float], digits: int = 2) -> str:
+def fmt_pm(pair: tuple[float, float], digits: int = 2) -> str:
     mean, std = pair
     return "—" if math.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _effect(effect: tuple[float, float, float]) -> str:
+def fmt_effect(effect: tuple[float, float, float]) -> str:
     mean, low, high = effect
     if math.isnan(mean):
         return "—"
@@ -139,10 +139,10 @@ def markdown_table(summary: Sequence[Mapping], title: str, metric: str = METRIC)
              "recon PSNR (dB) | effect vs base (dB) | verdict | s/step |",
              "|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
-        lines.append(f"| {s['variant']} | {s['runs']} ({s['failed']}) | {_pm(s['pred_psnr'])} | "
-                     f"{_pm(s['delta_vs_copy_last'])} | {_pm(s['learned_gain_db'])} | "
-                     f"{_pm(s['recon_psnr'])} | {_effect(s['effect'])} | {s['verdict']} | "
-                     f"{_pm(s['s_per_step'], 3)} |")
+        lines.append(f"| {s['variant']} | {s['runs']} ({s['failed']}) | {fmt_pm(s['pred_psnr'])} | "
+                     f"{fmt_pm(s['delta_vs_copy_last'])} | {fmt_pm(s['learned_gain_db'])} | "
+                     f"{fmt_pm(s['recon_psnr'])} | {fmt_effect(s['effect'])} | {s['verdict']} | "
+                     f"{fmt_pm(s['s_per_step'], 3)} |")
     sampled = [s for s in summary if not math.isnan(s.get("sample_best_psnr", (math.nan,))[0])]
     if sampled:  # runs with --val_num_samples: the samples' figures in a table of their own
         lines += ["", "Sampled futures (--val_num_samples N per clip): best / mean / worst of N by the "
@@ -150,8 +150,8 @@ def markdown_table(summary: Sequence[Mapping], title: str, metric: str = METRIC)
                   "two samples on [0, 1] (0: all N identical).", "",
                   "| variant | best of N (dB) | mean of N (dB) | worst of N (dB) | diversity |",
                   "|---|---|---|---|---|"]
-        lines += [f"| {s['variant']} | {_pm(s['sample_best_psnr'])} | {_pm(s['sample_mean_psnr'])} | "
-                  f"{_pm(s['sample_worst_psnr'])} | {_pm(s['sample_diversity'], 4)} |" for s in sampled]
+        lines += [f"| {s['variant']} | {fmt_pm(s['sample_best_psnr'])} | {fmt_pm(s['sample_mean_psnr'])} | "
+                  f"{fmt_pm(s['sample_worst_psnr'])} | {fmt_pm(s['sample_diversity'], 4)} |" for s in sampled]
     return "\n".join(lines) + "\n"
 
 
