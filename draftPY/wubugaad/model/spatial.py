@@ -13,10 +13,9 @@ in a synthesised correction.
 - The latent: z_t, one code per future frame with a learned prior (`model/frame_latent.py`), read by that
   frame's decoder pass in three places: the FiLM condition, the bottleneck tile and the synthesis residual
   `W_r` (one map shared by the frames). In the rollout a pass reads its own z_t; the joint pass reads all
-  P codes flattened `(P·d)` in the condition and the tile (one decoder pass serves every frame, so every
-  frame's head sees every code) and each frame's own z_p in its residual. `--latent_dim 0`: no code
-  (the deterministic model). The older spatial latent (`--latent_map_channels`) corrects from outside.
-
+  P codes flattened `(P·d)` in the condition and the tile (one decoder pass serves every frame) and each
+  frame's own z_p in its residual. `--latent_dim 0`: no code (the deterministic model). The older spatial
+  latent (`--latent_map_channels`) corrects from outside.
 - Pyramid depth: one level per halving while the smaller side stays ≥ `MIN_COARSE` pixels (at most
   `MAX_LEVELS`); odd sides are handled by stride-2 convolutions (ceil) and by upsampling each decoder level
   to exactly its skip's size, so any frame size works.
@@ -45,19 +44,16 @@ in a synthesised correction.
   `e_p · k_p · (x_base − x_before)`, the last change of each pixel continued in time (x_before is the
   frame before the warp's base), and the sum is warped. Warping moves content; this continues changes that
   stay in place (the demo's drifting colour gratings, shading, fades), which a single flow cannot express.
-  Held-out demo video: the per-pixel better of the two would reach 24.7 dB against 23.0 dB for the warp
-  alone; the learned channel lost 0.4 dB at 1200 steps: an option, off.
+  Alone it lost; with the prior confidence it is on by default (+1.84 dB on the demo stream, RESULTS).
 - Flow prior (`--gen_flow_prior`, default `dis`): the classical flow of the last context pair (OpenCV, from
   the data loader, or the motion branch's own) is also an input of the head, and its constant-velocity
   extrapolation starts the warp: `raw_p ← raw_p + g_p · k_p · (−f_last)` with `k_p = p + 1` in the joint
   pass and 1 in the rollout (whose next input is the frame's own flow). `f_last` is the motion into the
   last frame on its own grid, so `−f_last` is the sampling flow that carries it one step further along
-  the motion; `g_p = GAIN · γ_p` with `γ_p`
-  learned and 0 at init, so the init identity holds, and the gain lets Adam open the gate in tens of
-  steps instead of hundreds. Why: a head that must learn to reproduce an input flow through a conv whose
-  weights start at zero needs thousands of steps to learn a weight of the bound's size, while the
-  classical flow alone already warps the held-out demo video to +3.9 dB over copying; it generalises
-  to unseen shapes and paths because it is computed, not learned.
+  the motion; `g_p = GAIN · γ_p` with `γ_p` learned and 0 at init, so the init identity holds, and the
+  gain lets Adam open the gate in tens of steps instead of the thousands a zero-initialised head needs to
+  learn a flow of the bound's size. The classical flow generalises to unseen shapes and paths because it
+  is computed, not learned.
 - Prior confidence (`--gen_flow_confidence`, with the flow prior): one more head channel `u_p` (0 at init)
   scales the prior per pixel by `1 + tanh(u_p)` ∈ (0, 2): where the classical flow is wrong the head can
   fall back towards copying (0) without learning to cancel a flow of several pixels through its
@@ -67,11 +63,9 @@ in a synthesised correction.
   encoded by the same per-frame pyramid, the window of the last I frames' features slides by one, and
   the head's flow input becomes the negated previous flow (a sampling flow points back along the motion).
   The context frames are encoded once, so a further frame costs one frame's encoding, one fusion and one
-  decoder pass. The loop over future frames is a true data dependency (frame p + 1 needs frame p), the
-  one loop over frames in the step; gradients flow through the whole rollout. `--no_gen_rollout` predicts
-  all frames from the last context frame in one pass (one head per frame). Measured: the rollout is better
-  on held-out demo video (2 frames, `bench/bench_rollout.py`), the joint pass on Moving Fashion-MNIST
-  (10 frames, where a rollout step costs 2.4× and long backpropagation through ten warps learns slower).
+  decoder pass; the loop over future frames is a true data dependency, the one loop over frames in the
+  step. `--no_gen_rollout` predicts all frames from the last context frame in one pass (one head per
+  frame): better on Moving Fashion-MNIST (10 frames), the rollout on held-out demo video (RESULTS).
 """
 
 from __future__ import annotations
@@ -230,14 +224,15 @@ class SpatialBody(nn.Module):
 
 
 class SpatialGenerator(nn.Module):
-    """`forward(noise, context, appearance, frames, tokens, boxes, last_flow, targets)` →
+    """`forward(noise, context, appearance, frames, tokens, boxes, last_flow, targets, twice)` →
     `(prediction (B, P, C, H, W), (μ, log σ², μ_p, log σ_p²))`, the latent's statistics each `(B, P, d)`.
 
     `noise` `(B, P, d)` is the latent's ε (`model/frame_latent.py`); `targets` `(B, P, C, H, W)` the true
     future frames (the posterior reads them) or None (the prior); `frames` `(B, I, C, H, W)` the context;
     `tokens` `(B, N, D_s)` and `boxes` (`(N, 4)` or `(B, N, 4)`) the GAAD regions of the last one;
     `last_flow` `(B, 2, H, W)` (pixels) the flow into the last context frame when the motion branch or the
-    flow prior is on (`use_flow_input`), else `None`.
+    flow prior is on (`use_flow_input`), else `None`. `twice`: a second copy of the batch runs at the noise's
+    second half (the prior-mean pass), sharing the context frames' encoding.
     """
 
     def __init__(self, cfg, context_dim: int, appearance_dim: int, token_dim: int):
@@ -296,11 +291,16 @@ class SpatialGenerator(nn.Module):
 
     def forward(self, noise: torch.Tensor, context: torch.Tensor, appearance: torch.Tensor,
                 frames: torch.Tensor, tokens: torch.Tensor, boxes: torch.Tensor,
-                last_flow: torch.Tensor | None, targets: torch.Tensor | None = None,
+                last_flow: torch.Tensor | None, targets: torch.Tensor | None = None, twice: bool = False,
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         H, W = frames.shape[-2:]
         window = self.body.encode(frames)
         painted = self.body.painted(tokens, boxes)
+        if twice:  # the prior-mean pass: the same clips, encoded once, stacked under themselves
+            window = [torch.cat([f, f]) for f in window]
+            painted, frames, context, appearance, last_flow = (
+                None if x is None else torch.cat([x, x])
+                for x in (painted, frames, context, appearance, last_flow))
         goal = None  # the true targets' summaries (B, P, S): the posterior's evidence
         if targets is not None and self.frame_latent is not None:
             goal = self.frame_latent.summary(self.body.encode(targets)[-1])  # one batched pass over P targets

@@ -263,11 +263,10 @@ class WuBuGAADHybridGen(nn.Module):
             B, _, _, H, W = frames.shape
             # pair (I−2, I−1) moves into the last context frame; one context frame has no pair yet
             last_flow = pairs[:, I - 2] if I >= 2 else frames.new_zeros(B, 2, H, W)
-        inputs = [context, appearance, frames[:, :I], enc.tokens[:, I - 1], boxes, last_flow]
         if twice:
-            inputs = [x if x is None or x is boxes and x.dim() == 2 else torch.cat([x, x]) for x in inputs]
             noise = torch.cat([noise, torch.zeros_like(noise)])
-        return self.generator(noise, *inputs, targets)
+        return self.generator(noise, context, appearance, frames[:, :I], enc.tokens[:, I - 1], boxes,
+                              last_flow, targets, twice)
 
     def geometry_stats(self) -> dict[str, torch.Tensor]:
         """Per-stack geometry scalars keyed `wubu_{s,m,t}/…` (see `WuBuStack.geometry_stats`)."""
