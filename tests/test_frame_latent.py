@@ -11,7 +11,9 @@ from wubugaad.train.checkpoint import build_payload, load_checkpoint, restore_mo
 from wubugaad.train.upgrade import upgrade
 
 SMALL = ["--image_h", "16", "--image_w", "16", "--num_input_frames", "2", "--num_predict_frames", "2"]
-PASSES = {"rollout": [], "joint": ["--no_gen_rollout", "--gen_synthesis"]}
+GRID = ["--latent_layout", "grid"]
+PASSES = {"rollout": [], "joint": ["--no_gen_rollout", "--gen_synthesis"], "rollout, grid": GRID,
+          "joint, grid": ["--no_gen_rollout", "--gen_synthesis", *GRID]}
 
 
 def _clip(args, B=2, seed=1):
@@ -32,7 +34,9 @@ def _randomise_prior(model, seed=5):
 @pytest.mark.parametrize("kind", PASSES)
 def test_shapes_in_every_mode_and_the_prior_in_predict_and_generate(kind):
     model, _, args = make(*SMALL, *PASSES[kind])
-    B, P, d = 2, args.num_predict_frames, args.latent_dim
+    B, d = 2, model.noise_shape(1)[-1]
+    assert d == args.latent_dim * (16 if "grid" in kind else 1)  # grid: d channels on the 4 × 4 cells
+    P = 1 if kind == "joint, grid" else args.num_predict_frames  # codes: the joint grid pass has one
     clip = _clip(args)
     for mode in MODES:
         out = model(clip, mode=mode)
@@ -44,7 +48,7 @@ def test_shapes_in_every_mode_and_the_prior_in_predict_and_generate(kind):
     train = model(clip, mode="train")
     assert not train.prior_mu.any() and not train.prior_logvar.any()
     assert train.mu.abs().max() < 0.5 and train.mu.abs().max() > 0
-    with pytest.raises(ValueError, match=r"z must be \(2, 2, 8\)"):
+    with pytest.raises(ValueError, match=rf"z must be \(2, {P}, {d}\)"):
         model(clip, mode="generate", z=torch.zeros(B, d))
 
 
@@ -139,9 +143,11 @@ def _two_futures(H=16):
     return torch.stack([*context, frame(3), frame(0)]), torch.stack([*context, frame(9), frame(12)])
 
 
-def test_generated_samples_cover_both_futures_and_the_prior_mean_lies_between():
+@pytest.mark.parametrize("layout", ["vector", "grid"])
+def test_generated_samples_cover_both_futures_and_the_prior_mean_lies_between(layout):
     left, right = _two_futures()
-    model, _, args = make(*SMALL, "--num_channels", "1", "--gen_synthesis", "--lambda_kl", "1")
+    model, _, args = make(*SMALL, "--num_channels", "1", "--gen_synthesis", "--lambda_kl", "1",
+                          "--latent_layout", layout)
     losses = LossConfig.from_args(args).replace(lambda_gan=0.0, recon_loss="mse")
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     batch = torch.stack([left, right] * 4)
@@ -193,3 +199,26 @@ def test_a_joint_pass_state_of_the_clip_level_layout_upgrades_and_predicts_the_s
     before = model(context, mode="predict").prediction
     assert (before - context[:, -1:]).abs().max() > 1e-3  # a head that does something
     assert torch.allclose(fresh(context, mode="predict").prediction, before, atol=1e-6)
+
+
+def test_a_grid_code_moves_the_flow_only_around_its_own_cell():
+    """The grid layout reads each cell's code where the cell lies: a code set in one corner cell offsets
+    the flow in that corner's quarter of the frame and nowhere far from it; a zero code offsets nothing."""
+    model, _, args = make(*SMALL, *GRID)
+    latent = model.generator.frame_latent
+    d, (h, w) = latent.d, latent.grid
+    z = torch.zeros(1, 1, d, h, w)
+    assert not latent.flow_offset(z.flatten(2), (16, 16)).any()
+    z[0, 0, :, 0, 0] = 1.0  # the top-left cell of the 4 × 4 grid (pixels 0…3)
+    offset = latent.flow_offset(z.flatten(2), (16, 16))[0, 0].abs().sum(0)  # (16, 16)
+    assert offset[:4, :4].min() > 0
+    assert not offset[8:].any() and not offset[:, 8:].any()  # bilinear reach: half a cell beyond its own
+
+
+def test_a_config_saved_before_the_grid_latent_rebuilds_the_vector_code():
+    from wubugaad.train.config import args_from_config
+    from wubugaad.train.upgrade import upgrade_config
+
+    config = upgrade_config({"generator_type": "spatial", "latent_dim": 8})
+    assert config["latent_layout"] == "vector"
+    assert args_from_config(config).latent_layout == "vector"

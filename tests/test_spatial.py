@@ -296,7 +296,7 @@ def test_prior_confidence_scales_the_classical_flow_per_pixel(rollout):
     # per pixel: the left half trusts the flow twice over, the right half not at all
     head = torch.zeros(2, 1, gen.per_frame, 32, 32)
     head[:, :, 3, :, :16], head[:, :, 3, :, 16:] = 30.0, -30.0
-    out, _ = gen._compose(head, last, None, flow[:, 0], None)
+    out, _ = gen._compose(head, last, None, None, flow[:, 0], None)
     assert torch.equal(out[:, 0, ..., 20:], last[..., 20:])  # away from the seam (bilinear reach)
     assert torch.allclose(out[:, 0, ..., :12], warp(last, _bounded(model, 2 * step))[..., :12], atol=1e-5)
 

@@ -27,6 +27,7 @@ class ModelConfig(FlagConfig):
     num_input_frames: int
     num_predict_frames: int
     latent_dim: int
+    latent_layout: str
     prior: str
     latent_map_channels: int
     lambda_recon_prior: float  # > 0: train also runs the prior-mean pass its loss term reads

@@ -172,8 +172,8 @@ def generator_losses(out: ModelOutput, target: torch.Tensor, cfg: LossConfig, st
     prior_recon = zero if at_prior is None else reconstruction_loss(at_prior, target, cfg.recon_loss)
     kl, kl_per_dim = kl_divergence(out.mu.float(), out.logvar.float(), _f32(out.prior_mu),
                                    _f32(out.prior_logvar))
-    # per-frame codes (B, P, d): nats per frame over the frame's pixels (module docstring)
-    kl_scale = 1.0 / target[0, 0].numel() if out.mu.dim() == 3 else 1.0
+    # the spatial generator's codes (B, K, d), each covering P/K frames: nats over the pixels a code covers
+    kl_scale = out.mu.shape[1] / target[0].numel() if out.mu.dim() == 3 else 1.0
     kl_map = zero if out.map_mu is None else kl_divergence(out.map_mu.float(), out.map_logvar.float(),
                                                            event_dims=3)[0]
     total = (cfg.lambda_recon * (recon + ahead) + cfg.lambda_recon_prior * prior_recon

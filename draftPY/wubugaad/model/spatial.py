@@ -5,17 +5,15 @@ in a synthesised correction.
     skips S^k = fuse(F_0^k … F_{I−1}^k) + F_{I−1}^k                  (context frames only: causal)
     bottleneck = S^{L−1} + paint(GAAD region tokens of x_last) + tile(W_z z_t)
     decoder: up to each finer scale, concat S^k, conv → GroupNorm → FiLM([z_t ; h ; a_last]) → SiLU
-    head (one zero-initialised conv, `out`) per target frame p: flow f_p (and with synthesis: mask logit,
-    correction r_p)
+    head (one zero-initialised conv, `out`) per target frame p: flow f_p (with synthesis: mask, r_p)
     x̂_p = warp(x_last, f_p)                              (default)
     x̂_p = warp(x_last, f_p) + σ(mask_p) · (r_p + U(W_r z_p))   (--gen_synthesis)
 
-- The latent: z_t, one code per future frame with a learned prior (`model/frame_latent.py`), read by that
-  frame's decoder pass in three places: the FiLM condition, the bottleneck tile and the synthesis residual
-  `W_r` (one map shared by the frames). In the rollout a pass reads its own z_t; the joint pass reads all
-  P codes flattened `(P·d)` in the condition and the tile (one decoder pass serves every frame) and each
-  frame's own z_p in its residual. `--latent_dim 0`: no code (the deterministic model). The older spatial
-  latent (`--latent_map_channels`) corrects from outside.
+- The latent: z_t, one code per future frame with a learned prior. `--latent_layout vector`
+  (`model/frame_latent.py`): a vector read in the FiLM condition, the bottleneck tile and the synthesis
+  residual `W_r` (the joint pass reads all P codes flattened in the first two, each frame's own in `W_r`).
+  `--latent_layout grid` (`model/grid_latent.py`): a code per cell of the coarsest grid, read in its cells
+  of the bottleneck, as a flow offset and as an image correction. `--latent_dim 0`: the deterministic model.
 - Pyramid depth: one level per halving while the smaller side stays ≥ `MIN_COARSE` pixels (at most
   `MAX_LEVELS`); odd sides are handled by stride-2 convolutions (ceil) and by upsampling each decoder level
   to exactly its skip's size, so any frame size works.
@@ -25,47 +23,37 @@ in a synthesised correction.
 - Paint: each region token after WuBu-S, projected to the bottleneck width, is written into the
   bottleneck cells of its box, averaged by coverage (`gaad.regions.paint`; cached masks for static GAAD
   types, per-sample masks for motion-adaptive boxes).
-- Synthesis (`--gen_synthesis`, off by default): on held-out demo video the forecast as a pure warp
-  scored +0.09 to +0.12 dB over the blend at 400 to 1200 steps (paired screens, bench/RESULTS.md): the
-  synthesised correction is the part that fits the training video. Moving Fashion-MNIST, whose far
-  frames of bouncing objects must be invented rather than moved, turns it on. Without the warp, always.
-- Blend: the synthesised image is `s_p = warp + r_p`, so `x̂ = (1 − m)·warp + m·s = warp + m·r`. The head
-  conv's weights and biases start at zero (but for the mask logit's bias), hence at init flow = 0, r = 0
-  and, with `z = 0` (the prior's mean at init), `x̂` equals the last context frame exactly (`warp` is
-  exact at zero flow) for any mask value. `W_r` (bias-free, small random init) makes the output depend on
-  `z` from the first step (without synthesis, z reaches the output through the decoder once the head has
-  learned); everything before the head receives gradient from the second optimizer step on.
+- Synthesis (`--gen_synthesis`, off by default: the synthesised correction is the part that fits the
+  training video, bench/RESULTS.md); Moving Fashion-MNIST, whose bouncing objects' far frames must be
+  invented, turns it on. Without the warp, always.
+- Blend: `s_p = warp + r_p`, so `x̂ = (1 − m)·warp + m·s = warp + m·r`. The head conv starts at zero (but
+  the mask logit's bias), so at init flow = 0, r = 0 and, at `z = 0` (the prior's mean at init), `x̂` is
+  the last context frame exactly for any mask value. The latent's readers (bias-free, small random init)
+  make the output depend on `z` from the first step.
 - The mask logit starts at `--gen_mask_init_logit` (default `MASK_INIT_LOGIT`, σ ≈ 0.02): nearly shut,
-  the synthesis opens only where it pays (+0.15 to +0.19 dB held out against σ(0) = 0.5 on the demo
-  video); where far frames must be synthesised (bouncing objects ten frames ahead) 0 is better.
+  the synthesis opens where it pays (+0.15 to +0.19 dB held out against σ(0) on the demo video); 0 where
+  far frames must be synthesised (bouncing objects ten frames ahead).
 - Flow is in pixels, bounded by `max·tanh(raw/max)` (`--gen_max_flow_px`). With the motion branch on, the
   last context flow (pair `(I−2, I−1)`, in units of that bound) is an input of the head.
-- Temporal extrapolation (`--gen_extrapolate`): one more head channel `e_p` (0 at init) adds
-  `e_p · k_p · (x_base − x_before)`, the last change of each pixel continued in time (x_before is the
-  frame before the warp's base), and the sum is warped. Warping moves content; this continues changes that
-  stay in place (the demo's drifting colour gratings, shading, fades), which a single flow cannot express.
-  Alone it lost; with the prior confidence it is on by default (+1.84 dB on the demo stream, RESULTS).
-- Flow prior (`--gen_flow_prior`, default `dis`): the classical flow of the last context pair (OpenCV, from
-  the data loader, or the motion branch's own) is also an input of the head, and its constant-velocity
-  extrapolation starts the warp: `raw_p ← raw_p + g_p · k_p · (−f_last)` with `k_p = p + 1` in the joint
-  pass and 1 in the rollout (whose next input is the frame's own flow). `f_last` is the motion into the
-  last frame on its own grid, so `−f_last` is the sampling flow that carries it one step further along
-  the motion; `g_p = GAIN · γ_p` with `γ_p` learned and 0 at init, so the init identity holds, and the
-  gain lets Adam open the gate in tens of steps instead of the thousands a zero-initialised head needs to
-  learn a flow of the bound's size. The classical flow generalises to unseen shapes and paths because it
-  is computed, not learned.
-- Prior confidence (`--gen_flow_confidence`, with the flow prior): one more head channel `u_p` (0 at init)
-  scales the prior per pixel by `1 + tanh(u_p)` ∈ (0, 2): where the classical flow is wrong the head can
-  fall back towards copying (0) without learning to cancel a flow of several pixels through its
-  zero-initialised weights, and where motion speeds up it can continue it faster (up to 2×).
+- Temporal extrapolation (`--gen_extrapolate`, on by default: +1.84 dB on the demo stream with the prior
+  confidence, RESULTS): one more head channel `e_p` (0 at init) adds `e_p · k_p · (x_base − x_before)`,
+  each pixel's last change continued in time, before the warp: changes that stay in place (drifting
+  gratings, shading, fades), which a single flow cannot express.
+- Flow prior (`--gen_flow_prior`, default `dis`): the classical flow of the last context pair (from the
+  loader, or the motion branch's own) is an input of the head, and its constant-velocity extrapolation
+  starts the warp: `raw_p ← raw_p + g_p · k_p · (−f_last)`, `k_p = p + 1` in the joint pass and 1 in the
+  rollout (whose next input is the frame's own flow); `−f_last` is the sampling flow that carries the last
+  frame one step further; `g_p = GAIN · γ_p`, `γ_p` learned and 0 at init (init identity), the gain lets
+  Adam open the gate in tens of steps. Computed, not learned, it generalises to unseen shapes and paths.
+- Prior confidence (`--gen_flow_confidence`): one more head channel `u_p` (0 at init) scales the prior per
+  pixel by `1 + tanh(u_p)` ∈ (0, 2): towards copying (0) where the classical flow is wrong, faster (up to
+  2×) where motion speeds up, without cancelling pixels of flow through zero-initialised weights.
 - Several target frames (`--gen_rollout`, the default): one frame per decoder pass, each warped from the
-  frame before it (the last context frame, then the previous prediction) and fed back: the prediction is
-  encoded by the same per-frame pyramid, the window of the last I frames' features slides by one, and
-  the head's flow input becomes the negated previous flow (a sampling flow points back along the motion).
-  The context frames are encoded once, so a further frame costs one frame's encoding, one fusion and one
-  decoder pass; the loop over future frames is a true data dependency, the one loop over frames in the
-  step. `--no_gen_rollout` predicts all frames from the last context frame in one pass (one head per
-  frame): better on Moving Fashion-MNIST (10 frames), the rollout on held-out demo video (RESULTS).
+  frame before it and fed back: the prediction is encoded by the same pyramid, the window of the last I
+  frames' features slides by one, and the head's flow input becomes the negated previous flow. Context
+  frames are encoded once; the loop over future frames is the one loop over frames in the step.
+  `--no_gen_rollout` predicts all frames in one pass (one head per frame): better on Moving Fashion-MNIST,
+  the rollout on held-out demo video (RESULTS).
 """
 
 from __future__ import annotations
@@ -82,8 +70,10 @@ from wubugaad.gaad.regions import paint
 from wubugaad.geometry.warp import warp
 from wubugaad.model.flow_reads import flow_reads
 from wubugaad.model.frame_latent import FrameLatent
+from wubugaad.model.grid_latent import GridFrameLatent
 
 GENERATOR_TYPES = ("spatial", "global")
+LATENT_LAYOUTS = ("vector", "grid")
 FLOW_PRIORS = ("none", *OPENCV_TYPES)
 FLOW_PRIOR_GATE_GAIN = 10.0  # Adam moves γ by ~lr a step: the gate g = GAIN·γ opens in tens of steps
 MIN_COARSE = 4  # smallest side of the coarsest grid, in cells
@@ -241,27 +231,33 @@ class SpatialGenerator(nn.Module):
         if problems:
             raise ValueError("; ".join(problems))
         self.P, self.C = int(cfg.num_predict_frames), int(cfg.num_channels)
-        self.rollout = bool(cfg.gen_rollout)
-        self.use_warp = bool(cfg.gen_use_warp)
+        self.rollout, self.use_warp = bool(cfg.gen_rollout), bool(cfg.gen_use_warp)
         two_frames = int(cfg.num_input_frames) >= 2
         reads = flow_reads(cfg)
         self.use_flow_prior, self.use_flow_input = reads.generator_prior, reads.generator_input
         self.max_flow = float(cfg.gen_max_flow_px)
         latent_dim = int(cfg.latent_dim)
         frames_per_pass = 1 if self.rollout else self.P
-        z_dim = frames_per_pass * latent_dim  # the joint pass reads all P codes, flattened
+        self.grid_latent = cfg.latent_layout == "grid" and latent_dim > 0
+        # the vector layout's joint pass reads all P codes, flattened, in the condition and the tile
+        z_dim = 0 if self.grid_latent else frames_per_pass * latent_dim
         self.body = SpatialBody(cfg, z_dim + context_dim + appearance_dim, token_dim, z_dim)
-        self.frame_latent = None
-        if latent_dim > 0:
+        # without the warp the blended correction is the only thing the head can change
+        self.use_synthesis = bool(cfg.gen_synthesis) or not self.use_warp
+        # a code's size, flattened, and the codes of a clip (one per frame; the grid's: one per pass)
+        self.frame_latent, self.latent_size, self.latent_codes = None, latent_dim, self.P
+        if self.grid_latent:
+            self.frame_latent = GridFrameLatent(self.body.widths[-1], self.body.sizes[-1],
+                                                int(cfg.num_input_frames), context_dim, latent_dim,
+                                                frames_per_pass, self.C, self.use_synthesis)
+            self.latent_size, self.latent_codes = self.frame_latent.size, self.P // frames_per_pass
+        elif latent_dim > 0:
             self.frame_latent = FrameLatent(self.body.widths[-1], int(cfg.num_input_frames), context_dim,
                                             latent_dim, frames_per_pass)
         c0 = self.body.widths[0]
         self.use_extrapolate = bool(cfg.gen_extrapolate) and two_frames
         self.use_confidence = bool(cfg.gen_flow_confidence) and self.use_flow_prior
-        # without the warp the blended correction is the only thing the head can change
-        self.use_synthesis = bool(cfg.gen_synthesis) or not self.use_warp
-        # per target frame: (flow x, flow y)?, extrapolation weight?, prior confidence?,
-        # (mask logit, correction (C))?
+        # per target frame: (flow x, flow y)?, extrapolation weight?, prior confidence?, (mask, r (C))?
         self.per_frame = ((2 if self.use_warp else 0) + (1 if self.use_extrapolate else 0)
                           + (1 if self.use_confidence else 0) + (1 + self.C if self.use_synthesis else 0))
         ks = int(cfg.gen_final_conv_kernel_spatial)
@@ -284,7 +280,7 @@ class SpatialGenerator(nn.Module):
         h, w = self.body.sizes[-1]
         self.coarse_hw = (h, w)
         self.latent_residual = None
-        if self.use_synthesis and latent_dim > 0:
+        if self.use_synthesis and latent_dim > 0 and not self.grid_latent:
             # one map for every frame: z_p carries what is particular to frame p
             self.latent_residual = nn.Linear(latent_dim, self.C * h * w, bias=False)
             nn.init.normal_(self.latent_residual.weight, std=LATENT_RESIDUAL_STD / math.sqrt(latent_dim))
@@ -309,14 +305,14 @@ class SpatialGenerator(nn.Module):
         if not self.rollout:
             z, stats = self._latent(window, context, goal, noise)
             head = self._pass(window, z, context, appearance, painted, flow_in)
-            return self._compose(head, base, self._latent_correction(z, H, W), flow_in, change)[0], stats
+            return self._compose(head, base, *self._latent_reads(z, H, W), flow_in, change)[0], stats
         predictions, parts = [], []
         for p in range(self.P):  # frame p + 1 is warped from frame p: sequential by nature
             # z_p's prior reads the window as it stands before frame p
             z, stats = self._latent(window, context, None if goal is None else goal[:, p : p + 1],
                                     noise[:, p : p + 1])
             head = self._pass(window, z, context, appearance, painted, flow_in)
-            frame, flow = self._compose(head, base, self._latent_correction(z, H, W), flow_in, change)
+            frame, flow = self._compose(head, base, *self._latent_reads(z, H, W), flow_in, change)
             predictions.append(frame)  # (B, 1, C, H, W)
             parts.append(stats)
             if p + 1 < self.P:
@@ -339,20 +335,24 @@ class SpatialGenerator(nn.Module):
               appearance: torch.Tensor, painted: torch.Tensor | None,
               flow_in: torch.Tensor | None) -> torch.Tensor:
         """One decoder pass for the codes `z` `(B, F, d)` of its frames → the head `(B, F, K, H, W)`."""
-        flat = z.flatten(1)
-        cond = torch.cat([flat, context, appearance], dim=-1)
-        return self._head(window, self.body.bottleneck_input(flat, painted), cond, flow_in)
+        flat = z[:, :, :0].flatten(1) if self.grid_latent else z.flatten(1)  # grid: none in the condition
+        bottleneck = self.body.bottleneck_input(flat, painted)
+        if self.grid_latent:  # the code enters where it is: its cells of the bottleneck
+            grid = self.frame_latent.bottleneck(z)
+            bottleneck = grid if bottleneck is None else grid + bottleneck
+        return self._head(window, bottleneck, torch.cat([flat, context, appearance], dim=-1), flow_in)
 
-    def _latent_correction(self, z: torch.Tensor, H: int, W: int) -> torch.Tensor | None:
-        """Each frame's own correction from its code `z` `(B, F, d)` → `(B, F, C, H, W)`, or None without
-        synthesis or latent."""
+    def _latent_reads(self, z: torch.Tensor, H: int, W: int) -> tuple[torch.Tensor | None, ...]:
+        """Each frame's image correction `(B, F, C, H, W)` and flow offset `(B, F, 2, H, W)`, or None."""
+        if self.grid_latent:
+            offset = self.frame_latent.flow_offset(z, (H, W)) if self.use_warp else None
+            return self.frame_latent.correction(z, (H, W)), offset
         if self.latent_residual is None:
-            return None
-        (B, Fr), (h, w) = z.shape[:2], self.coarse_hw
-        # (B, F, C·h·w) → (B·F, C, h, w) → bilinear → (B, F, C, H, W)
+            return None, None
+        (B, Fr), (h, w) = z.shape[:2], self.coarse_hw  # (B, F, C·h·w) → (B·F, C, h, w) → bilinear
         coarse = self.latent_residual(z).view(B * Fr, self.C, h, w)
-        return F.interpolate(coarse, size=(H, W), mode="bilinear",
-                             align_corners=False).view(B, Fr, self.C, H, W)
+        up = F.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False)
+        return up.view(B, Fr, self.C, H, W), None
 
     def _head(self, window: list[torch.Tensor], bottleneck: torch.Tensor | None, cond: torch.Tensor,
               flow_in: torch.Tensor | None) -> torch.Tensor:
@@ -364,7 +364,7 @@ class SpatialGenerator(nn.Module):
         return head.view(head.shape[0], -1, self.per_frame, *head.shape[-2:])
 
     def _compose(self, head: torch.Tensor, base: torch.Tensor, latent: torch.Tensor | None,
-                 flow_in: torch.Tensor | None,
+                 offset: torch.Tensor | None, flow_in: torch.Tensor | None,
                  change: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`x̂ = warp(base, flow) + σ(mask)·(correction + latent)` for the F frames of `head` → `(x̂, flow)`,
         `x̂` `(B, F, C, H, W)`, `flow` `(B, F, 2, H, W)` in pixels (`None` without warping); without
@@ -385,7 +385,7 @@ class SpatialGenerator(nn.Module):
             kept = kept + head[:, :, at : at + 1] * steps[:, None, None, None] * change.unsqueeze(1)
         if not self.use_warp:
             return kept + blended, None
-        raw = head[:, :, :2]  # (B, F, 2, H, W) pixels before the bound
+        raw = head[:, :, :2] if offset is None else head[:, :, :2] + offset  # (B, F, 2, H, W) pixels
         if self.flow_prior_gate is not None:
             gain = FLOW_PRIOR_GATE_GAIN * self.flow_prior_gate.to(raw.dtype) * steps  # (F,)
             prior = gain[:, None, None, None] * flow_in.to(raw.dtype)[:, None]  # (B, F, 2, H, W)

@@ -146,7 +146,9 @@ class WuBuGAADHybridGen(nn.Module):
 
     def noise_shape(self, batch: int) -> tuple[int, ...]:
         """Shape of the `z` that `forward` takes for `batch` clips: ε `(B, P, d)` (spatial), z `(B, d)`."""
-        return (batch, self.num_predict, self.latent_dim) if self.spatial else (batch, self.latent_dim)
+        if self.spatial:
+            return (batch, self.generator.latent_codes, self.generator.latent_size)
+        return (batch, self.latent_dim)
 
     def prior(self, context: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Prior `(μ_p, logvar_p)`, each `(B, latent)`; `like` supplies batch size, dtype and device."""

@@ -16,7 +16,7 @@ from wubugaad.gaad.boxes import DECOMPOSITION_TYPES
 from wubugaad.model.discriminator import DISCRIMINATOR_TYPES
 from wubugaad.model.losses import RECON_LOSSES
 from wubugaad.model.motion import FLOW_TYPES, RAFT_TYPES, STAT_COMPONENTS
-from wubugaad.model.spatial import FLOW_PRIORS, GENERATOR_TYPES, MASK_INIT_LOGIT
+from wubugaad.model.spatial import FLOW_PRIORS, GENERATOR_TYPES, LATENT_LAYOUTS, MASK_INIT_LOGIT
 from wubugaad.optim.schedules import SCHEDULES
 from wubugaad.train.validation import CHECKPOINT_METRIC_KEYS as KNOWN_METRICS
 from wubugaad.wubu.stack import ABLATIONS
@@ -135,6 +135,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="VAE latent size: spatial generator, a code per future frame with a learned prior "
                         "(0: none, the deterministic model); global generator, one code per clip"
                    + _v01(256))
+    g.add_argument("--latent_layout", choices=LATENT_LAYOUTS, default="vector",
+                   help="spatial generator: the per-frame code as one vector of --latent_dim numbers "
+                        "(vector) or --latent_dim channels on each cell of the coarsest grid (grid), "
+                        "read by the bottleneck and as a flow offset where it lies")
     g.add_argument("--latent_map_channels", type=int, default=0,
                    help="spatial generator: channels of an older spatial latent at stride 4 that "
                         "corrects the prediction from what its posterior reads of the targets; off by "

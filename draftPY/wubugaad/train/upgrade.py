@@ -47,6 +47,8 @@ def upgrade_config(config: Mapping) -> dict:
     config.setdefault("gen_rollout", False)
     # written before the prior's per-pixel confidence existed (and was on by default): its head has none
     config.setdefault("gen_flow_confidence", False)
+    # written before the grid latent existed: the per-frame code was one vector
+    config.setdefault("latent_layout", "vector")
     # written before the prior-mean pass existed: a loss weight, not a weight of the network
     config.setdefault("lambda_recon_prior", 0.0)
     return config
