@@ -79,6 +79,7 @@ source "$SCRIPT_DIR/draftPY/launcher_lib.sh"
 # ---- encoder: GAAD regions and the motion branch
 : "${LATENT_DIM:=512}"
 : "${LATENT_MAP_CHANNELS:=0}"
+: "${LATENT_LAYOUT:=vector}"
 : "${PRIOR:=fixed}"
 : "${GAAD_NUM_REGIONS:=24}"
 : "${GAAD_DECOMPOSITION_TYPE:=hybrid}"
@@ -276,6 +277,7 @@ CMD+=(--max_train_minutes "$MAX_TRAIN_MINUTES")
 # ---- encoder: GAAD regions and the motion branch
 CMD+=(--latent_dim "$LATENT_DIM")
 CMD+=(--latent_map_channels "$LATENT_MAP_CHANNELS")
+CMD+=(--latent_layout "$LATENT_LAYOUT")
 CMD+=(--prior "$PRIOR")
 CMD+=(--gaad_num_regions "$GAAD_NUM_REGIONS")
 CMD+=(--gaad_decomposition_type "$GAAD_DECOMPOSITION_TYPE")

@@ -53,6 +53,9 @@ PRESETS = {
             "minutes": 20.0},
 }
 RANKS = ("best", "mean", "worst")
+# the grid code, one per clip in the joint pass: the decoder reads it (the vector code's reconstruction equals
+# the prior mean), 8 channels a cell and λ_kl 10 from a 400-step screen (bench/RESULTS.md, eleventh round)
+LATENT_FLAGS = ["--latent_layout", "grid", "--latent_dim", "8", "--lambda_kl", "10"]
 
 
 def training_argv(opts, work: Path) -> list[str]:
@@ -62,7 +65,7 @@ def training_argv(opts, work: Path) -> list[str]:
     return ["--dataset", DATASET, "--mnist_path", opts.mnist_path,
             "--num_input_frames", str(CONTEXT), "--num_predict_frames", str(FUTURE), "--num_channels", "1",
             "--image_h", "64", "--image_w", "64", "--moving_test_sequences", str(tests), *GENERATOR_FLAGS,
-            *preset["flags"], "--checkpoint_dir", str(work), "--run_name", "stochastic",
+            *LATENT_FLAGS, *preset["flags"], "--checkpoint_dir", str(work), "--run_name", "stochastic",
             "--cache_dir", opts.cache_dir, "--epochs", NEVER, "--max_train_minutes", str(minutes),
             "--max_steps", str(opts.max_steps or 0), "--save_interval", "0", "--val_interval", NEVER,
             "--sample_format", "png", "--val_num_samples", str(opts.samples), "--seed", str(opts.seed)]

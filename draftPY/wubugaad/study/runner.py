@@ -75,13 +75,15 @@ PRESETS: dict[str, dict[str, list[str]]] = {
 # varied. Every arm scores 10 sampled futures per validation clip (val/sample_*), so the study can rank by
 # --metric sample_best_psnr; the deterministic arm's N samples are one prediction N times (diversity 0).
 # GAN arms start the adversarial term at step 50 over 50 steps (defaults: 300 + 200), so a study of a few
-# hundred steps trains most of its steps with it; --latent_dim 0 is the model without a latent.
+# hundred steps trains most of its steps with it; --latent_dim 0 is the model without a latent, the
+# latent arms use the grid code the decoder reads (LATENT, as bench/bench_stochastic.py).
 SAMPLED = ["--val_num_samples", "10"]
 GAN_ON = ["--lambda_gan", "0.1", "--gan_start_step", "50", "--gan_ramp_steps", "50"]
+LATENT = ["--latent_layout", "grid", "--latent_dim", "8", "--lambda_kl", "10"]
 PRESETS["vaegan"] = {"deterministic": ["--latent_dim", "0", "--lambda_gan", "0", *SAMPLED],
-                     "vae": ["--lambda_gan", "0", *SAMPLED],
+                     "vae": [*LATENT, "--lambda_gan", "0", *SAMPLED],
                      "gan": ["--latent_dim", "0", *GAN_ON, *SAMPLED],
-                     "vaegan": [*GAN_ON, *SAMPLED]}
+                     "vaegan": [*LATENT, *GAN_ON, *SAMPLED]}
 # not in `all`: its arms compare objectives against its own deterministic base, not components against
 # the all-on model (whose defaults already are the vaegan arm)
 OWN_BASE_PRESETS = ("vaegan",)
