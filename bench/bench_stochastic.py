@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 from _common import NEVER, machine, write_record
-from bench_mfmnist import GENERATOR_FLAGS, train_session
+from bench_mfmnist import GENERATOR_FLAGS, LATENT_FLAGS, train_session
 from wubugaad.data.moving_objects import SOURCES
 from wubugaad.train.outputs import scored_model
 from wubugaad.train.validation import prepare_batch
@@ -53,9 +53,6 @@ PRESETS = {
             "minutes": 20.0},
 }
 RANKS = ("best", "mean", "worst")
-# the grid code, one per clip in the joint pass: the decoder reads it (the vector code's reconstruction equals
-# the prior mean), 8 channels a cell and λ_kl 10 from a 400-step screen (bench/RESULTS.md, eleventh round)
-LATENT_FLAGS = ["--latent_layout", "grid", "--latent_dim", "8", "--lambda_kl", "10"]
 
 
 def training_argv(opts, work: Path) -> list[str]:
