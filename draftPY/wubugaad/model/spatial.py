@@ -335,7 +335,7 @@ class SpatialGenerator(nn.Module):
               appearance: torch.Tensor, painted: torch.Tensor | None,
               flow_in: torch.Tensor | None) -> torch.Tensor:
         """One decoder pass for the codes `z` `(B, F, d)` of its frames → the head `(B, F, K, H, W)`."""
-        flat = z[:, :, :0].flatten(1) if self.grid_latent else z.flatten(1)  # grid: none in the condition
+        flat = z.new_empty(z.shape[0], 0) if self.grid_latent else z.flatten(1)  # grid: not in the condition
         bottleneck = self.body.bottleneck_input(flat, painted)
         if self.grid_latent:  # the code enters where it is: its cells of the bottleneck
             grid = self.frame_latent.bottleneck(z)

@@ -11,7 +11,8 @@
 Spatial generator (the default): one code per future frame, `z_t ∈ R^d`, with the posterior
 `q(z_t | frames ≤ t)` and the learned prior `p(z_t | frames < t)` (`model/frame_latent.py`); `mu`, `logvar`,
 `prior_mu`, `prior_logvar` are `(B, P, d)` (the posterior's in train/reconstruct, the prior's in
-predict/generate). A given `z` is the standard-normal ε `(B, P, d)` (`noise_shape`) in every mode:
+predict/generate; `(B, K, size)` with `--latent_layout grid`, `model/grid_latent.py`). A given `z` is the
+standard-normal ε of that shape (`noise_shape`) in every mode:
 `z_t = μ + σ·ε_t`, so a fixed ε gives fixed samples while the prior learns. `--latent_dim 0`: no latent.
 
 Global generator: one clip-level `z` `(B, d)` whose posterior reads `h_{T−1}`; the prior is `N(0, I)`
@@ -145,7 +146,8 @@ class WuBuGAADHybridGen(nn.Module):
                            or (self.spatial and self.generator.use_flow_input))
 
     def noise_shape(self, batch: int) -> tuple[int, ...]:
-        """Shape of the `z` that `forward` takes for `batch` clips: ε `(B, P, d)` (spatial), z `(B, d)`."""
+        """Shape of the `z` that `forward` takes for `batch` clips: ε `(B, K, size)` (spatial: K codes of a
+        clip, P or the grid's one per joint pass, each `d` or the grid's `d·h·w` numbers), z `(B, d)`."""
         if self.spatial:
             return (batch, self.generator.latent_codes, self.generator.latent_size)
         return (batch, self.latent_dim)
