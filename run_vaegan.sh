@@ -112,6 +112,7 @@ source "$SCRIPT_DIR/draftPY/launcher_lib.sh"
 : "${GEN_SYNTHESIS:=false}"
 : "${GEN_MASK_INIT_LOGIT:=-4.0}"
 : "${GEN_EXTRAPOLATE:=false}"
+: "${GEN_CHANGE_PERSISTENCE:=true}"
 : "${GEN_FLOW_CONFIDENCE:=false}"
 : "${GEN_MAX_FLOW_PX:=32}"
 : "${GEN_FLOW_PRIOR:=dis}"
@@ -309,6 +310,7 @@ if is_true "$GEN_ROLLOUT"; then CMD+=(--gen_rollout); else CMD+=(--no_gen_rollou
 if is_true "$GEN_SYNTHESIS"; then CMD+=(--gen_synthesis); else CMD+=(--no_gen_synthesis); fi
 CMD+=(--gen_mask_init_logit "$GEN_MASK_INIT_LOGIT")
 if is_true "$GEN_EXTRAPOLATE"; then CMD+=(--gen_extrapolate); else CMD+=(--no_gen_extrapolate); fi
+if is_true "$GEN_CHANGE_PERSISTENCE"; then CMD+=(--gen_change_persistence); else CMD+=(--no_gen_change_persistence); fi
 if is_true "$GEN_FLOW_CONFIDENCE"; then CMD+=(--gen_flow_confidence); else CMD+=(--no_gen_flow_confidence); fi
 CMD+=(--gen_max_flow_px "$GEN_MAX_FLOW_PX")
 CMD+=(--gen_flow_prior "$GEN_FLOW_PRIOR")

@@ -100,6 +100,7 @@ CASES = [  # (H, W, flags)
     (17, 23, [*MOTION, "--gen_flow_prior", "dis", "--gen_extrapolate"]),
     (32, 32, ["--gen_flow_confidence", "--gen_extrapolate", "--gen_synthesis", "--num_predict_frames", "2"]),
     (17, 23, ["--latent_layout", "grid", "--gen_synthesis", "--no_gen_rollout", "--num_predict_frames", "3"]),
+    (17, 23, ["--gen_change_persistence", "--num_input_frames", "3", "--num_predict_frames", "2"]),
 ]
 
 
@@ -134,6 +135,7 @@ def test_spatial_output_starts_as_the_last_context_frame(H, W, flags):
     ["--no_gen_rollout", "--gen_synthesis"],  # the joint pass's per-frame codes
     ["--latent_layout", "grid"],  # the grid code: per frame in the rollout
     ["--no_gen_rollout", "--gen_synthesis", "--latent_layout", "grid"],  # one for the joint pass
+    ["--gen_change_persistence", "--num_input_frames", "3"],  # the persistence of the change
 ])
 def test_spatial_step_has_no_host_sync(flags):
     model, _, args = make("--image_h", "32", "--image_w", "48", *flags)

@@ -64,6 +64,7 @@ class ModelConfig(FlagConfig):
     gen_mask_init_logit: float
     gen_flow_prior: str
     gen_extrapolate: bool
+    gen_change_persistence: bool
     gen_flow_confidence: bool
     gen_synthesis: bool
     # discriminator

@@ -15,17 +15,14 @@ in a synthesised correction.
   `--latent_layout grid` (`model/grid_latent.py`): a code per cell of the coarsest grid, read in its cells
   of the bottleneck, as a flow offset and as an image correction. `--latent_dim 0`: the deterministic model.
 - Pyramid depth: one level per halving while the smaller side stays ≥ `MIN_COARSE` pixels (at most
-  `MAX_LEVELS`); odd sides are handled by stride-2 convolutions (ceil) and by upsampling each decoder level
-  to exactly its skip's size, so any frame size works.
+  `MAX_LEVELS`); odd sides: stride-2 convolutions (ceil), each decoder level upsampled to its skip's size.
 - Fusion: the features of all context frames at one scale, concatenated on channels, through one conv
-  (1×1 at full resolution, 3×3 coarser): frame differences there are the motion cue. One op for any
-  number of context frames.
+  (1×1 at full resolution, 3×3 coarser), one op for any number of them: frame differences are the cue.
 - Paint: each region token after WuBu-S, projected to the bottleneck width, is written into the
   bottleneck cells of its box, averaged by coverage (`gaad.regions.paint`; cached masks for static GAAD
   types, per-sample masks for motion-adaptive boxes).
-- Synthesis (`--gen_synthesis`, off by default: the synthesised correction is the part that fits the
-  training video, bench/RESULTS.md); Moving Fashion-MNIST, whose bouncing objects' far frames must be
-  invented, turns it on. Without the warp, always.
+- Synthesis (`--gen_synthesis`, off by default: it fits the training video, bench/RESULTS.md); Moving
+  Fashion-MNIST, whose bouncing objects' far frames must be invented, turns it on. Without the warp, always.
 - Blend: `s_p = warp + r_p`, so `x̂ = (1 − m)·warp + m·s = warp + m·r`. The head conv starts at zero (but
   the mask logit's bias), so at init flow = 0, r = 0 and, at `z = 0` (the prior's mean at init), `x̂` is
   the last context frame exactly for any mask value. The latent's readers (bias-free, small random init)
@@ -33,21 +30,21 @@ in a synthesised correction.
 - The mask logit starts at `--gen_mask_init_logit` (default `MASK_INIT_LOGIT`, σ ≈ 0.02): nearly shut,
   the synthesis opens where it pays (+0.15 to +0.19 dB held out against σ(0) on the demo video); 0 where
   far frames must be synthesised (bouncing objects ten frames ahead).
-- Flow is in pixels, bounded by `max·tanh(raw/max)` (`--gen_max_flow_px`). With the motion branch on, the
+- Flow is in pixels, bounded by `max·tanh(raw/max)` (`--gen_max_flow_px`); with the motion branch on, the
   last context flow (pair `(I−2, I−1)`, in units of that bound) is an input of the head.
 - Temporal extrapolation (`--gen_extrapolate`, on by default: +1.84 dB on the demo stream with the prior
   confidence, RESULTS): one more head channel `e_p` (0 at init) adds `e_p · k_p · (x_base − x_before)`,
   each pixel's last change continued in time, before the warp: changes that stay in place (drifting
-  gratings, shading, fades), which a single flow cannot express.
+  gratings, shading, fades), which a single flow cannot express; with `--gen_change_persistence` only the
+  part the change before predicts (`model/persistence.py`).
 - Flow prior (`--gen_flow_prior`, default `dis`): the classical flow of the last context pair (from the
   loader, or the motion branch's own) is an input of the head, and its constant-velocity extrapolation
   starts the warp: `raw_p ← raw_p + g_p · k_p · (−f_last)`, `k_p = p + 1` in the joint pass and 1 in the
   rollout (whose next input is the frame's own flow); `−f_last` is the sampling flow that carries the last
   frame one step further; `g_p = GAIN · γ_p`, `γ_p` learned and 0 at init (init identity), the gain lets
   Adam open the gate in tens of steps. Computed, not learned, it generalises to unseen shapes and paths.
-- Prior confidence (`--gen_flow_confidence`): one more head channel `u_p` (0 at init) scales the prior per
-  pixel by `1 + tanh(u_p)` ∈ (0, 2): towards copying (0) where the classical flow is wrong, faster (up to
-  2×) where motion speeds up, without cancelling pixels of flow through zero-initialised weights.
+- Prior confidence (`--gen_flow_confidence`): a head channel `u_p` (0 at init) scales the prior per pixel by
+  `1 + tanh(u_p)` ∈ (0, 2): towards copying (0) where the classical flow is wrong, faster where it speeds up.
 - Several target frames (`--gen_rollout`, the default): one frame per decoder pass, each warped from the
   frame before it and fed back: the prediction is encoded by the same pyramid, the window of the last I
   frames' features slides by one, and the head's flow input becomes the negated previous flow. Context
@@ -71,6 +68,7 @@ from wubugaad.geometry.warp import warp
 from wubugaad.model.flow_reads import flow_reads
 from wubugaad.model.frame_latent import FrameLatent
 from wubugaad.model.grid_latent import GridFrameLatent
+from wubugaad.model.persistence import last_change
 
 GENERATOR_TYPES = ("spatial", "global")
 LATENT_LAYOUTS = ("vector", "grid")
@@ -256,6 +254,7 @@ class SpatialGenerator(nn.Module):
                                             latent_dim, frames_per_pass)
         c0 = self.body.widths[0]
         self.use_extrapolate = bool(cfg.gen_extrapolate) and two_frames
+        self.persistence = bool(cfg.gen_change_persistence)
         self.use_confidence = bool(cfg.gen_flow_confidence) and self.use_flow_prior
         # per target frame: (flow x, flow y)?, extrapolation weight?, prior confidence?, (mask, r (C))?
         self.per_frame = ((2 if self.use_warp else 0) + (1 if self.use_extrapolate else 0)
@@ -301,7 +300,7 @@ class SpatialGenerator(nn.Module):
         if targets is not None and self.frame_latent is not None:
             goal = self.frame_latent.summary(self.body.encode(targets)[-1])  # one batched pass over P targets
         base, flow_in = frames[:, -1], last_flow
-        change = frames[:, -1] - frames[:, -2] if self.use_extrapolate else None  # (B, C, H, W)
+        change = last_change(frames, self.persistence) if self.use_extrapolate else None  # (B, C, H, W)
         if not self.rollout:
             z, stats = self._latent(window, context, goal, noise)
             head = self._pass(window, z, context, appearance, painted, flow_in)
@@ -316,7 +315,8 @@ class SpatialGenerator(nn.Module):
             predictions.append(frame)  # (B, 1, C, H, W)
             parts.append(stats)
             if p + 1 < self.P:
-                change = frame[:, 0] - base if self.use_extrapolate else None
+                frames = torch.cat([frames[:, 1:], frame], dim=1)  # the context in pixels, slid by one
+                change = last_change(frames, self.persistence) if self.use_extrapolate else None
                 base = frame[:, 0]
                 window = [torch.cat([old[:, 1:], new], dim=1)
                           for old, new in zip(window, self.body.encode(frame), strict=True)]

@@ -188,6 +188,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                 "spatial generator: a head channel e_p (0 at init) adds e_p·k_p·(x_last − x_before) per "
                 "pixel, the last frame's change continued in time, where warping cannot explain the change "
                 "(fades, shading, a texture drifting in place); pays together with --gen_flow_confidence")
+    _add_on_off(g, "gen_change_persistence", True,
+                "spatial generator with --gen_extrapolate and three or more context frames: continue only "
+                "the part of the last change that the change before it predicts (a local least-squares "
+                "coefficient in [0, 1]), so sensor noise and flicker are not continued")
     _add_on_off(g, "gen_flow_confidence", True,
                 "spatial generator with the flow prior: a head channel u_p (0 at init) scales the classical "
                 "flow per pixel by 1 + tanh(u_p) in (0, 2): 0 falls back towards copying where the flow is "

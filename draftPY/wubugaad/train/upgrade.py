@@ -51,6 +51,8 @@ def upgrade_config(config: Mapping) -> dict:
     config.setdefault("latent_layout", "vector")
     # written before the prior-mean pass existed: a loss weight, not a weight of the network
     config.setdefault("lambda_recon_prior", 0.0)
+    # written before the persistence of the change was estimated: the whole last change was continued
+    config.setdefault("gen_change_persistence", False)
     return config
 
 
