@@ -28,8 +28,7 @@ in a synthesised correction.
   the last context frame exactly for any mask value. The latent's readers (bias-free, small random init)
   make the output depend on `z` from the first step.
 - The mask logit starts at `--gen_mask_init_logit` (default `MASK_INIT_LOGIT`, σ ≈ 0.02): nearly shut,
-  the synthesis opens where it pays (+0.15 to +0.19 dB held out against σ(0) on the demo video); 0 where
-  far frames must be synthesised (bouncing objects ten frames ahead).
+  the synthesis opens where it pays (RESULTS); 0 where far frames must be synthesised (bouncing objects).
 - Flow is in pixels, bounded by `max·tanh(raw/max)` (`--gen_max_flow_px`); with the motion branch on, the
   last context flow (pair `(I−2, I−1)`, in units of that bound) is an input of the head.
 - Temporal extrapolation (`--gen_extrapolate`, on by default: +1.84 dB on the demo stream with the prior
@@ -315,8 +314,9 @@ class SpatialGenerator(nn.Module):
             predictions.append(frame)  # (B, 1, C, H, W)
             parts.append(stats)
             if p + 1 < self.P:
-                frames = torch.cat([frames[:, 1:], frame], dim=1)  # the context in pixels, slid by one
-                change = last_change(frames, self.persistence) if self.use_extrapolate else None
+                if self.use_extrapolate:  # the last (up to three) frames in pixels, slid by one
+                    frames = torch.cat([frames[:, 1:][:, -2:], frame], dim=1)
+                    change = last_change(frames, self.persistence)
                 base = frame[:, 0]
                 window = [torch.cat([old[:, 1:], new], dim=1)
                           for old, new in zip(window, self.body.encode(frame), strict=True)]
