@@ -114,6 +114,7 @@ source "$SCRIPT_DIR/draftPY/launcher_lib.sh"
 : "${GEN_EXTRAPOLATE:=false}"
 : "${GEN_CHANGE_PERSISTENCE:=true}"
 : "${GEN_FLOW_CONFIDENCE:=false}"
+: "${GEN_COPY_BLEND:=false}"
 : "${GEN_MAX_FLOW_PX:=32}"
 : "${GEN_FLOW_PRIOR:=dis}"
 : "${DISCRIMINATOR_TYPE:=spatio_temporal_cnn}"
@@ -312,6 +313,7 @@ CMD+=(--gen_mask_init_logit "$GEN_MASK_INIT_LOGIT")
 if is_true "$GEN_EXTRAPOLATE"; then CMD+=(--gen_extrapolate); else CMD+=(--no_gen_extrapolate); fi
 if is_true "$GEN_CHANGE_PERSISTENCE"; then CMD+=(--gen_change_persistence); else CMD+=(--no_gen_change_persistence); fi
 if is_true "$GEN_FLOW_CONFIDENCE"; then CMD+=(--gen_flow_confidence); else CMD+=(--no_gen_flow_confidence); fi
+if is_true "$GEN_COPY_BLEND"; then CMD+=(--gen_copy_blend); else CMD+=(--no_gen_copy_blend); fi
 CMD+=(--gen_max_flow_px "$GEN_MAX_FLOW_PX")
 CMD+=(--gen_flow_prior "$GEN_FLOW_PRIOR")
 CMD+=(--discriminator_type "$DISCRIMINATOR_TYPE")

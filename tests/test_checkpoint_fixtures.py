@@ -62,7 +62,7 @@ def test_an_old_rounds_checkpoint_resumes_with_every_state(name, tmp_path):
             "--val_interval", "1000", "--save_interval", "1000", "--seed", "5", "--gan_start_step", "0",
             "--load_checkpoint", str(FIXTURES / f"{name}.pt"), *TINY_MODEL,
             # the architecture those rounds trained (on by default since): the checkpoint's head
-            "--no_gen_flow_confidence", "--no_gen_extrapolate",
+            "--no_gen_flow_confidence", "--no_gen_extrapolate", "--no_gen_copy_blend",
             # and their spatial latent (off by default since the per-frame latent came; that latent's
             # heads, which they predate, join at their init through upgrade())
             "--latent_map_channels", "8"]

@@ -120,10 +120,11 @@ def test_confidence_learns_to_fall_back_to_copy_last_where_the_loader_flow_is_wr
 
 def test_default_configuration_starts_as_copy_last_and_its_open_gate_is_the_flow_extrapolation():
     """At init the default model (flow prior, confidence, extrapolation channel, rollout, per-frame latent)
-    predicts the last context frame bit for bit in both deterministic modes; with the gate opened to 1
-    and the head still silent it predicts validation's flow extrapolation (`val/flow_extrap_*`) of the
-    bounded flow (one predicted frame, the default; the rollout's later frames: test_spatial.py). The two
-    baselines the learned gain is measured against are where training starts."""
+    predicts the last context frame bit for bit in both deterministic modes; with the gate opened to 1,
+    the copy blend shut and the head otherwise silent it predicts validation's flow extrapolation
+    (`val/flow_extrap_*`) of the bounded flow (one predicted frame, the default; the rollout's later
+    frames: test_spatial.py). The two baselines the learned gain is measured against are where training
+    starts."""
     args = parse_args(["--image_h", str(SIDE), "--image_w", str(SIDE)])
     I, P = args.num_input_frames, args.num_predict_frames
     clip, flow, _ = panned_clip_with_static_logo(args)
@@ -138,6 +139,7 @@ def test_default_configuration_starts_as_copy_last_and_its_open_gate_is_the_flow
         for mode in ("predict", "reconstruct"):
             assert torch.equal(model(clip, mode=mode, flow=flow).prediction, last), mode
         gen.flow_prior_gate.fill_(1 / FLOW_PRIOR_GATE_GAIN)
+        gen.out.bias.view(P, gen.per_frame)[:, gen.at_b] = -60.0  # the copy blend shut (½ at init)
         pred = model(clip, mode="predict", flow=flow).prediction
     bound = gen.max_flow
     bounded = bound * torch.tanh(flow[:, I - 2] / bound)  # the generator's flow bound, ±16 px by default

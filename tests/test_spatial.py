@@ -101,6 +101,8 @@ CASES = [  # (H, W, flags)
     (32, 32, ["--gen_flow_confidence", "--gen_extrapolate", "--gen_synthesis", "--num_predict_frames", "2"]),
     (17, 23, ["--latent_layout", "grid", "--gen_synthesis", "--no_gen_rollout", "--num_predict_frames", "3"]),
     (17, 23, ["--gen_change_persistence", "--num_input_frames", "3", "--num_predict_frames", "2"]),
+    (17, 23, ["--gen_copy_blend", "--gen_flow_confidence", "--gen_extrapolate", "--num_predict_frames", "3"]),
+    (32, 32, ["--gen_copy_blend", "--no_gen_rollout", "--gen_synthesis", "--num_predict_frames", "2"]),
 ]
 
 
@@ -136,6 +138,7 @@ def test_spatial_output_starts_as_the_last_context_frame(H, W, flags):
     ["--latent_layout", "grid"],  # the grid code: per frame in the rollout
     ["--no_gen_rollout", "--gen_synthesis", "--latent_layout", "grid"],  # one for the joint pass
     ["--gen_change_persistence", "--num_input_frames", "3"],  # the persistence of the change
+    ["--gen_copy_blend"],  # the copy blend
 ])
 def test_spatial_step_has_no_host_sync(flags):
     model, _, args = make("--image_h", "32", "--image_w", "48", *flags)
@@ -259,7 +262,8 @@ def test_open_flow_prior_gate_warps_along_the_last_flow_at_constant_velocity(rol
     further along the last context flow: the rollout warps each prediction again, the joint pass warps the
     last frame by (p + 1) times the flow."""
     model, _, args = make("--image_h", "32", "--image_w", "32", "--num_predict_frames", "2",
-                          "--gen_flow_prior", "dis", *([] if rollout else ["--no_gen_rollout"]))
+                          "--gen_flow_prior", "dis", "--no_gen_copy_blend",
+                          *([] if rollout else ["--no_gen_rollout"]))
     gen = model.generator
     assert gen.use_flow_prior and torch.equal(gen.flow_prior_gate, torch.zeros_like(gen.flow_prior_gate))
     with torch.no_grad():
@@ -281,7 +285,8 @@ def test_prior_confidence_scales_the_classical_flow_per_pixel(rollout):
     0 falls back to the last frame exactly, 2 moves twice as far; the left half may trust and the right
     half not."""
     flags = ("--image_h", "32", "--image_w", "32", "--num_predict_frames", "1", "--gen_flow_prior", "dis",
-             "--gen_flow_confidence", "--gen_extrapolate", *([] if rollout else ["--no_gen_rollout"]))
+             "--gen_flow_confidence", "--gen_extrapolate", "--no_gen_copy_blend",
+             *([] if rollout else ["--no_gen_rollout"]))
     model, _, args = make(*flags)
     gen = model.generator
     assert gen.use_confidence and gen.per_frame == 4  # flow (2), extrapolation, confidence

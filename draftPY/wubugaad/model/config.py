@@ -66,6 +66,7 @@ class ModelConfig(FlagConfig):
     gen_extrapolate: bool
     gen_change_persistence: bool
     gen_flow_confidence: bool
+    gen_copy_blend: bool
     gen_synthesis: bool
     # discriminator
     discriminator_type: str

@@ -196,6 +196,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                 "spatial generator with the flow prior: a head channel u_p (0 at init) scales the classical "
                 "flow per pixel by 1 + tanh(u_p) in (0, 2): 0 falls back towards copying where the flow is "
                 "wrong, 2 continues a motion that speeds up")
+    _add_on_off(g, "gen_copy_blend", True,
+                "spatial generator with the warp: a head channel b_p (0 at init) mixes each warped frame "
+                "with the unwarped one, x̂ + σ(b_p)·(x_kept − x̂): where the motion is uncertain the frame "
+                "with the least expected squared error lies between moving and staying")
     g.add_argument("--gen_flow_prior", choices=FLOW_PRIORS, default="dis",
                    help="spatial generator: classical optical flow (OpenCV, computed by the data loader) of "
                         "the last context pair, extrapolated at constant velocity as the warp's starting "

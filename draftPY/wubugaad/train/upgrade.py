@@ -53,6 +53,8 @@ def upgrade_config(config: Mapping) -> dict:
     config.setdefault("lambda_recon_prior", 0.0)
     # written before the persistence of the change was estimated: the whole last change was continued
     config.setdefault("gen_change_persistence", False)
+    # written before the copy blend existed: its head has no such channel
+    config.setdefault("gen_copy_blend", False)
     return config
 
 
