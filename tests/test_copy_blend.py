@@ -3,23 +3,17 @@ prediction can sit anywhere between the flow extrapolation and copy-last; init i
 
 import pytest
 import torch
-from test_flow_fallback import SIDE, panned_clip_with_static_logo
+from test_flow_fallback import default_model_on_the_panned_clip
 from wubugaad.model.spatial import FLOW_PRIOR_GATE_GAIN
-from wubugaad.model.vaegan import build
 from wubugaad.train import metrics
-from wubugaad.train.config import parse_args
 
 
 @pytest.mark.parametrize("beta", [0.0, 0.25, 1.0])
 def test_the_blend_moves_the_prediction_from_the_flow_extrapolation_to_copy_last(beta):
-    args = parse_args(["--image_h", str(SIDE), "--image_w", str(SIDE)])  # on by default
+    model, args, clip, flow = default_model_on_the_panned_clip()
     I, P = args.num_input_frames, args.num_predict_frames
-    clip, flow, _ = panned_clip_with_static_logo(args)
-    torch.manual_seed(0)
-    model, _ = build(args, pretrained_flow=False)
-    model.eval()
     gen = model.generator
-    assert gen.use_blend and P == 1
+    assert gen.use_blend and P == 1  # on by default
     logit = {0.0: -60.0, 1.0: 60.0}.get(beta, float(torch.logit(torch.tensor(beta))))
     with torch.no_grad():
         gen.flow_prior_gate.fill_(1 / FLOW_PRIOR_GATE_GAIN)  # the classical flow, extrapolated

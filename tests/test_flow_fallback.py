@@ -118,6 +118,16 @@ def test_confidence_learns_to_fall_back_to_copy_last_where_the_loader_flow_is_wr
     assert confidence[:, wrong].mean() <= 0.5 and confidence[:, right].mean() >= 1.2, report
 
 
+def default_model_on_the_panned_clip() -> tuple:
+    """`(model, args, clip, flow)`: the default model at init (eval mode, seed 0) at SIDE × SIDE and the
+    panned clip with its loader flow."""
+    args = parse_args(["--image_h", str(SIDE), "--image_w", str(SIDE)])
+    clip, flow, _ = panned_clip_with_static_logo(args)
+    torch.manual_seed(0)
+    model, _ = build(args, pretrained_flow=False)
+    return model.eval(), args, clip, flow
+
+
 def test_default_configuration_starts_as_copy_last_and_its_open_gate_is_the_flow_extrapolation():
     """At init the default model (flow prior, confidence, extrapolation channel, rollout, per-frame latent)
     predicts the last context frame bit for bit in both deterministic modes; with the gate opened to 1,
@@ -125,12 +135,8 @@ def test_default_configuration_starts_as_copy_last_and_its_open_gate_is_the_flow
     (`val/flow_extrap_*`) of the bounded flow (one predicted frame, the default; the rollout's later
     frames: test_spatial.py). The two baselines the learned gain is measured against are where training
     starts."""
-    args = parse_args(["--image_h", str(SIDE), "--image_w", str(SIDE)])
+    model, args, clip, flow = default_model_on_the_panned_clip()
     I, P = args.num_input_frames, args.num_predict_frames
-    clip, flow, _ = panned_clip_with_static_logo(args)
-    torch.manual_seed(0)
-    model, _ = build(args, pretrained_flow=False)
-    model.eval()
     gen = model.generator
     assert gen.use_flow_prior and gen.use_confidence and gen.use_extrapolate and gen.rollout
     assert gen.frame_latent is not None and model.latent_map is None
