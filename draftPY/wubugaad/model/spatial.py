@@ -259,7 +259,8 @@ class SpatialGenerator(nn.Module):
         `x̂` `(B, F, C, H, W)`, `flow` `(B, F, 2, H, W)` in pixels (`None` without warping); without
         synthesis `x̂ = warp(base, flow)`; with the flow prior, the gated extrapolation of `flow_in` joins
         the head's raw flow; with temporal extrapolation, `e_p·k_p·change` (`change` `(B, C, H, W)`, the
-        base's last change) is added to the base first."""
+        base's last change) is added to the base first; with the copy blend, the warp is mixed with that
+        unwarped base by σ(b_p) before the synthesis is added."""
         B, Fr, _, H, W = head.shape
         C = self.C
         blended = 0.0
