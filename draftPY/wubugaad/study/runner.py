@@ -76,8 +76,9 @@ PRESETS: dict[str, dict[str, list[str]]] = {
 # --metric sample_best_psnr; the deterministic arm's N samples are one prediction N times (diversity 0).
 # GAN arms start the adversarial term at step 50 over 50 steps (defaults: 300 + 200), so a study of a few
 # hundred steps trains most of its steps with it; --latent_dim 0 is the model without a latent, the
-# latent arms use the grid code the decoder reads (LATENT, as bench/bench_stochastic.py).
-SAMPLED = ["--val_num_samples", "10"]
+# latent arms use the grid code the decoder reads (LATENT, as bench/bench_stochastic.py), and every arm
+# trains without the copy blend, as that benchmark does (a hedge towards copying halves the samples' variety).
+SAMPLED = ["--val_num_samples", "10", "--no_gen_copy_blend"]
 GAN_ON = ["--lambda_gan", "0.1", "--gan_start_step", "50", "--gan_ramp_steps", "50"]
 LATENT = ["--latent_layout", "grid", "--latent_dim", "8", "--lambda_kl", "10"]
 PRESETS["vaegan"] = {"deterministic": ["--latent_dim", "0", "--lambda_gan", "0", *SAMPLED],
